@@ -1,0 +1,377 @@
+//! Checks beyond the schema (DESIGN §1–§2): regions, duplicates, references
+//! between files, placement rules, policy, revoked AMIs and whether every
+//! worker type × region × instance type resolves to an AMI.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rayon::prelude::*;
+
+use crate::config::doc::Doc;
+use crate::config::{self, AmiSet, Config, Inputs, LegacyPolicy, Limits, Policy, WorkerType};
+use crate::diag::{Code, Finding, Report, Severity, did_you_mean};
+use crate::regions;
+use crate::resolve::{self, TypeCatalog};
+
+/// Loads and checks a config repository: everything `amiset check` does offline.
+pub fn run(inputs: &Inputs, limits: &Limits) -> (Config, Report) {
+    let (config, mut report) = config::load(inputs, limits);
+    report.findings.extend(check(&config, &resolve::Builtin));
+    report.sort();
+    (config, report)
+}
+
+/// Cross-file checks over a loaded config, with instance type capabilities from `catalog`.
+pub fn check(config: &Config, catalog: &dyn TypeCatalog) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    findings.extend(check_policy(config));
+    if let Some(text) = &config.scopes_source {
+        findings.extend(crate::scopes::parse("SCOPES", text, &config.policy).1);
+    }
+    let sets: Vec<Finding> = config
+        .ami_sets
+        .par_iter()
+        .flat_map_iter(|(id, set)| check_set(config, id, set))
+        .collect();
+    findings.extend(sets);
+    let workers: Vec<Finding> = config
+        .worker_types
+        .par_iter()
+        .flat_map_iter(|(_, wt)| check_worker_type(config, wt, catalog))
+        .collect();
+    findings.extend(workers);
+    findings.extend(unused_sets(config));
+    findings
+}
+
+/// Where to point: the key or value at a pointer of a file's document.
+struct At<'a> {
+    doc: Option<&'a Doc>,
+    path: String,
+}
+
+impl At<'_> {
+    fn value(&self, f: Finding, pointer: &str) -> Finding {
+        match self.doc {
+            Some(doc) => f.at(&self.path, doc.span_of_value(pointer)),
+            None => f.in_file(&self.path),
+        }
+    }
+
+    fn key(&self, f: Finding, pointer: &str) -> Finding {
+        match self.doc {
+            Some(doc) => f.at(&self.path, doc.span_of_key(pointer)),
+            None => f.in_file(&self.path),
+        }
+    }
+}
+
+fn region_findings(policy: &Policy, region: &str, at: &At<'_>, pointer: &str) -> Option<Finding> {
+    if !regions::is_known(region) {
+        let f = Finding::new(Code::UnknownRegion, format!("`{region}` is not a known AWS region"))
+            .label("unknown region")
+            .maybe_help(did_you_mean(region, regions::KNOWN.iter().copied()));
+        return Some(at.value(f, pointer));
+    }
+    if !policy.allows_region(region) {
+        let allowed = policy.regions.as_deref().unwrap_or_default();
+        let f = Finding::new(Code::RegionNotAllowed, format!("region `{region}` is not allowed by `amiset.toml`"))
+            .label("not in `regions`")
+            .help(format!(
+                "allowed regions: {}; add `{region}` to `regions` in `amiset.toml` to use it",
+                allowed.join(", ")
+            ));
+        return Some(at.value(f, pointer));
+    }
+    None
+}
+
+fn check_policy(config: &Config) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let at = At {
+        doc: config.policy_doc.as_ref(),
+        path: "amiset.toml".into(),
+    };
+    if let Some(list) = &config.policy.regions {
+        for (i, region) in list.iter().enumerate() {
+            if !regions::is_known(region) {
+                let f = Finding::new(Code::UnknownRegion, format!("`{region}` is not a known AWS region"))
+                    .label("unknown region")
+                    .maybe_help(did_you_mean(region, regions::KNOWN.iter().copied()));
+                out.push(at.value(f, &format!("/regions/{i}")));
+            }
+        }
+    }
+    out
+}
+
+fn revoked_finding(policy: &Policy, ami: &str, at: &At<'_>, pointer: &str) -> Option<Finding> {
+    policy.revoked_reason(ami).map(|reason| {
+        let f = Finding::new(Code::RevokedAmi, format!("`{ami}` is revoked: {reason}"))
+            .label("revoked AMI")
+            .help("replace it with a patched AMI; revoked AMIs must never be launched again");
+        at.value(f, pointer)
+    })
+}
+
+fn check_set(config: &Config, id: &str, set: &AmiSet) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let at = At {
+        doc: config.set_doc(id),
+        path: format!("ami-sets/{id}.toml"),
+    };
+    let mut seen: BTreeMap<(&str, config::Arch), usize> = BTreeMap::new();
+    for (i, entry) in set.amis.iter().enumerate() {
+        let base = format!("/amis/{i}");
+        out.extend(region_findings(&config.policy, &entry.region, &at, &format!("{base}/region")));
+        if let Some(first) = seen.insert((&entry.region, entry.arch), i) {
+            let mut f = Finding::new(
+                Code::DuplicateAmiEntry,
+                format!("AMI set `{id}` has two entries for {} {}", entry.region, entry.arch.as_str()),
+            )
+            .label("second entry")
+            .help("merge the entries: each (region, arch) appears once, with `hvm` and/or `pv`");
+            f = at.value(f, &format!("{base}/region"));
+            if let Some(doc) = at.doc {
+                f = f.secondary(&at.path, doc.span_of_value(&format!("/amis/{first}/region")), "first entry");
+            }
+            out.push(f);
+        }
+        if entry.hvm.is_none() && entry.pv.is_none() {
+            let f = Finding::new(
+                Code::EmptyAmiEntry,
+                format!(
+                    "AMI set entry for {} {} has neither `hvm` nor `pv`",
+                    entry.region,
+                    entry.arch.as_str()
+                ),
+            )
+            .label("no AMI")
+            .help("add `hvm = \"ami-...\"` (or `pv` for old instance families)");
+            out.push(at.value(f, &base));
+        }
+        for (key, ami) in [("hvm", &entry.hvm), ("pv", &entry.pv)] {
+            if let Some(ami) = ami {
+                out.extend(revoked_finding(&config.policy, ami, &at, &format!("{base}/{key}")));
+            }
+        }
+    }
+    out
+}
+
+fn check_worker_type(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let name = wt.name.as_str();
+    let at = At {
+        doc: config.worker_doc(name),
+        path: format!("worker-types/{name}.toml"),
+    };
+    let policy = &config.policy;
+
+    let set = match &wt.ami_set_id {
+        Some(id) if !config.set_ids.contains(id) => {
+            let f = Finding::new(
+                Code::UnknownAmiSet,
+                format!("worker type `{name}` refers to unknown AMI set `{id}`"),
+            )
+            .label("no such AMI set")
+            .maybe_help(
+                did_you_mean(id, config.set_ids.iter().map(String::as_str)).or_else(|| Some(format!("create `ami-sets/{id}.toml`"))),
+            );
+            out.push(at.value(f, "/amiSetId"));
+            None
+        }
+        Some(id) => config.ami_sets.get(id),
+        None => None,
+    };
+
+    let mut seen_regions: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, region) in wt.regions.iter().enumerate() {
+        let base = format!("/regions/{i}");
+        out.extend(region_findings(policy, &region.region, &at, &format!("{base}/region")));
+        if seen_regions.insert(&region.region, i).is_some() {
+            let f = Finding::new(
+                Code::DuplicateRegion,
+                format!("worker type `{name}` lists region {} twice", region.region),
+            )
+            .label("duplicate region")
+            .help("merge the two `[[regions]]` entries");
+            out.push(at.value(f, &format!("{base}/region")));
+        }
+        let image_pointer = format!("{base}/launchSpec/ImageId");
+        match (region.image_id(), &wt.ami_set_id) {
+            (Some(_), Some(id)) => {
+                let f = Finding::new(
+                    Code::AmiSetAndImageId,
+                    format!("worker type `{name}` has both `amiSetId` and a raw `ImageId` in {}", region.region),
+                )
+                .label("raw ImageId")
+                .help(format!("remove the `ImageId`: AMI set `{id}` supplies the image"));
+                out.push(at.key(f, &image_pointer));
+            }
+            (Some(ami), None) => {
+                if policy.legacy_image_ids != LegacyPolicy::Allow {
+                    let severity = if policy.legacy_image_ids == LegacyPolicy::Deny {
+                        Severity::Error
+                    } else {
+                        Severity::Warning
+                    };
+                    let f = Finding::new(
+                        Code::LegacyImageId,
+                        format!("worker type `{name}` uses a raw `ImageId` in {}", region.region),
+                    )
+                    .severity(severity)
+                    .label("raw ImageId")
+                    .help("move the image into an AMI set and use `amiSetId` (`amiset migrate` does this)");
+                    out.push(at.key(f, &image_pointer));
+                }
+                out.extend(revoked_finding(policy, ami, &at, &image_pointer));
+            }
+            (None, None) => {
+                let f = Finding::new(Code::NoImage, format!("worker type `{name}` has no image for {}", region.region))
+                    .label("no `ImageId` here")
+                    .help("set `amiSetId` at the top of the file");
+                out.push(at.value(f, &format!("{base}/region")));
+            }
+            (None, Some(_)) => {}
+        }
+    }
+
+    let mut seen_types: BTreeSet<&str> = BTreeSet::new();
+    for (i, it) in wt.instance_types.iter().enumerate() {
+        let pointer = format!("/instanceTypes/{i}/instanceType");
+        if !seen_types.insert(&it.instance_type) {
+            let f = Finding::new(
+                Code::DuplicateInstanceType,
+                format!("worker type `{name}` lists instance type `{}` twice", it.instance_type),
+            )
+            .label("duplicate instance type")
+            .help("merge the two `[[instanceTypes]]` entries");
+            out.push(at.value(f, &pointer));
+        }
+        if !catalog.type_info(&it.instance_type).known {
+            let fam = resolve::family(&it.instance_type);
+            let f = Finding::new(
+                Code::UnknownInstanceFamily,
+                format!("instance family `{fam}` is not known; assuming HVM-only x86_64"),
+            )
+            .label("unknown family")
+            .maybe_help(did_you_mean(fam, resolve::known_families()).or_else(|| Some("`--ec2` verifies it against EC2".to_string())));
+            out.push(at.value(f, &pointer));
+        }
+    }
+
+    if wt.min_capacity > wt.max_capacity {
+        let f = Finding::new(
+            Code::InvalidRange,
+            format!(
+                "`minCapacity` ({}) is greater than `maxCapacity` ({})",
+                wt.min_capacity, wt.max_capacity
+            ),
+        )
+        .label("greater than maxCapacity")
+        .help("lower `minCapacity` or raise `maxCapacity`");
+        out.push(at.value(f, "/minCapacity"));
+    }
+    if let (Some(min), Some(max)) = (wt.min_price, wt.max_price)
+        && min > max
+    {
+        let f = Finding::new(Code::InvalidRange, format!("`minPrice` ({min}) is greater than `maxPrice` ({max})"))
+            .label("greater than maxPrice");
+        out.push(at.value(f, "/minPrice"));
+    }
+
+    out.extend(security_groups_with_subnet(wt, &at));
+
+    // Feasibility is only meaningful once the references are sound.
+    let resolvable = match &wt.ami_set_id {
+        Some(_) => set.is_some(),
+        None => wt.regions.iter().all(|r| r.image_id().is_some()),
+    };
+    if resolvable {
+        for unresolved in resolve::resolve_worker_type(wt, set, catalog).into_iter().filter_map(Result::err) {
+            let mut f = Finding::new(Code::NoUsableAmi, unresolved.message)
+                .label("no usable AMI")
+                .help(unresolved.help);
+            f = at.value(f, &format!("/instanceTypes/{}/instanceType", unresolved.instance_type_index));
+            if let Some(doc) = at.doc {
+                f = f.secondary(
+                    &at.path,
+                    doc.span_of_value(&format!("/regions/{}/region", unresolved.region_index)),
+                    "in this region",
+                );
+            }
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// `SecurityGroups` and `SubnetId` in the same merged launch spec.
+fn security_groups_with_subnet(wt: &WorkerType, at: &At<'_>) -> Option<Finding> {
+    let layers = std::iter::once(("/launchSpec".to_string(), &wt.launch_spec))
+        .chain(
+            wt.regions
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("/regions/{i}/launchSpec"), &r.launch_spec)),
+        )
+        .chain(
+            wt.instance_types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("/instanceTypes/{i}/launchSpec"), &t.launch_spec)),
+        );
+    let (mut groups, mut subnet) = (None, None);
+    for (pointer, spec) in layers {
+        if groups.is_none() && spec.contains_key("SecurityGroups") {
+            groups = Some(format!("{pointer}/SecurityGroups"));
+        }
+        if subnet.is_none() && spec.contains_key("SubnetId") {
+            subnet = Some(format!("{pointer}/SubnetId"));
+        }
+    }
+    let (groups, subnet) = (groups?, subnet?);
+    // Both must meet in at least one merged spec.
+    let meets = wt.regions.iter().any(|r| {
+        wt.instance_types.iter().any(|t| {
+            let has = |k: &str| wt.launch_spec.contains_key(k) || r.launch_spec.contains_key(k) || t.launch_spec.contains_key(k);
+            has("SecurityGroups") && has("SubnetId")
+        })
+    });
+    if !meets {
+        return None;
+    }
+    let mut f = Finding::new(
+        Code::SecurityGroupsWithSubnet,
+        format!("worker type `{}` sets `SecurityGroups` together with `SubnetId`", wt.name),
+    )
+    .label("SecurityGroups (names)")
+    .help("in a VPC subnet, use `SecurityGroupIds` instead of `SecurityGroups`; EC2 rejects the combination");
+    f = at.key(f, &groups);
+    if let Some(doc) = at.doc {
+        f = f.secondary(&at.path, doc.span_of_key(&subnet), "SubnetId set here");
+    }
+    Some(f)
+}
+
+fn unused_sets(config: &Config) -> Vec<Finding> {
+    let used: BTreeSet<&str> = config.worker_types.values().filter_map(|w| w.ami_set_id.as_deref()).collect();
+    // A worker type that failed its schema may still name a set: do not call that set unused.
+    let named_by_broken: BTreeSet<&str> = config
+        .worker_names
+        .iter()
+        .filter(|n| !config.worker_types.contains_key(*n))
+        .filter_map(|n| config.worker_doc(n))
+        .filter_map(|d| d.root.get("amiSetId").and_then(|n| n.as_str()))
+        .collect();
+    config
+        .ami_sets
+        .keys()
+        .filter(|id| !used.contains(id.as_str()) && !named_by_broken.contains(id.as_str()))
+        .map(|id| {
+            Finding::new(Code::UnusedAmiSet, format!("AMI set `{id}` is not used by any worker type"))
+                .in_file(format!("ami-sets/{id}.toml"))
+                .help("delete it, or point a worker type at it with `amiSetId`")
+        })
+        .collect()
+}

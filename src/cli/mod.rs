@@ -1,0 +1,131 @@
+//! Command-line interface: argument definitions (clap derive) and one entry
+//! function per command. `main.rs` only parses and calls [`run`].
+
+mod check;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Limits;
+use crate::diag::Report;
+use crate::report::{self, Format};
+
+/// Exit code: no errors.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: the config has errors, or the change is not authorized.
+pub const EXIT_FINDINGS: i32 = 1;
+/// Exit code: the tool could not do its job.
+pub const EXIT_ERROR: i32 = 2;
+
+/// Errors of the tool itself (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Load(#[from] crate::config::load::LoadError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Git(String),
+    #[error("cannot write `{path}`: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Keep AMI sets and worker types in Git: check, authorize, verify against EC2, compile.
+#[derive(Debug, Parser)]
+#[command(name = "amiset", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check a config repository: schema, cross-references, policy.
+    Check(check::CheckArgs),
+}
+
+/// Options shared by every command that reports findings.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Exit 1 on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Prefix for file paths in github and sarif output (the config directory relative to the repository root).
+    #[arg(long, value_name = "PREFIX")]
+    pub path_prefix: Option<String>,
+}
+
+/// Limits for untrusted repositories.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Largest config file read, in bytes.
+    #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES")]
+    pub max_file_size: u64,
+    /// Most files in `ami-sets/` and `worker-types/`.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_files: usize,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_file_size: self.max_file_size,
+            max_files: self.max_files,
+            ..Limits::default()
+        }
+    }
+}
+
+impl OutputArgs {
+    /// Prints `report` to stdout in the chosen format and returns the exit code it implies.
+    pub fn emit(&self, report: &Report, dir: Option<&std::path::Path>) -> i32 {
+        let prefix = self.path_prefix.clone().unwrap_or_else(|| match dir {
+            Some(d) if d != std::path::Path::new(".") => format!("{}/", d.display().to_string().trim_end_matches('/')),
+            _ => String::new(),
+        });
+        let stdout = std::io::stdout();
+        let options = report::Options {
+            path_prefix: prefix,
+            color: stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            width: None,
+        };
+        let text = report::render(report, self.format, &options);
+        let mut lock = stdout.lock();
+        let _ = lock.write_all(text.as_bytes());
+        let _ = lock.flush();
+        self.exit_code(report)
+    }
+
+    pub fn exit_code(&self, report: &Report) -> i32 {
+        if report.errors() > 0 || (self.deny_warnings && report.warnings() > 0) {
+            EXIT_FINDINGS
+        } else {
+            EXIT_OK
+        }
+    }
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Check(args) => check::run(args),
+    }
+}
+
+/// The config directory argument, defaulting to the current directory.
+pub fn dir_or_cwd(dir: Option<PathBuf>) -> PathBuf {
+    dir.unwrap_or_else(|| PathBuf::from("."))
+}

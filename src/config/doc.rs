@@ -1,0 +1,322 @@
+//! A parsed TOML document that keeps the source span of every key and value,
+//! so that any later stage can point back at the exact text. Converting to
+//! JSON feeds the schema validator; JSON pointers map back to spans.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use serde_json::{Map, Number, Value as Json};
+use toml::de::{DeTable, DeValue};
+
+use crate::diag::{Code, Finding};
+
+/// Deepest nesting of tables and arrays that a config file may have.
+pub const MAX_DEPTH: usize = 32;
+
+/// A TOML value with its span.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub span: Range<usize>,
+    pub value: Value,
+}
+
+/// A key with its span.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Key {
+    pub name: String,
+    pub span: Range<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    String(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+    Datetime(String),
+    Array(Vec<Node>),
+    /// Entries in source order.
+    Table(Vec<(Key, Node)>),
+}
+
+impl Node {
+    /// The entry `key` of a table.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entry(key).map(|(_, n)| n)
+    }
+
+    /// The key and value of entry `key` of a table.
+    pub fn entry(&self, key: &str) -> Option<(&Key, &Node)> {
+        match &self.value {
+            Value::Table(entries) => entries.iter().find(|(k, _)| k.name == key).map(|(k, n)| (k, n)),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&[Node]> {
+        match &self.value {
+            Value::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn as_table(&self) -> Option<&[(Key, Node)]> {
+        match &self.value {
+            Value::Table(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// The node at a JSON pointer (`/regions/0/launchSpec`), `""` being this node.
+    pub fn pointer(&self, pointer: &str) -> Option<&Node> {
+        let mut node = self;
+        for segment in segments(pointer) {
+            node = match &node.value {
+                Value::Table(_) => node.get(&segment)?,
+                Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// The span of the key that a JSON pointer ends in, or of the value when it
+    /// ends in an array index (or is empty).
+    pub fn key_span(&self, pointer: &str) -> Option<Range<usize>> {
+        let (parent, last) = match pointer.rfind('/') {
+            Some(i) => (&pointer[..i], unescape(&pointer[i + 1..])),
+            None => return Some(self.span.clone()),
+        };
+        let parent = self.pointer(parent)?;
+        match &parent.value {
+            Value::Table(_) => parent.entry(&last).map(|(k, _)| k.span.clone()),
+            Value::Array(items) => items.get(last.parse::<usize>().ok()?).map(|n| n.span.clone()),
+            _ => None,
+        }
+    }
+
+    /// The JSON form of this value, as the schema validator sees it.
+    pub fn to_json(&self) -> Json {
+        match &self.value {
+            Value::String(s) | Value::Datetime(s) => Json::String(s.clone()),
+            Value::Integer(i) => Json::Number((*i).into()),
+            Value::Float(f) => Number::from_f64(*f).map_or(Json::Null, Json::Number),
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Array(items) => Json::Array(items.iter().map(Node::to_json).collect()),
+            Value::Table(entries) => {
+                let mut map = Map::new();
+                for (k, v) in entries {
+                    map.insert(k.name.clone(), v.to_json());
+                }
+                Json::Object(map)
+            }
+        }
+    }
+}
+
+fn segments(pointer: &str) -> impl Iterator<Item = String> + '_ {
+    pointer.split('/').skip(1).map(unescape)
+}
+
+fn unescape(segment: &str) -> String {
+    segment.replace("~1", "/").replace("~0", "~")
+}
+
+/// Escapes one JSON pointer segment.
+pub fn escape(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+/// A parsed config file.
+#[derive(Clone, Debug)]
+pub struct Doc {
+    /// Path relative to the config directory.
+    pub path: String,
+    pub source: Arc<str>,
+    pub root: Node,
+}
+
+impl Doc {
+    /// Parses `source`; a syntax error or excessive nesting is a finding.
+    pub fn parse(path: &str, source: Arc<str>) -> Result<Doc, Finding> {
+        if let Some(offset) = too_deep_dotted_keys(&source) {
+            return Err(depth_finding(path, offset..offset + 1));
+        }
+        let text: &str = &source;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let shift = source.len() - text.len();
+        let parsed = DeTable::parse(text).map_err(|e| {
+            let span = e.span().map_or(0..0, |s| s.start + shift..s.end + shift);
+            Finding::new(Code::TomlSyntax, format!("invalid TOML: {}", first_line(e.message())))
+                .at(path, span)
+                .label("here")
+        })?;
+        let span = parsed.span();
+        let root = convert_table(parsed.into_inner(), span, shift, 0).map_err(|span| depth_finding(path, span))?;
+        Ok(Doc {
+            path: path.to_string(),
+            source,
+            root,
+        })
+    }
+
+    /// Span of the key at `pointer`, falling back to the closest enclosing node that exists.
+    pub fn span_of_key(&self, pointer: &str) -> Range<usize> {
+        self.root.key_span(pointer).unwrap_or_else(|| self.span_of_value(pointer))
+    }
+
+    /// Span of the value at `pointer`, falling back to the closest enclosing node that exists.
+    pub fn span_of_value(&self, pointer: &str) -> Range<usize> {
+        let mut p = pointer;
+        loop {
+            if let Some(node) = self.root.pointer(p) {
+                return if p.is_empty() { 0..0 } else { node.span.clone() };
+            }
+            match p.rfind('/') {
+                Some(i) => p = &p[..i],
+                None => return 0..0,
+            }
+        }
+    }
+}
+
+fn first_line(message: &str) -> &str {
+    message.lines().next().unwrap_or(message).trim()
+}
+
+fn depth_finding(path: &str, span: Range<usize>) -> Finding {
+    Finding::new(
+        Code::NestingTooDeep,
+        format!("tables or arrays nested deeper than {MAX_DEPTH} levels"),
+    )
+    .at(path, span)
+    .label("too deep")
+    .help("config files never need this much nesting; flatten the structure")
+}
+
+/// Dotted keys and table headers create nesting that the parser does not
+/// bound; a line with more dots in its key than the depth limit is refused
+/// before parsing, so that neither parsing nor dropping the tree can
+/// exhaust the stack.
+fn too_deep_dotted_keys(source: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in source.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let key_part = if trimmed.starts_with('[') {
+            trimmed
+        } else {
+            trimmed.split('=').next().unwrap_or("")
+        };
+        if key_part.bytes().filter(|&b| b == b'.').count() > MAX_DEPTH {
+            return Some(offset + (line.len() - trimmed.len()));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+type Spanned<T> = toml::Spanned<T>;
+
+fn shifted(span: Range<usize>, shift: usize) -> Range<usize> {
+    span.start + shift..span.end + shift
+}
+
+fn convert_table(table: DeTable<'_>, span: Range<usize>, shift: usize, depth: usize) -> Result<Node, Range<usize>> {
+    if depth > MAX_DEPTH {
+        return Err(shifted(span, shift));
+    }
+    let mut entries = Vec::with_capacity(table.len());
+    for (k, v) in table {
+        let key = Key {
+            name: k.get_ref().to_string(),
+            span: shifted(k.span(), shift),
+        };
+        entries.push((key, convert(v, shift, depth + 1)?));
+    }
+    Ok(Node {
+        span: shifted(span, shift),
+        value: Value::Table(entries),
+    })
+}
+
+fn convert(v: Spanned<DeValue<'_>>, shift: usize, depth: usize) -> Result<Node, Range<usize>> {
+    let span = v.span();
+    if depth > MAX_DEPTH {
+        return Err(shifted(span, shift));
+    }
+    let value = match v.into_inner() {
+        DeValue::String(s) => Value::String(s.into_owned()),
+        DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+            Ok(n) => Value::Integer(n),
+            Err(_) => Value::Float(i.as_str().parse().unwrap_or(f64::MAX)),
+        },
+        DeValue::Float(f) => Value::Float(f.as_str().replace('_', "").parse().unwrap_or(f64::NAN)),
+        DeValue::Boolean(b) => Value::Bool(b),
+        DeValue::Datetime(d) => Value::Datetime(d.to_string()),
+        DeValue::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(convert(item, shift, depth + 1)?);
+            }
+            Value::Array(out)
+        }
+        DeValue::Table(t) => return convert_table(t, span, shift, depth),
+    };
+    Ok(Node {
+        span: shifted(span, shift),
+        value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Doc, Finding> {
+        Doc::parse("x.toml", Arc::from(text))
+    }
+
+    #[test]
+    fn spans_point_at_keys_and_values() {
+        let text = "a = 1\n[[regions]]\nregion = \"us-east-1\"\nlaunchSpec = { SubnetId = \"s\" }\n";
+        let doc = parse(text).unwrap();
+        let v = doc.root.pointer("/regions/0/region").unwrap();
+        assert_eq!(&text[v.span.clone()], "\"us-east-1\"");
+        let k = doc.span_of_key("/regions/0/launchSpec/SubnetId");
+        assert_eq!(&text[k], "SubnetId");
+        assert_eq!(doc.root.to_json()["regions"][0]["launchSpec"]["SubnetId"], "s");
+    }
+
+    #[test]
+    fn syntax_errors_are_findings_with_spans() {
+        let f = parse("a = \n").unwrap_err();
+        assert_eq!(f.code, Code::TomlSyntax);
+        assert!(f.span.is_some());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let dotted = format!("{} = 1\n", vec!["a"; 5000].join("."));
+        assert_eq!(parse(&dotted).unwrap_err().code, Code::NestingTooDeep);
+        let header = format!("[{}]\n", vec!["a"; 40].join("."));
+        assert_eq!(parse(&header).unwrap_err().code, Code::NestingTooDeep);
+        let inline = format!("a = {}1{}\n", "[".repeat(5000), "]".repeat(5000));
+        assert!(parse(&inline).is_err());
+        let shallow = format!("a = {}1{}\n", "[".repeat(10), "]".repeat(10));
+        assert!(parse(&shallow).is_ok());
+    }
+
+    #[test]
+    fn bom_is_accepted_and_spans_stay_exact() {
+        let text = "\u{feff}a = \"b\"\n";
+        let doc = parse(text).unwrap();
+        assert_eq!(&text[doc.root.get("a").unwrap().span.clone()], "\"b\"");
+    }
+}

@@ -1,0 +1,329 @@
+//! The config repository (DESIGN §1): which files there are, parsed with
+//! spans, validated against their schemas, and turned into the typed model.
+//!
+//! Files come in as [`Inputs`] from any source (the work tree, the Git index,
+//! a Git tree), so that `check`, `check --staged`, `authorize` and `diff` all
+//! see a repository the same way.
+
+pub mod doc;
+pub mod load;
+pub mod model;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::diag::{Code, Finding, Report};
+use crate::schema::{self, Kind};
+use doc::Doc;
+pub use model::{AmiEntry, AmiSet, Arch, InstanceTypeSpec, LaunchSpec, LegacyPolicy, Policy, RegionSpec, Revoked, Virt, WorkerType};
+
+/// Files at the top of the config directory that amiset reads.
+pub const TOP_LEVEL_FILES: [&str; 2] = ["amiset.toml", "SCOPES"];
+/// Directories whose every entry is a config file.
+pub const CONFIG_DIRS: [&str; 2] = ["ami-sets", "worker-types"];
+
+/// Resource limits for untrusted repositories.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest file read, in bytes.
+    pub max_file_size: u64,
+    /// Most entries in `ami-sets/` plus `worker-types/`.
+    pub max_files: usize,
+    /// Most resolved launch specifications in one compile.
+    pub max_launch_specs: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_size: 1024 * 1024,
+            max_files: 100_000,
+            max_launch_specs: 1_000_000,
+        }
+    }
+}
+
+/// What was found at a path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    Bytes(Vec<u8>),
+    /// A symbolic link (never followed).
+    Symlink,
+    /// Something other than a regular file; the text says what.
+    NotAFile(&'static str),
+    /// A regular file over the size limit, with its size.
+    TooLarge(u64),
+}
+
+/// One entry of a config repository, by path relative to the config directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputFile {
+    pub path: String,
+    pub content: Content,
+}
+
+/// The raw files of a config repository, from whatever source.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    pub files: Vec<InputFile>,
+}
+
+/// What a path in the config directory is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Role {
+    Policy,
+    Scopes,
+    AmiSet,
+    WorkerType,
+}
+
+/// A loaded config repository: every document that parsed, and the typed
+/// model of every document that also passed its schema.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    pub policy: Policy,
+    /// `amiset.toml`, when present and parsed.
+    pub policy_doc: Option<Doc>,
+    /// The text of `SCOPES`, when present and readable.
+    pub scopes_source: Option<Arc<str>>,
+    pub ami_sets: BTreeMap<String, AmiSet>,
+    pub worker_types: BTreeMap<String, WorkerType>,
+    /// Every parsed document, by path.
+    pub docs: BTreeMap<String, Doc>,
+    /// Ids of every AMI set file, valid or not (so references to a broken set are not also "unknown").
+    pub set_ids: BTreeSet<String>,
+    /// Names of every worker type file, valid or not.
+    pub worker_names: BTreeSet<String>,
+}
+
+impl Config {
+    pub fn set_doc(&self, id: &str) -> Option<&Doc> {
+        self.docs.get(&format!("ami-sets/{id}.toml"))
+    }
+
+    pub fn worker_doc(&self, name: &str) -> Option<&Doc> {
+        self.docs.get(&format!("worker-types/{name}.toml"))
+    }
+}
+
+/// Whether `id` is a valid AMI set id or worker type name.
+pub fn is_valid_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    !b.is_empty()
+        && b.len() <= 38
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+}
+
+/// Quotes a file name for a message, escaping control and non-ASCII characters.
+pub fn quote_name(name: &str) -> String {
+    format!("`{}`", name.escape_debug())
+}
+
+/// Loads a config repository from its raw files: layout, parse, schema and
+/// model. Cross-file checks are [`crate::check`]'s.
+pub fn load(inputs: &Inputs, limits: &Limits) -> (Config, Report) {
+    let mut report = Report::default();
+    let mut config = Config::default();
+    let mut entries: Vec<(&InputFile, Role, String)> = Vec::new();
+    let mut dir_entries = 0usize;
+    let mut lower_stems: BTreeMap<(Role, String), &str> = BTreeMap::new();
+
+    for file in &inputs.files {
+        let path = file.path.as_str();
+        if let Some(role) = match path {
+            "amiset.toml" => Some(Role::Policy),
+            "SCOPES" => Some(Role::Scopes),
+            _ => None,
+        } {
+            entries.push((file, role, String::new()));
+            continue;
+        }
+        if CONFIG_DIRS.contains(&path) {
+            report.findings.push(content_finding(path, &file.content, "directory"));
+            continue;
+        }
+        let Some((dir, name)) = path.split_once('/') else { continue };
+        let role = match dir {
+            "ami-sets" => Role::AmiSet,
+            "worker-types" => Role::WorkerType,
+            _ => continue,
+        };
+        dir_entries += 1;
+        if dir_entries > limits.max_files {
+            if dir_entries == limits.max_files + 1 {
+                report.findings.push(
+                    Finding::new(
+                        Code::TooManyFiles,
+                        format!("more than {} files in `ami-sets/` and `worker-types/`", limits.max_files),
+                    )
+                    .help("raise `--max-files` if this repository is really this large"),
+                );
+            }
+            continue;
+        }
+        let what = if role == Role::AmiSet { "AMI set" } else { "worker type" };
+        let Some(stem) = name.strip_suffix(".toml").filter(|_| !name.contains('/')) else {
+            report.findings.push(
+                Finding::new(Code::StrayFile, format!("{} in `{dir}/` is not a {what} file", quote_name(name)))
+                    .in_file(path)
+                    .help(format!("only `<id>.toml` files belong in `{dir}/`; move other files elsewhere")),
+            );
+            continue;
+        };
+        if !is_valid_id(stem) {
+            report.findings.push(
+                Finding::new(Code::InvalidName, format!("{} is not a valid {what} name", quote_name(stem)))
+                    .in_file(path)
+                    .help("names match `^[A-Za-z0-9][A-Za-z0-9_-]{0,37}$`"),
+            );
+            continue;
+        }
+        if let Some(other) = lower_stems.insert((role, stem.to_ascii_lowercase()), path) {
+            report.findings.push(
+                Finding::new(Code::CaseCollision, format!("`{path}` and `{other}` differ only by case"))
+                    .in_file(path)
+                    .help("they collide on case-insensitive file systems; rename one"),
+            );
+        }
+        match role {
+            Role::AmiSet => config.set_ids.insert(stem.to_string()),
+            _ => config.worker_names.insert(stem.to_string()),
+        };
+        entries.push((file, role, stem.to_string()));
+    }
+
+    // Parse and validate every file in parallel; the policy is needed by nothing here.
+    let parsed: Vec<Parsed> = entries.par_iter().map(|(file, role, stem)| parse_one(file, *role, stem)).collect();
+    for p in parsed {
+        report.findings.extend(p.findings);
+        if let Some(text) = p.source {
+            report.sources.insert(p.path.clone(), text.clone());
+            if p.role == Role::Scopes {
+                config.scopes_source = Some(text);
+            }
+        }
+        match p.model {
+            Some(Model::Policy(policy)) => config.policy = *policy,
+            Some(Model::AmiSet(set)) => {
+                config.ami_sets.insert(set.id.clone(), *set);
+            }
+            Some(Model::WorkerType(wt)) => {
+                config.worker_types.insert(wt.name.clone(), *wt);
+            }
+            None => {}
+        }
+        if let Some(doc) = p.doc {
+            if p.role == Role::Policy {
+                config.policy_doc = Some(doc.clone());
+            }
+            config.docs.insert(p.path, doc);
+        }
+    }
+    (config, report)
+}
+
+enum Model {
+    Policy(Box<Policy>),
+    AmiSet(Box<AmiSet>),
+    WorkerType(Box<WorkerType>),
+}
+
+struct Parsed {
+    path: String,
+    role: Role,
+    source: Option<Arc<str>>,
+    doc: Option<Doc>,
+    model: Option<Model>,
+    findings: Vec<Finding>,
+}
+
+fn content_finding(path: &str, content: &Content, expected: &str) -> Finding {
+    match content {
+        Content::Symlink => Finding::new(Code::Symlink, format!("`{path}` is a symbolic link; links are not followed"))
+            .in_file(path)
+            .help(format!("replace the link with the {expected} itself")),
+        Content::NotAFile(kind) => Finding::new(Code::NotAFile, format!("`{path}` is {kind}, not a {expected}")).in_file(path),
+        Content::TooLarge(size) => Finding::new(Code::FileTooLarge, format!("`{path}` is {size} bytes, over the size limit"))
+            .in_file(path)
+            .help("config files are small; raise `--max-file-size` if this one really must be this large"),
+        Content::Bytes(_) => Finding::new(Code::NotAFile, format!("`{path}` is a file, not a {expected}")).in_file(path),
+    }
+}
+
+fn parse_one(file: &InputFile, role: Role, stem: &str) -> Parsed {
+    let mut out = Parsed {
+        path: file.path.clone(),
+        role,
+        source: None,
+        doc: None,
+        model: None,
+        findings: Vec::new(),
+    };
+    let bytes = match &file.content {
+        Content::Bytes(b) => b,
+        other => {
+            out.findings.push(content_finding(&file.path, other, "file"));
+            return out;
+        }
+    };
+    let text: Arc<str> = match std::str::from_utf8(bytes) {
+        Ok(t) => Arc::from(t),
+        Err(e) => {
+            let valid = e.valid_up_to();
+            let lossy: Arc<str> = Arc::from(String::from_utf8_lossy(bytes).as_ref());
+            // The lossy text has the same prefix, so the offset stays exact.
+            out.findings.push(
+                Finding::new(Code::InvalidUtf8, format!("`{}` is not valid UTF-8", file.path))
+                    .at(&file.path, valid..valid + 1)
+                    .label("invalid byte here")
+                    .help("config files must be UTF-8 text"),
+            );
+            out.source = Some(lossy);
+            return out;
+        }
+    };
+    out.source = Some(text.clone());
+    if role == Role::Scopes {
+        return out;
+    }
+    let doc = match Doc::parse(&file.path, text) {
+        Ok(doc) => doc,
+        Err(f) => {
+            out.findings.push(f);
+            return out;
+        }
+    };
+    let json = doc.root.to_json();
+    let kind = match role {
+        Role::Policy => Kind::Policy,
+        Role::AmiSet => Kind::AmiSet,
+        _ => Kind::WorkerType,
+    };
+    let schema_findings = schema::validate(kind, &doc, &json);
+    if schema_findings.is_empty() {
+        let model = match role {
+            Role::Policy => serde_json::from_value(json).map(|p| Model::Policy(Box::new(p))),
+            Role::AmiSet => serde_json::from_value::<AmiSet>(json).map(|mut s| {
+                s.id = stem.to_string();
+                Model::AmiSet(Box::new(s))
+            }),
+            _ => serde_json::from_value::<WorkerType>(json).map(|mut w| {
+                w.name = stem.to_string();
+                Model::WorkerType(Box::new(w))
+            }),
+        };
+        match model {
+            Ok(m) => out.model = Some(m),
+            // The schema should make this unreachable; report rather than panic.
+            Err(e) => out
+                .findings
+                .push(Finding::new(Code::InvalidValue, format!("invalid value: {e}")).in_file(&file.path)),
+        }
+    }
+    out.findings.extend(schema_findings);
+    out.doc = Some(doc);
+    out
+}

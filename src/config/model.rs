@@ -1,0 +1,260 @@
+//! The typed model of a config repository (DESIGN §1), built from documents
+//! that passed their schema.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+
+/// A launchSpec: EC2 RunInstances parameters, PascalCase keys, sorted.
+pub type LaunchSpec = Map<String, Json>;
+
+/// What to do with raw `ImageId`s in worker types.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LegacyPolicy {
+    Allow,
+    #[default]
+    Warn,
+    Deny,
+}
+
+/// An AMI that must never be launched again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    pub ami: String,
+    pub reason: String,
+}
+
+/// `amiset.toml`, with defaults applied.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Policy {
+    #[serde(default = "default_prefix")]
+    pub scope_prefix: String,
+    #[serde(default)]
+    admin_scope: Option<String>,
+    /// Regions allowed anywhere; `None` means every known AWS region.
+    #[serde(default)]
+    pub regions: Option<Vec<String>>,
+    /// Accounts that may own AMIs; `None` means unrestricted.
+    #[serde(default)]
+    pub ami_owners: Option<Vec<String>>,
+    #[serde(default)]
+    pub legacy_image_ids: LegacyPolicy,
+    #[serde(default = "default_deprecation_days")]
+    pub deprecation_warning_days: u32,
+    /// Team name (`@org/team`) to members (`@user` or e-mail).
+    #[serde(default)]
+    pub teams: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub revoked: Vec<Revoked>,
+}
+
+fn default_prefix() -> String {
+    "aws-provisioner".to_string()
+}
+
+fn default_deprecation_days() -> u32 {
+    30
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            scope_prefix: default_prefix(),
+            admin_scope: None,
+            regions: None,
+            ami_owners: None,
+            legacy_image_ids: LegacyPolicy::default(),
+            deprecation_warning_days: default_deprecation_days(),
+            teams: BTreeMap::new(),
+            revoked: Vec::new(),
+        }
+    }
+}
+
+impl Policy {
+    /// The scope needed to change `SCOPES` or `amiset.toml`.
+    pub fn admin_scope(&self) -> String {
+        self.admin_scope.clone().unwrap_or_else(|| format!("{}:admin", self.scope_prefix))
+    }
+
+    pub fn manage_ami_set(&self, id: &str) -> String {
+        format!("{}:manage-ami-set:{id}", self.scope_prefix)
+    }
+
+    pub fn deploy_ami_set(&self, id: &str) -> String {
+        format!("{}:deploy-ami-set:{id}", self.scope_prefix)
+    }
+
+    pub fn manage_worker_type(&self, name: &str) -> String {
+        format!("{}:manage-worker-type:{name}", self.scope_prefix)
+    }
+
+    /// Whether `region` is allowed by `regions` (every known region when unset).
+    pub fn allows_region(&self, region: &str) -> bool {
+        match &self.regions {
+            Some(list) => list.iter().any(|r| r == region),
+            None => crate::regions::is_known(region),
+        }
+    }
+
+    /// The reason an AMI is revoked, if it is.
+    pub fn revoked_reason(&self, ami: &str) -> Option<&str> {
+        self.revoked.iter().find(|r| r.ami == ami).map(|r| r.reason.as_str())
+    }
+}
+
+/// CPU architecture of an AMI or instance type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Arch {
+    #[default]
+    #[serde(rename = "x86_64")]
+    X86_64,
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+impl Arch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+}
+
+/// Virtualization type of an AMI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Virt {
+    Hvm,
+    Pv,
+}
+
+impl Virt {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Virt::Hvm => "hvm",
+            Virt::Pv => "pv",
+        }
+    }
+
+    /// EC2's name (`hvm`, `paravirtual`).
+    pub fn ec2_name(self) -> &'static str {
+        match self {
+            Virt::Hvm => "hvm",
+            Virt::Pv => "paravirtual",
+        }
+    }
+}
+
+/// One entry of an AMI set: the AMIs for a (region, arch).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmiEntry {
+    pub region: String,
+    #[serde(default)]
+    pub arch: Arch,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hvm: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pv: Option<String>,
+}
+
+impl AmiEntry {
+    pub fn ami(&self, virt: Virt) -> Option<&str> {
+        match virt {
+            Virt::Hvm => self.hvm.as_deref(),
+            Virt::Pv => self.pv.as_deref(),
+        }
+    }
+}
+
+/// `ami-sets/<id>.toml`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AmiSet {
+    /// The file stem.
+    #[serde(skip_deserializing)]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub amis: Vec<AmiEntry>,
+}
+
+impl AmiSet {
+    pub fn entry(&self, region: &str, arch: Arch) -> Option<&AmiEntry> {
+        self.amis.iter().find(|e| e.region == region && e.arch == arch)
+    }
+}
+
+/// One `[[instanceTypes]]` entry of a worker type.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceTypeSpec {
+    pub instance_type: String,
+    #[serde(default = "one")]
+    pub capacity: f64,
+    #[serde(default = "one")]
+    pub utility: f64,
+    #[serde(default)]
+    pub launch_spec: LaunchSpec,
+}
+
+/// One `[[regions]]` entry of a worker type.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegionSpec {
+    pub region: String,
+    #[serde(default)]
+    pub launch_spec: LaunchSpec,
+}
+
+impl RegionSpec {
+    /// The raw `ImageId` of this region, during migration.
+    pub fn image_id(&self) -> Option<&str> {
+        self.launch_spec.get("ImageId").and_then(Json::as_str)
+    }
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// `worker-types/<name>.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerType {
+    /// The file stem.
+    #[serde(skip_deserializing)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ami_set_id: Option<String>,
+    #[serde(default)]
+    pub min_capacity: u64,
+    pub max_capacity: u64,
+    #[serde(default)]
+    pub scaling_ratio: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_price: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_price: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub can_use_ondemand: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub can_use_spot: Option<bool>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub launch_spec: LaunchSpec,
+    #[serde(default)]
+    pub user_data: Map<String, Json>,
+    pub instance_types: Vec<InstanceTypeSpec>,
+    pub regions: Vec<RegionSpec>,
+}

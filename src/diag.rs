@@ -1,0 +1,407 @@
+//! Findings: every problem a user can cause, with a stable code, a severity,
+//! an exact location and help. Codes are declared once, in [`codes!`], and
+//! everything else (the README table, SARIF rules, `amiset codes`) is derived
+//! from that one list.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// How bad a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Fails `check`, `compile` and `authorize` (exit 1).
+    Error,
+    /// Reported, fails only with `--deny-warnings`.
+    Warning,
+}
+
+impl Severity {
+    /// The lower-case name used in every output format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+macro_rules! codes {
+    ($( $(#[doc = $doc:literal])+ $variant:ident = $name:literal, $severity:ident; )*) => {
+        /// Stable identifier of a kind of finding, e.g. `ref::unknown-ami-set`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $( $(#[doc = $doc])+ $variant, )*
+        }
+
+        impl Code {
+            /// Every code, in declaration order (grouped by concern).
+            pub const ALL: &'static [Code] = &[ $(Code::$variant,)* ];
+
+            /// The stable string form, `concern::kebab-name`.
+            pub fn as_str(self) -> &'static str {
+                match self { $( Code::$variant => $name, )* }
+            }
+
+            /// The severity a finding of this code has unless policy says otherwise.
+            pub fn default_severity(self) -> Severity {
+                match self { $( Code::$variant => Severity::$severity, )* }
+            }
+
+            /// One-paragraph description, taken from the doc comment.
+            pub fn description(self) -> &'static str {
+                match self { $( Code::$variant => concat!($($doc, "\n"),+).trim_ascii(), )* }
+            }
+
+            /// Looks a code up by its string form.
+            pub fn from_name(name: &str) -> Option<Code> {
+                Code::ALL.iter().copied().find(|c| c.as_str() == name)
+            }
+        }
+    };
+}
+
+codes! {
+    /// A file is larger than the per-file size limit (`--max-file-size`, default 1 MiB).
+    FileTooLarge = "limits::file-too-large", Error;
+    /// Tables or arrays are nested deeper than the limit (32 levels).
+    NestingTooDeep = "limits::nesting-too-deep", Error;
+    /// The config directory holds more files than the limit (`--max-files`, default 100000).
+    TooManyFiles = "limits::too-many-files", Error;
+    /// The compiled output would hold more launch specifications than the limit (`--max-launch-specs`, default 1000000).
+    TooManyLaunchSpecs = "limits::too-many-launch-specs", Error;
+    /// A file is not valid UTF-8.
+    InvalidUtf8 = "file::invalid-utf8", Error;
+    /// A symbolic link where a config file or directory is expected; links are never followed.
+    Symlink = "file::symlink", Error;
+    /// Something that is not a regular file (FIFO, socket, device, directory) where a config file is expected.
+    NotAFile = "file::not-a-file", Error;
+    /// A file inside `ami-sets/` or `worker-types/` that is not a `.toml` config file.
+    StrayFile = "file::stray", Error;
+    /// A file name whose stem is not a valid id (`^[A-Za-z0-9][A-Za-z0-9_-]{0,37}$`).
+    InvalidName = "file::invalid-name", Error;
+    /// Two files whose names differ only by case; they collide on case-insensitive checkouts.
+    CaseCollision = "file::case-collision", Error;
+    /// The file is not valid TOML.
+    TomlSyntax = "parse::syntax", Error;
+    /// A key that the schema does not allow at this place.
+    UnknownKey = "schema::unknown-key", Error;
+    /// A required key is missing.
+    MissingKey = "schema::missing-key", Error;
+    /// A value has the wrong type (e.g. a string where a number is expected).
+    WrongType = "schema::wrong-type", Error;
+    /// A value does not match the allowed format or set of values.
+    InvalidValue = "schema::invalid-value", Error;
+    /// A number or a list length is outside its allowed range.
+    OutOfRange = "schema::out-of-range", Error;
+    /// A worker type names an AMI set that does not exist.
+    UnknownAmiSet = "ref::unknown-ami-set", Error;
+    /// A revoked AMI (`[[revoked]]` in `amiset.toml`) is referenced.
+    RevokedAmi = "ref::revoked-ami", Error;
+    /// A region name that is not a known AWS region.
+    UnknownRegion = "region::unknown", Error;
+    /// A region that `amiset.toml` `regions` does not allow.
+    RegionNotAllowed = "region::not-allowed", Error;
+    /// Two entries of an AMI set share the same (region, arch).
+    DuplicateAmiEntry = "ami-set::duplicate-entry", Error;
+    /// An AMI set entry has neither `hvm` nor `pv`.
+    EmptyAmiEntry = "ami-set::empty-entry", Error;
+    /// An AMI set that no worker type uses.
+    UnusedAmiSet = "ami-set::unused", Warning;
+    /// A worker type lists the same region twice.
+    DuplicateRegion = "worker-type::duplicate-region", Error;
+    /// A worker type lists the same instance type twice.
+    DuplicateInstanceType = "worker-type::duplicate-instance-type", Error;
+    /// A worker type has both `amiSetId` and a raw `ImageId`.
+    AmiSetAndImageId = "worker-type::ami-set-and-image-id", Error;
+    /// A region of a worker type has neither `amiSetId` nor a raw `ImageId`.
+    NoImage = "worker-type::no-image", Error;
+    /// `minCapacity` is greater than `maxCapacity`, or `minPrice` greater than `maxPrice`.
+    InvalidRange = "worker-type::invalid-range", Error;
+    /// A worker type carries a `secrets` key; secrets do not belong in Git.
+    Secrets = "worker-type::secrets", Error;
+    /// An instance type whose family amiset does not know; it is assumed to be HVM-only x86_64.
+    UnknownInstanceFamily = "worker-type::unknown-instance-family", Warning;
+    /// A launchSpec key that is not allowed at this place (`ImageId` outside `regions[].launchSpec`, `InstanceType`, `UserData`).
+    ForbiddenLaunchSpecKey = "launch-spec::forbidden-key", Error;
+    /// `SecurityGroups` together with `SubnetId`; EC2 rejects this combination.
+    SecurityGroupsWithSubnet = "launch-spec::security-groups-with-subnet", Error;
+    /// A raw `ImageId` in a worker type, governed by `legacyImageIds` (warn, or error with `deny`).
+    LegacyImageId = "policy::legacy-image-id", Warning;
+    /// No AMI in the set fits a worker type's region and instance type.
+    NoUsableAmi = "resolve::no-usable-ami", Error;
+    /// A line of `SCOPES` that cannot be parsed.
+    ScopesSyntax = "scopes::syntax", Error;
+    /// A scope pattern with characters outside printable ASCII, or a `*` that is not trailing.
+    InvalidScope = "scopes::invalid-scope", Error;
+    /// A grantee that is not `@user`, `@org/team` or an e-mail address.
+    InvalidGrantee = "scopes::invalid-grantee", Error;
+    /// A team grantee that `amiset.toml` `[teams]` does not define.
+    UnknownTeam = "scopes::unknown-team", Error;
+    /// The author of a change lacks a scope the change needs.
+    ScopeMissing = "scope::missing", Error;
+    /// An AMI does not exist in its region.
+    AmiNotFound = "ec2::ami-not-found", Error;
+    /// An AMI exists but its state is not `available`.
+    AmiNotAvailable = "ec2::ami-not-available", Error;
+    /// An AMI's virtualization type differs from the set key (`hvm`/`pv`) it is listed under.
+    VirtualizationMismatch = "ec2::virtualization-mismatch", Error;
+    /// An AMI's architecture differs from the entry's `arch`.
+    ArchitectureMismatch = "ec2::architecture-mismatch", Error;
+    /// An AMI is owned by an account that `amiOwners` does not list.
+    OwnerNotAllowed = "ec2::owner-not-allowed", Error;
+    /// `amiOwners` is unset, so AMI owners are not restricted.
+    OwnersUnrestricted = "ec2::owners-unrestricted", Warning;
+    /// An AMI is deprecated.
+    AmiDeprecated = "ec2::ami-deprecated", Error;
+    /// An AMI will be deprecated within `deprecationWarningDays`.
+    AmiDeprecationSoon = "ec2::ami-deprecation-soon", Warning;
+    /// An instance type is not offered in a region.
+    InstanceTypeNotOffered = "ec2::instance-type-not-offered", Error;
+    /// An instance type does not support the virtualization type or architecture it resolved to.
+    InstanceTypeUnsupported = "ec2::instance-type-unsupported", Error;
+    /// An EC2 call failed after retries; what it covered is not verified, and never passes.
+    Unverified = "ec2::unverified", Error;
+}
+
+/// A secondary label: another place that explains the finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Label {
+    /// File relative to the config directory.
+    pub file: String,
+    /// Byte range in that file.
+    pub span: Range<usize>,
+    /// Short text shown at the span.
+    pub text: String,
+}
+
+/// One problem found in a config repository.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    /// File relative to the config directory, `/`-separated; `None` for findings about the whole run.
+    pub file: Option<String>,
+    /// Byte range of the offending key or value.
+    pub span: Option<Range<usize>>,
+    /// Text of the label on the primary span.
+    pub label: Option<String>,
+    pub help: Option<String>,
+    pub labels: Vec<Label>,
+}
+
+impl Finding {
+    /// A finding with the code's default severity and no location.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Finding {
+            code,
+            severity: code.default_severity(),
+            message: message.into(),
+            file: None,
+            span: None,
+            label: None,
+            help: None,
+            labels: Vec::new(),
+        }
+    }
+
+    /// Places the finding in `file` (no span: line 1, column 1).
+    pub fn in_file(mut self, file: impl Into<String>) -> Self {
+        self.file = Some(file.into());
+        self
+    }
+
+    /// Places the finding on `span` of `file`.
+    pub fn at(mut self, file: impl Into<String>, span: Range<usize>) -> Self {
+        self.file = Some(file.into());
+        self.span = Some(span);
+        self
+    }
+
+    pub fn label(mut self, text: impl Into<String>) -> Self {
+        self.label = Some(text.into());
+        self
+    }
+
+    pub fn help(mut self, text: impl Into<String>) -> Self {
+        self.help = Some(text.into());
+        self
+    }
+
+    /// Sets the help only when `text` is `Some`.
+    pub fn maybe_help(mut self, text: Option<String>) -> Self {
+        if text.is_some() {
+            self.help = text;
+        }
+        self
+    }
+
+    pub fn severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
+    }
+
+    pub fn secondary(mut self, file: impl Into<String>, span: Range<usize>, text: impl Into<String>) -> Self {
+        self.labels.push(Label {
+            file: file.into(),
+            span,
+            text: text.into(),
+        });
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(text, offset.min(text.len()));
+    let before = &text[..offset];
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+/// Findings together with the sources they point into, ready to render.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    /// Text of every file a finding may point into, by relative path.
+    pub sources: std::collections::BTreeMap<String, Arc<str>>,
+}
+
+/// A finding with its line and column resolved, in the order and shape of
+/// `--format json`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Located<'a> {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: &'a str,
+    pub file: Option<&'a str>,
+    pub line: usize,
+    pub column: usize,
+    pub help: Option<&'a str>,
+}
+
+impl Report {
+    /// Sorts findings by file, line, column, code, then message, and drops exact duplicates.
+    pub fn sort(&mut self) {
+        let sources = &self.sources;
+        let key = |f: &Finding| {
+            let (line, column) = position(sources, f);
+            (f.file.clone(), line, column, f.code.as_str(), f.message.clone())
+        };
+        self.findings.sort_by_cached_key(key);
+        self.findings.dedup();
+    }
+
+    pub fn errors(&self) -> usize {
+        self.findings.iter().filter(|f| f.is_error()).count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.findings.len() - self.errors()
+    }
+
+    /// Line and column of a finding (1, 1 when it has no span).
+    pub fn position(&self, finding: &Finding) -> (usize, usize) {
+        position(&self.sources, finding)
+    }
+
+    /// Every finding with its position resolved.
+    pub fn located(&self) -> Vec<Located<'_>> {
+        self.findings
+            .iter()
+            .map(|f| {
+                let (line, column) = self.position(f);
+                Located {
+                    code: f.code.as_str(),
+                    severity: f.severity,
+                    message: &f.message,
+                    file: f.file.as_deref(),
+                    line,
+                    column,
+                    help: f.help.as_deref(),
+                }
+            })
+            .collect()
+    }
+
+    pub fn extend(&mut self, other: Report) {
+        self.findings.extend(other.findings);
+        self.sources.extend(other.sources);
+    }
+}
+
+fn position(sources: &std::collections::BTreeMap<String, Arc<str>>, f: &Finding) -> (usize, usize) {
+    match (&f.file, &f.span) {
+        (Some(file), Some(span)) => sources.get(file).map_or((1, 1), |text| line_col(text, span.start)),
+        _ => (1, 1),
+    }
+}
+
+/// The closest candidate to `input` by edit distance, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a, I>(input: &str, candidates: I) -> Option<String>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let lower = input.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .filter(|c| *c != input)
+        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.len().max(input.len()) / 3).max(1))
+        .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)))
+        .map(|(_, c)| format!("did you mean `{c}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_documented() {
+        let mut names: Vec<_> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n, "duplicate code names");
+        for code in Code::ALL {
+            assert!(!code.description().is_empty(), "{code:?} has no description");
+            let (concern, name) = code.as_str().split_once("::").expect("concern::name");
+            assert!(!concern.is_empty() && !name.is_empty());
+            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+            assert_eq!(Code::from_name(code.as_str()), Some(*code));
+        }
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        let text = "a = 1\nbé = \"x\"\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 6), (2, 1));
+        // byte 9 is after "bé " (b=1 byte, é=2 bytes, space)
+        assert_eq!(line_col(text, 10), (2, 4));
+        assert_eq!(line_col(text, 1000), (3, 1));
+    }
+
+    #[test]
+    fn did_you_mean_finds_close_names_only() {
+        let c = ["ubuntu-2204", "windows-2022"];
+        assert_eq!(did_you_mean("ubuntu-2024", c).as_deref(), Some("did you mean `ubuntu-2204`?"));
+        assert_eq!(did_you_mean("centos", c), None);
+    }
+}

@@ -1,0 +1,19 @@
+//! amiset: keep a fleet's AMI sets and worker types in Git.
+//!
+//! The library is the engine behind the `amiset` command and what a
+//! provisioner links: load a config repository ([`config`]), check it
+//! ([`check`]), resolve launch specifications ([`resolve`]), and report
+//! findings ([`diag`], [`report`]).
+
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod diag;
+pub mod regions;
+pub mod report;
+pub mod resolve;
+pub mod schema;
+pub mod scopes;
+
+pub use config::{Config, Inputs, Limits};
+pub use diag::{Code, Finding, Report, Severity};

@@ -1,0 +1,20 @@
+//! The `amiset` command: parse arguments, run, map to an exit code.
+
+use clap::Parser;
+
+fn main() {
+    let cli = amiset::cli::Cli::parse();
+    let code = match amiset::cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            amiset::cli::EXIT_ERROR
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,484 @@
+//! Resolution (DESIGN §2): the deep merge of worker type, region and instance
+//! type `launchSpec`s, and the choice of `ImageId` from the AMI set by the
+//! instance type's architecture and virtualization support.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value as Json;
+
+use crate::config::model::{AmiSet, Arch, LaunchSpec, Virt, WorkerType};
+
+/// What an instance type can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TypeInfo {
+    pub arch: Arch,
+    pub hvm: bool,
+    pub pv: bool,
+    /// Whether the family is in the built-in table (or came from EC2).
+    pub known: bool,
+}
+
+/// Built-in table of instance families: architecture and PV support, from
+/// EC2's DescribeInstanceTypes. Every family supports HVM.
+const FAMILIES: &[(&str, Arch, bool)] = &[
+    ("a1", Arch::Arm64, false),
+    ("c1", Arch::X86_64, true),
+    ("c3", Arch::X86_64, true),
+    ("c4", Arch::X86_64, false),
+    ("c5", Arch::X86_64, false),
+    ("c5a", Arch::X86_64, false),
+    ("c5ad", Arch::X86_64, false),
+    ("c5d", Arch::X86_64, false),
+    ("c5n", Arch::X86_64, false),
+    ("c6a", Arch::X86_64, false),
+    ("c6g", Arch::Arm64, false),
+    ("c6gd", Arch::Arm64, false),
+    ("c6gn", Arch::Arm64, false),
+    ("c6i", Arch::X86_64, false),
+    ("c6id", Arch::X86_64, false),
+    ("c6in", Arch::X86_64, false),
+    ("c7a", Arch::X86_64, false),
+    ("c7g", Arch::Arm64, false),
+    ("c7gd", Arch::Arm64, false),
+    ("c7gn", Arch::Arm64, false),
+    ("c7i", Arch::X86_64, false),
+    ("c7i-flex", Arch::X86_64, false),
+    ("c8a", Arch::X86_64, false),
+    ("c8g", Arch::Arm64, false),
+    ("c8gb", Arch::Arm64, false),
+    ("c8gd", Arch::Arm64, false),
+    ("c8gn", Arch::Arm64, false),
+    ("c8i", Arch::X86_64, false),
+    ("c8i-flex", Arch::X86_64, false),
+    ("c8ib", Arch::X86_64, false),
+    ("c8id", Arch::X86_64, false),
+    ("c8in", Arch::X86_64, false),
+    ("c8ine", Arch::X86_64, false),
+    ("c9g", Arch::Arm64, false),
+    ("c9gd", Arch::Arm64, false),
+    ("cc1", Arch::X86_64, false),
+    ("cc2", Arch::X86_64, false),
+    ("cg1", Arch::X86_64, false),
+    ("cr1", Arch::X86_64, false),
+    ("d2", Arch::X86_64, false),
+    ("d3", Arch::X86_64, false),
+    ("d3en", Arch::X86_64, false),
+    ("dl2q", Arch::X86_64, false),
+    ("f2", Arch::X86_64, false),
+    ("g2", Arch::X86_64, false),
+    ("g4dn", Arch::X86_64, false),
+    ("g5", Arch::X86_64, false),
+    ("g5g", Arch::Arm64, false),
+    ("g6", Arch::X86_64, false),
+    ("g6e", Arch::X86_64, false),
+    ("g6f", Arch::X86_64, false),
+    ("g7", Arch::X86_64, false),
+    ("g7e", Arch::X86_64, false),
+    ("gr6", Arch::X86_64, false),
+    ("gr6f", Arch::X86_64, false),
+    ("h1", Arch::X86_64, false),
+    ("hi1", Arch::X86_64, true),
+    ("hpc6a", Arch::X86_64, false),
+    ("hpc6id", Arch::X86_64, false),
+    ("hpc7a", Arch::X86_64, false),
+    ("hpc7g", Arch::Arm64, false),
+    ("hpc8a", Arch::X86_64, false),
+    ("hs1", Arch::X86_64, true),
+    ("i2", Arch::X86_64, false),
+    ("i3", Arch::X86_64, false),
+    ("i3en", Arch::X86_64, false),
+    ("i4g", Arch::Arm64, false),
+    ("i4i", Arch::X86_64, false),
+    ("i7i", Arch::X86_64, false),
+    ("i7ie", Arch::X86_64, false),
+    ("i8g", Arch::Arm64, false),
+    ("i8ge", Arch::Arm64, false),
+    ("im4gn", Arch::Arm64, false),
+    ("inf1", Arch::X86_64, false),
+    ("inf2", Arch::X86_64, false),
+    ("is4gen", Arch::Arm64, false),
+    ("m1", Arch::X86_64, true),
+    ("m2", Arch::X86_64, true),
+    ("m3", Arch::X86_64, true),
+    ("m4", Arch::X86_64, false),
+    ("m5", Arch::X86_64, false),
+    ("m5a", Arch::X86_64, false),
+    ("m5ad", Arch::X86_64, false),
+    ("m5d", Arch::X86_64, false),
+    ("m5dn", Arch::X86_64, false),
+    ("m5n", Arch::X86_64, false),
+    ("m5zn", Arch::X86_64, false),
+    ("m6a", Arch::X86_64, false),
+    ("m6g", Arch::Arm64, false),
+    ("m6gd", Arch::Arm64, false),
+    ("m6i", Arch::X86_64, false),
+    ("m6id", Arch::X86_64, false),
+    ("m6idn", Arch::X86_64, false),
+    ("m6in", Arch::X86_64, false),
+    ("m7a", Arch::X86_64, false),
+    ("m7g", Arch::Arm64, false),
+    ("m7gd", Arch::Arm64, false),
+    ("m7i", Arch::X86_64, false),
+    ("m7i-flex", Arch::X86_64, false),
+    ("m8a", Arch::X86_64, false),
+    ("m8azn", Arch::X86_64, false),
+    ("m8g", Arch::Arm64, false),
+    ("m8gb", Arch::Arm64, false),
+    ("m8gd", Arch::Arm64, false),
+    ("m8gn", Arch::Arm64, false),
+    ("m8i", Arch::X86_64, false),
+    ("m8i-flex", Arch::X86_64, false),
+    ("m8ib", Arch::X86_64, false),
+    ("m8id", Arch::X86_64, false),
+    ("m8idb", Arch::X86_64, false),
+    ("m8idn", Arch::X86_64, false),
+    ("m8in", Arch::X86_64, false),
+    ("m8ine", Arch::X86_64, false),
+    ("m9g", Arch::Arm64, false),
+    ("m9gd", Arch::Arm64, false),
+    ("mac-m3ultra", Arch::Arm64, false),
+    ("mac-m4", Arch::Arm64, false),
+    ("mac-m4max", Arch::Arm64, false),
+    ("mac-m4pro", Arch::Arm64, false),
+    ("mac1", Arch::X86_64, false),
+    ("mac2", Arch::Arm64, false),
+    ("mac2-m1ultra", Arch::Arm64, false),
+    ("mac2-m2", Arch::Arm64, false),
+    ("mac2-m2pro", Arch::Arm64, false),
+    ("p3dn", Arch::X86_64, false),
+    ("p4d", Arch::X86_64, false),
+    ("p4de", Arch::X86_64, false),
+    ("p5", Arch::X86_64, false),
+    ("p5e", Arch::X86_64, false),
+    ("p5en", Arch::X86_64, false),
+    ("p6-b200", Arch::X86_64, false),
+    ("p6-b300", Arch::X86_64, false),
+    ("r3", Arch::X86_64, false),
+    ("r4", Arch::X86_64, false),
+    ("r5", Arch::X86_64, false),
+    ("r5a", Arch::X86_64, false),
+    ("r5ad", Arch::X86_64, false),
+    ("r5b", Arch::X86_64, false),
+    ("r5d", Arch::X86_64, false),
+    ("r5dn", Arch::X86_64, false),
+    ("r5n", Arch::X86_64, false),
+    ("r6a", Arch::X86_64, false),
+    ("r6g", Arch::Arm64, false),
+    ("r6gd", Arch::Arm64, false),
+    ("r6i", Arch::X86_64, false),
+    ("r6id", Arch::X86_64, false),
+    ("r6idn", Arch::X86_64, false),
+    ("r6in", Arch::X86_64, false),
+    ("r7a", Arch::X86_64, false),
+    ("r7g", Arch::Arm64, false),
+    ("r7gd", Arch::Arm64, false),
+    ("r7i", Arch::X86_64, false),
+    ("r7iz", Arch::X86_64, false),
+    ("r8a", Arch::X86_64, false),
+    ("r8g", Arch::Arm64, false),
+    ("r8gb", Arch::Arm64, false),
+    ("r8gd", Arch::Arm64, false),
+    ("r8gn", Arch::Arm64, false),
+    ("r8i", Arch::X86_64, false),
+    ("r8i-flex", Arch::X86_64, false),
+    ("r8ib", Arch::X86_64, false),
+    ("r8id", Arch::X86_64, false),
+    ("r8idb", Arch::X86_64, false),
+    ("r8idn", Arch::X86_64, false),
+    ("r8in", Arch::X86_64, false),
+    ("r9g", Arch::Arm64, false),
+    ("r9gd", Arch::Arm64, false),
+    ("t1", Arch::X86_64, true),
+    ("t2", Arch::X86_64, false),
+    ("t3", Arch::X86_64, false),
+    ("t3a", Arch::X86_64, false),
+    ("t4g", Arch::Arm64, false),
+    ("t8i", Arch::X86_64, false),
+    ("trn1", Arch::X86_64, false),
+    ("trn1n", Arch::X86_64, false),
+    ("trn2", Arch::X86_64, false),
+    ("trn2u", Arch::X86_64, false),
+    ("u-3tb1", Arch::X86_64, false),
+    ("u-6tb1", Arch::X86_64, false),
+    ("u7i-12tb", Arch::X86_64, false),
+    ("u7i-6tb", Arch::X86_64, false),
+    ("u7i-8tb", Arch::X86_64, false),
+    ("u7in-16tb", Arch::X86_64, false),
+    ("u7in-24tb", Arch::X86_64, false),
+    ("u7in-32tb", Arch::X86_64, false),
+    ("vt1", Arch::X86_64, false),
+    ("x1", Arch::X86_64, false),
+    ("x1e", Arch::X86_64, false),
+    ("x2gd", Arch::Arm64, false),
+    ("x2idn", Arch::X86_64, false),
+    ("x2iedn", Arch::X86_64, false),
+    ("x2iezn", Arch::X86_64, false),
+    ("x8aedz", Arch::X86_64, false),
+    ("x8g", Arch::Arm64, false),
+    ("x8i", Arch::X86_64, false),
+    ("z1d", Arch::X86_64, false),
+];
+
+/// The family of an instance type (`m5` for `m5.large`).
+pub fn family(instance_type: &str) -> &str {
+    instance_type.split('.').next().unwrap_or(instance_type)
+}
+
+/// Every family in the built-in table.
+pub fn known_families() -> impl Iterator<Item = &'static str> {
+    FAMILIES.iter().map(|(f, _, _)| *f)
+}
+
+/// Capabilities of an instance type from the built-in table. Unknown families
+/// are assumed to be HVM-only x86_64 (and reported as a warning by `check`).
+pub fn builtin_type_info(instance_type: &str) -> TypeInfo {
+    let fam = family(instance_type);
+    match FAMILIES.binary_search_by(|(f, _, _)| (*f).cmp(fam)) {
+        Ok(i) => {
+            let (_, arch, pv) = FAMILIES[i];
+            TypeInfo {
+                arch,
+                hvm: true,
+                pv,
+                known: true,
+            }
+        }
+        Err(_) => TypeInfo {
+            arch: Arch::X86_64,
+            hvm: true,
+            pv: false,
+            known: false,
+        },
+    }
+}
+
+/// Where instance type capabilities come from: the built-in table, or EC2's
+/// DescribeInstanceTypes when verification is on.
+pub trait TypeCatalog: Sync {
+    fn type_info(&self, instance_type: &str) -> TypeInfo;
+}
+
+/// The built-in family table.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Builtin;
+
+impl TypeCatalog for Builtin {
+    fn type_info(&self, instance_type: &str) -> TypeInfo {
+        builtin_type_info(instance_type)
+    }
+}
+
+/// EC2's answers for some instance types, the built-in table for the rest.
+impl TypeCatalog for BTreeMap<String, TypeInfo> {
+    fn type_info(&self, instance_type: &str) -> TypeInfo {
+        self.get(instance_type).copied().unwrap_or_else(|| builtin_type_info(instance_type))
+    }
+}
+
+/// Deep merge: tables merge key by key, arrays and scalars are replaced by `over`.
+pub fn merge(base: &mut LaunchSpec, over: &LaunchSpec) {
+    for (key, value) in over {
+        match (base.get_mut(key), value) {
+            (Some(Json::Object(b)), Json::Object(o)) => merge(b, o),
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// One resolved launch specification.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolved {
+    pub region: String,
+    pub instance_type: String,
+    /// The merged launchSpec with `ImageId` and `InstanceType` set.
+    pub launch_spec: LaunchSpec,
+    /// The set entry's virtualization type chosen, `None` for a legacy `ImageId`.
+    pub virt: Option<Virt>,
+    pub arch: Arch,
+}
+
+/// Why a (region, instance type) of a worker type could not be resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unresolved {
+    pub region_index: usize,
+    pub instance_type_index: usize,
+    pub message: String,
+    pub help: String,
+}
+
+/// The AMI to launch for an instance type in a region, from a set.
+pub fn choose_ami<'a>(set: &'a AmiSet, region: &str, info: TypeInfo) -> Result<(&'a str, Virt), String> {
+    let order = [(Virt::Hvm, info.hvm), (Virt::Pv, info.pv)];
+    if let Some(entry) = set.entry(region, info.arch) {
+        for (virt, supported) in order {
+            if let (true, Some(ami)) = (supported, entry.ami(virt)) {
+                return Ok((ami, virt));
+            }
+        }
+    }
+    let needed: Vec<&str> = order.iter().filter(|(_, s)| *s).map(|(v, _)| v.as_str()).collect();
+    let have: Vec<String> = set
+        .amis
+        .iter()
+        .filter(|e| e.region == region)
+        .flat_map(|e| {
+            [Virt::Hvm, Virt::Pv]
+                .into_iter()
+                .filter(|v| e.ami(*v).is_some())
+                .map(|v| format!("{}/{}", v.as_str(), e.arch.as_str()))
+        })
+        .collect();
+    let has = if have.is_empty() {
+        "no AMIs there".to_string()
+    } else {
+        format!("only {} there", have.join(", "))
+    };
+    Err(format!(
+        "needs {}/{} in {region}; set `{}` has {has}",
+        needed.join(" or "),
+        info.arch.as_str(),
+        set.id
+    ))
+}
+
+/// Resolves every region × instance type of a worker type, in source order.
+/// `set` is the worker type's AMI set (`None` when it uses legacy `ImageId`s
+/// or the set is unknown).
+pub fn resolve_worker_type(wt: &WorkerType, set: Option<&AmiSet>, catalog: &dyn TypeCatalog) -> Vec<Result<Resolved, Unresolved>> {
+    let mut out = Vec::with_capacity(wt.regions.len() * wt.instance_types.len());
+    for (ri, region) in wt.regions.iter().enumerate() {
+        for (ti, itype) in wt.instance_types.iter().enumerate() {
+            let mut spec = wt.launch_spec.clone();
+            merge(&mut spec, &region.launch_spec);
+            merge(&mut spec, &itype.launch_spec);
+            let info = catalog.type_info(&itype.instance_type);
+            let chosen = match (wt.ami_set_id.as_deref(), set) {
+                (Some(_), Some(set)) => choose_ami(set, &region.region, info).map(|(ami, virt)| (Some(ami.to_string()), Some(virt))),
+                (Some(id), None) => Err(format!("AMI set `{id}` is not available")),
+                (None, _) => match region.image_id() {
+                    Some(ami) => Ok((Some(ami.to_string()), None)),
+                    None => Err(format!("no `amiSetId` and no `ImageId` in {}", region.region)),
+                },
+            };
+            match chosen {
+                Ok((ami, virt)) => {
+                    if let Some(ami) = ami {
+                        spec.insert("ImageId".into(), Json::String(ami));
+                    }
+                    spec.insert("InstanceType".into(), Json::String(itype.instance_type.clone()));
+                    out.push(Ok(Resolved {
+                        region: region.region.clone(),
+                        instance_type: itype.instance_type.clone(),
+                        launch_spec: spec,
+                        virt,
+                        arch: info.arch,
+                    }));
+                }
+                Err(reason) => out.push(Err(Unresolved {
+                    region_index: ri,
+                    instance_type_index: ti,
+                    message: format!(
+                        "worker type `{}` cannot launch `{}` in {}: {reason}",
+                        wt.name, itype.instance_type, region.region
+                    ),
+                    help: format!(
+                        "add a {} AMI for {} to the set, or remove `{}` from this worker type",
+                        if info.hvm { "hvm" } else { "pv" },
+                        region.region,
+                        itype.instance_type
+                    ),
+                })),
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::AmiEntry;
+    use serde_json::json;
+
+    fn spec(v: Json) -> LaunchSpec {
+        v.as_object().cloned().unwrap()
+    }
+
+    fn set(entries: Vec<AmiEntry>) -> AmiSet {
+        AmiSet {
+            id: "s".into(),
+            description: None,
+            amis: entries,
+        }
+    }
+
+    fn entry(region: &str, arch: Arch, hvm: Option<&str>, pv: Option<&str>) -> AmiEntry {
+        AmiEntry {
+            region: region.into(),
+            arch,
+            hvm: hvm.map(Into::into),
+            pv: pv.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn family_table_is_sorted_and_knows_graviton_and_pv() {
+        assert!(FAMILIES.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(builtin_type_info("m6g.large").arch, Arch::Arm64);
+        assert_eq!(builtin_type_info("t4g.micro").arch, Arch::Arm64);
+        assert_eq!(
+            builtin_type_info("m5.large"),
+            TypeInfo {
+                arch: Arch::X86_64,
+                hvm: true,
+                pv: false,
+                known: true
+            }
+        );
+        assert!(builtin_type_info("m3.medium").pv);
+        assert!(!builtin_type_info("zz9.large").known);
+    }
+
+    #[test]
+    fn merge_tables_deeply_and_replaces_arrays_and_scalars() {
+        let mut base =
+            spec(json!({"Placement": {"Tenancy": "default", "GroupName": "a"}, "SecurityGroupIds": ["a", "b"], "EbsOptimized": false}));
+        merge(
+            &mut base,
+            &spec(json!({"Placement": {"GroupName": "b"}, "SecurityGroupIds": ["c"], "EbsOptimized": true})),
+        );
+        assert_eq!(
+            Json::Object(base),
+            json!({"Placement": {"Tenancy": "default", "GroupName": "b"}, "SecurityGroupIds": ["c"], "EbsOptimized": true})
+        );
+    }
+
+    #[test]
+    fn old_family_prefers_hvm_and_falls_back_to_pv() {
+        let info = builtin_type_info("m3.medium");
+        let both = set(vec![entry("us-east-1", Arch::X86_64, Some("ami-11111111"), Some("ami-22222222"))]);
+        assert_eq!(choose_ami(&both, "us-east-1", info), Ok(("ami-11111111", Virt::Hvm)));
+        let pv_only = set(vec![entry("us-east-1", Arch::X86_64, None, Some("ami-22222222"))]);
+        assert_eq!(choose_ami(&pv_only, "us-east-1", info), Ok(("ami-22222222", Virt::Pv)));
+        let current = builtin_type_info("m5.large");
+        let err = choose_ami(&pv_only, "us-east-1", current).unwrap_err();
+        assert_eq!(err, "needs hvm/x86_64 in us-east-1; set `s` has only pv/x86_64 there");
+    }
+
+    #[test]
+    fn arm_instance_types_choose_arm_entries() {
+        let s = set(vec![
+            entry("us-east-1", Arch::X86_64, Some("ami-11111111"), None),
+            entry("us-east-1", Arch::Arm64, Some("ami-33333333"), None),
+        ]);
+        assert_eq!(
+            choose_ami(&s, "us-east-1", builtin_type_info("c7g.large")).unwrap().0,
+            "ami-33333333"
+        );
+        let x86_only = set(vec![entry("eu-west-1", Arch::X86_64, Some("ami-11111111"), None)]);
+        let err = choose_ami(&x86_only, "eu-west-1", builtin_type_info("c7g.large")).unwrap_err();
+        assert_eq!(err, "needs hvm/arm64 in eu-west-1; set `s` has only hvm/x86_64 there");
+    }
+}

@@ -1,0 +1,350 @@
+//! The JSON Schemas (draft 2020-12) for `amiset.toml`, AMI sets and worker
+//! types, embedded in the binary. Validation errors are mapped from their
+//! JSON pointer back to the exact TOML span.
+
+use std::sync::OnceLock;
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::{Draft, Validator};
+use serde_json::Value as Json;
+
+use crate::config::doc::{Doc, escape};
+use crate::diag::{Code, Finding, did_you_mean};
+
+/// Which kind of file a schema describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Policy,
+    AmiSet,
+    WorkerType,
+}
+
+/// Every published schema: file name and text.
+pub const SCHEMAS: &[(&str, &str)] = &[
+    ("amiset.schema.json", include_str!("../schemas/amiset.schema.json")),
+    ("ami-set.schema.json", include_str!("../schemas/ami-set.schema.json")),
+    ("worker-type.schema.json", include_str!("../schemas/worker-type.schema.json")),
+];
+
+impl Kind {
+    fn index(self) -> usize {
+        match self {
+            Kind::Policy => 0,
+            Kind::AmiSet => 1,
+            Kind::WorkerType => 2,
+        }
+    }
+
+    /// The parsed schema document.
+    pub fn schema(self) -> &'static Json {
+        static PARSED: OnceLock<Vec<Json>> = OnceLock::new();
+        &PARSED.get_or_init(|| {
+            SCHEMAS
+                .iter()
+                .map(|(name, text)| serde_json::from_str(text).unwrap_or_else(|e| panic!("embedded schema {name} is invalid JSON: {e}")))
+                .collect()
+        })[self.index()]
+    }
+
+    fn validator(self) -> &'static Validator {
+        static VALIDATORS: OnceLock<Vec<Validator>> = OnceLock::new();
+        &VALIDATORS.get_or_init(|| {
+            [Kind::Policy, Kind::AmiSet, Kind::WorkerType]
+                .iter()
+                .map(|k| {
+                    jsonschema::options()
+                        .with_draft(Draft::Draft202012)
+                        .build(k.schema())
+                        .unwrap_or_else(|e| panic!("embedded schema for {k:?} does not compile: {e}"))
+                })
+                .collect()
+        })[self.index()]
+    }
+}
+
+/// Validates a parsed document; every violation becomes a finding on its span.
+pub fn validate(kind: Kind, doc: &Doc, instance: &Json) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for error in kind.validator().iter_errors(instance) {
+        let pointer = error.instance_path().as_str().to_string();
+        findings.extend(map_error(kind, doc, &pointer, error.kind(), error.instance(), &error.to_string()));
+    }
+    findings
+}
+
+fn map_error(kind: Kind, doc: &Doc, pointer: &str, error: &ValidationErrorKind, instance: &Json, text: &str) -> Vec<Finding> {
+    let path = doc.path.as_str();
+    let value_span = doc.span_of_value(pointer);
+    let place = describe(pointer);
+    match error {
+        ValidationErrorKind::AdditionalProperties { unexpected } => unexpected
+            .iter()
+            .map(|key| {
+                let key_pointer = format!("{pointer}/{}", escape(key));
+                let allowed = allowed_keys(kind.schema(), pointer);
+                Finding::new(Code::UnknownKey, format!("unknown key `{key}` in {place}"))
+                    .at(path, doc.span_of_key(&key_pointer))
+                    .label("not allowed here")
+                    .maybe_help(
+                        did_you_mean(key, allowed.iter().map(String::as_str))
+                            .or_else(|| (!allowed.is_empty()).then(|| format!("allowed keys: {}", allowed.join(", ")))),
+                    )
+            })
+            .collect(),
+        ValidationErrorKind::Required { property } => {
+            let key = property.as_str().unwrap_or_default();
+            vec![
+                Finding::new(Code::MissingKey, format!("missing required key `{key}` in {place}"))
+                    .at(path, if pointer.is_empty() { 0..0 } else { doc.span_of_key(pointer) })
+                    .label(format!("`{key}` is required"))
+                    .help(format!("add `{key} = ...`")),
+            ]
+        }
+        ValidationErrorKind::FalseSchema | ValidationErrorKind::Not { .. } => vec![forbidden_key(doc, pointer)],
+        ValidationErrorKind::Type { kind: expected } => {
+            let expected = match expected {
+                TypeKind::Single(t) => toml_type_name(&t.to_string()).to_string(),
+                TypeKind::Multiple(ts) => ts.iter().map(|t| toml_type_name(&t.to_string())).collect::<Vec<_>>().join(" or "),
+            };
+            vec![
+                Finding::new(
+                    Code::WrongType,
+                    format!("{place} must be {expected}, found {}", json_type_name(instance)),
+                )
+                .at(path, value_span)
+                .label(format!("expected {expected}")),
+            ]
+        }
+        ValidationErrorKind::Enum { options } => {
+            let options: Vec<&str> = options
+                .as_array()
+                .map(|a| a.iter().filter_map(Json::as_str).collect())
+                .unwrap_or_default();
+            let list = options.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", ");
+            let value = instance.as_str().map_or_else(|| instance.to_string(), str::to_string);
+            vec![
+                Finding::new(Code::InvalidValue, format!("{place} must be one of {list}, found `{value}`"))
+                    .at(path, value_span)
+                    .label("not an allowed value")
+                    .maybe_help(did_you_mean(&value, options.iter().copied())),
+            ]
+        }
+        ValidationErrorKind::Pattern { .. } => {
+            let value = instance.as_str().unwrap_or_default();
+            let (what, help) = pattern_help(pointer);
+            vec![
+                Finding::new(Code::InvalidValue, format!("`{value}` is not a valid {what}"))
+                    .at(path, value_span)
+                    .label(format!("invalid {what}"))
+                    .help(help),
+            ]
+        }
+        ValidationErrorKind::PropertyNames { .. } => {
+            let name = last_segment(pointer);
+            vec![
+                Finding::new(Code::InvalidValue, format!("`{name}` is not a valid team name"))
+                    .at(path, doc.span_of_key(pointer))
+                    .label("invalid team name")
+                    .help("teams are named `@org/team`"),
+            ]
+        }
+        ValidationErrorKind::Minimum { .. }
+        | ValidationErrorKind::Maximum { .. }
+        | ValidationErrorKind::ExclusiveMinimum { .. }
+        | ValidationErrorKind::ExclusiveMaximum { .. }
+        | ValidationErrorKind::MinItems { .. }
+        | ValidationErrorKind::MaxItems { .. }
+        | ValidationErrorKind::MinLength { .. }
+        | ValidationErrorKind::MaxLength { .. } => {
+            let detail = text.replace('"', "`");
+            vec![
+                Finding::new(Code::OutOfRange, format!("{place}: {detail}"))
+                    .at(path, value_span)
+                    .label("out of range"),
+            ]
+        }
+        ValidationErrorKind::UniqueItems => vec![
+            Finding::new(Code::InvalidValue, format!("{place} has duplicate items"))
+                .at(path, value_span)
+                .label("duplicate items")
+                .help("list each item once"),
+        ],
+        _ => vec![
+            Finding::new(Code::InvalidValue, format!("{place}: {text}"))
+                .at(path, value_span)
+                .label("invalid value"),
+        ],
+    }
+}
+
+fn forbidden_key(doc: &Doc, pointer: &str) -> Finding {
+    let key = last_segment(pointer);
+    let span = doc.span_of_key(pointer);
+    let path = doc.path.as_str();
+    match key.as_str() {
+        "secrets" => Finding::new(Code::Secrets, "worker type has a `secrets` key; secrets do not belong in Git")
+            .at(path, span)
+            .label("remove this")
+            .help("deliver secrets to workers through a secrets service, not the worker type"),
+        "ImageId" => Finding::new(
+            Code::ForbiddenLaunchSpecKey,
+            format!("`ImageId` is not allowed in {}", describe(parent(pointer))),
+        )
+        .at(path, span)
+        .label("not allowed here")
+        .help("use `amiSetId`; a raw `ImageId` is allowed only in `regions[].launchSpec`"),
+        "InstanceType" => Finding::new(Code::ForbiddenLaunchSpecKey, "`InstanceType` is never allowed in a launchSpec")
+            .at(path, span)
+            .label("not allowed")
+            .help("instance types come from `[[instanceTypes]]`"),
+        "UserData" => Finding::new(Code::ForbiddenLaunchSpecKey, "`UserData` is never allowed in a launchSpec")
+            .at(path, span)
+            .label("not allowed")
+            .help("put user data in the `[userData]` table"),
+        _ => Finding::new(
+            Code::UnknownKey,
+            format!("key `{key}` is not allowed in {}", describe(parent(pointer))),
+        )
+        .at(path, span)
+        .label("not allowed"),
+    }
+}
+
+fn pattern_help(pointer: &str) -> (&'static str, &'static str) {
+    match last_segment(pointer).as_str() {
+        "hvm" | "pv" | "ImageId" | "ami" => ("AMI id", "AMI ids are `ami-` followed by 8 or 17 lower-case hex digits"),
+        "amiSetId" => ("AMI set id", "ids match `^[A-Za-z0-9][A-Za-z0-9_-]{0,37}$`"),
+        "instanceType" => ("instance type", "instance types look like `m5.large`"),
+        "scopePrefix" | "adminScope" => ("scope", "scopes are printable ASCII"),
+        _ if pointer.starts_with("/scopes/") => ("scope", "scopes are printable ASCII (0x20-0x7E)"),
+        _ if pointer.starts_with("/amiOwners/") => ("AWS account id", "account ids are 12 digits"),
+        _ if pointer.starts_with("/teams/") => ("team member", "members are `@user` or an e-mail address"),
+        _ => ("value", "see the schema for the allowed format"),
+    }
+}
+
+fn last_segment(pointer: &str) -> String {
+    pointer.rsplit('/').next().unwrap_or_default().replace("~1", "/").replace("~0", "~")
+}
+
+fn parent(pointer: &str) -> &str {
+    pointer.rfind('/').map_or("", |i| &pointer[..i])
+}
+
+/// Human name of the place a pointer designates: "`regions[0].launchSpec`" or "the file".
+pub fn describe(pointer: &str) -> String {
+    if pointer.is_empty() {
+        return "the top level".to_string();
+    }
+    let mut out = String::new();
+    for segment in pointer.split('/').skip(1) {
+        if segment.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{segment}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&segment.replace("~1", "/").replace("~0", "~"));
+        }
+    }
+    format!("`{out}`")
+}
+
+fn toml_type_name(json: &str) -> &'static str {
+    match json {
+        "object" => "a table",
+        "array" => "an array",
+        "string" => "a string",
+        "integer" => "an integer",
+        "number" => "a number",
+        "boolean" => "a boolean",
+        _ => "a value",
+    }
+}
+
+fn json_type_name(value: &Json) -> &'static str {
+    match value {
+        Json::Object(_) => "a table",
+        Json::Array(_) => "an array",
+        Json::String(_) => "a string",
+        Json::Number(n) if n.is_f64() => "a float",
+        Json::Number(_) => "an integer",
+        Json::Bool(_) => "a boolean",
+        Json::Null => "nothing",
+    }
+}
+
+/// Property names the schema allows at the object a pointer designates.
+fn allowed_keys(schema: &Json, pointer: &str) -> Vec<String> {
+    let mut node = schema;
+    for segment in pointer.split('/').skip(1) {
+        node = deref(schema, node);
+        let next = if segment.bytes().all(|b| b.is_ascii_digit()) {
+            node.get("items")
+        } else {
+            node.get("properties")
+                .and_then(|p| p.get(segment))
+                .or_else(|| node.get("additionalProperties"))
+        };
+        match next {
+            Some(n) => node = n,
+            None => return Vec::new(),
+        }
+    }
+    let node = deref(schema, node);
+    node.get("properties")
+        .and_then(Json::as_object)
+        .map(|p| p.iter().filter(|(_, v)| v.get("not").is_none()).map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default()
+}
+
+fn deref<'a>(root: &'a Json, node: &'a Json) -> &'a Json {
+    match node.get("$ref").and_then(Json::as_str).and_then(|r| r.strip_prefix('#')) {
+        Some(pointer) => root.pointer(pointer).unwrap_or(node),
+        None => node,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn check(kind: Kind, text: &str) -> Vec<Finding> {
+        let doc = Doc::parse("f.toml", Arc::from(text)).unwrap();
+        validate(kind, &doc, &doc.root.to_json())
+    }
+
+    #[test]
+    fn schemas_compile() {
+        for k in [Kind::Policy, Kind::AmiSet, Kind::WorkerType] {
+            let _ = k.validator();
+        }
+    }
+
+    #[test]
+    fn unknown_key_points_at_key_with_suggestion() {
+        let text = "[[amis]]\nregion = \"us-east-1\"\nhmv = \"ami-0123abcd\"\n";
+        let f = check(Kind::AmiSet, text);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].code, Code::UnknownKey);
+        assert_eq!(&text[f[0].span.clone().unwrap()], "hmv");
+        assert_eq!(f[0].help.as_deref(), Some("did you mean `hvm`?"));
+    }
+
+    #[test]
+    fn forbidden_keys_get_their_own_codes() {
+        let text = "maxCapacity = 1\nsecrets = {}\n[launchSpec]\nInstanceType = \"m5.large\"\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n[[regions]]\nregion = \"us-east-1\"\n";
+        let codes: Vec<_> = check(Kind::WorkerType, text).into_iter().map(|f| f.code).collect();
+        assert!(codes.contains(&Code::Secrets), "{codes:?}");
+        assert!(codes.contains(&Code::ForbiddenLaunchSpecKey), "{codes:?}");
+    }
+
+    #[test]
+    fn allowed_keys_follow_refs() {
+        let keys = allowed_keys(Kind::WorkerType.schema(), "/regions/0/launchSpec");
+        assert!(keys.contains(&"SubnetId".to_string()));
+        assert!(keys.contains(&"ImageId".to_string()));
+        assert!(!keys.contains(&"UserData".to_string()));
+    }
+}
