@@ -5,10 +5,19 @@
 //! ([`check`]), resolve launch specifications ([`resolve`]), and report
 //! findings ([`diag`], [`report`]).
 
+pub mod artifacts;
+pub mod authorize;
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod diag;
+pub mod diff;
+#[cfg(feature = "ec2")]
+pub mod ec2;
+pub mod git;
+pub mod html;
+pub mod init;
+pub mod migrate;
 pub mod regions;
 pub mod report;
 pub mod resolve;

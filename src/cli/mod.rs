@@ -1,7 +1,17 @@
 //! Command-line interface: argument definitions (clap derive) and one entry
 //! function per command. `main.rs` only parses and calls [`run`].
 
+mod authorize;
 mod check;
+mod codeowners;
+mod compile;
+mod completions;
+mod diff;
+mod ec2;
+mod init;
+mod migrate;
+mod resolve;
+mod who_can;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -52,6 +62,26 @@ pub struct Cli {
 pub enum Command {
     /// Parse and check a config repository: schema, cross-references, policy.
     Check(check::CheckArgs),
+    /// Check, then write resolved launch specifications as artifacts.
+    Compile(compile::CompileArgs),
+    /// Decide whether an author holds every scope a change needs.
+    Authorize(authorize::AuthorizeArgs),
+    /// Show which resolved launch specifications a change alters.
+    Diff(diff::DiffArgs),
+    /// Print one resolved launch specification.
+    Resolve(resolve::ResolveArgs),
+    /// Move raw ImageIds of worker types into AMI sets.
+    Migrate(migrate::MigrateArgs),
+    /// Scaffold a new config repository.
+    Init(init::InitArgs),
+    /// Record what EC2 says about the referenced AMIs and instance types.
+    Ec2(ec2::Ec2Args),
+    /// List who holds a scope.
+    WhoCan(who_can::WhoCanArgs),
+    /// Write a CODEOWNERS file derived from SCOPES.
+    Codeowners(codeowners::CodeownersArgs),
+    /// Print shell completions or the man page.
+    Completions(completions::CompletionsArgs),
 }
 
 /// Options shared by every command that reports findings.
@@ -122,6 +152,16 @@ impl OutputArgs {
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Compile(args) => compile::run(args),
+        Command::Authorize(args) => authorize::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Resolve(args) => resolve::run(args),
+        Command::Migrate(args) => migrate::run(args),
+        Command::Init(args) => init::run(args),
+        Command::Ec2(args) => ec2::run(args),
+        Command::WhoCan(args) => who_can::run(args),
+        Command::Codeowners(args) => codeowners::run(args),
+        Command::Completions(args) => completions::run(args),
     }
 }
 
