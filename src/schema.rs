@@ -112,7 +112,8 @@ fn map_error(kind: Kind, doc: &Doc, pointer: &str, error: &ValidationErrorKind, 
                     format!("{place} must be {expected}, found {}", json_type_name(instance)),
                 )
                 .at(path, value_span)
-                .label(format!("expected {expected}")),
+                .label(format!("expected {expected}"))
+                .help(format!("write {place} as {expected}")),
             ]
         }
         ValidationErrorKind::Enum { options } => {
@@ -126,7 +127,7 @@ fn map_error(kind: Kind, doc: &Doc, pointer: &str, error: &ValidationErrorKind, 
                 Finding::new(Code::InvalidValue, format!("{place} must be one of {list}, found `{value}`"))
                     .at(path, value_span)
                     .label("not an allowed value")
-                    .maybe_help(did_you_mean(&value, options.iter().copied())),
+                    .help(did_you_mean(&value, options.iter().copied()).unwrap_or_else(|| format!("use one of {list}"))),
             ]
         }
         ValidationErrorKind::Pattern { .. } => {
@@ -148,19 +149,43 @@ fn map_error(kind: Kind, doc: &Doc, pointer: &str, error: &ValidationErrorKind, 
                     .help("teams are named `@org/team`"),
             ]
         }
-        ValidationErrorKind::Minimum { .. }
-        | ValidationErrorKind::Maximum { .. }
-        | ValidationErrorKind::ExclusiveMinimum { .. }
-        | ValidationErrorKind::ExclusiveMaximum { .. }
-        | ValidationErrorKind::MinItems { .. }
-        | ValidationErrorKind::MaxItems { .. }
-        | ValidationErrorKind::MinLength { .. }
-        | ValidationErrorKind::MaxLength { .. } => {
-            let detail = text.replace('"', "`");
+        ValidationErrorKind::Minimum { limit }
+        | ValidationErrorKind::Maximum { limit }
+        | ValidationErrorKind::ExclusiveMinimum { limit }
+        | ValidationErrorKind::ExclusiveMaximum { limit } => {
+            let bound = match error {
+                ValidationErrorKind::Minimum { .. } => "at least",
+                ValidationErrorKind::Maximum { .. } => "at most",
+                ValidationErrorKind::ExclusiveMinimum { .. } => "greater than",
+                _ => "less than",
+            };
             vec![
-                Finding::new(Code::OutOfRange, format!("{place}: {detail}"))
+                Finding::new(Code::OutOfRange, format!("{place} must be {bound} {limit}, found {instance}"))
                     .at(path, value_span)
-                    .label("out of range"),
+                    .label("out of range")
+                    .help(format!("use a value {bound} {limit}")),
+            ]
+        }
+        ValidationErrorKind::MinItems { limit } | ValidationErrorKind::MaxItems { limit } => {
+            let bound = if matches!(error, ValidationErrorKind::MinItems { .. }) {
+                "at least"
+            } else {
+                "at most"
+            };
+            let noun = if *limit == 1 { "entry" } else { "entries" };
+            vec![
+                Finding::new(Code::OutOfRange, format!("{place} needs {bound} {limit} {noun}"))
+                    .at(path, value_span)
+                    .label(format!("{} entries", instance.as_array().map_or(0, Vec::len)))
+                    .help(format!("give {place} {bound} {limit} {noun}")),
+            ]
+        }
+        ValidationErrorKind::MinLength { .. } | ValidationErrorKind::MaxLength { .. } => {
+            vec![
+                Finding::new(Code::OutOfRange, format!("{place}: {}", text.replace('"', "`")))
+                    .at(path, value_span)
+                    .label("wrong length")
+                    .help("an empty value is never meaningful here"),
             ]
         }
         ValidationErrorKind::UniqueItems => vec![
@@ -234,7 +259,7 @@ fn parent(pointer: &str) -> &str {
 /// Human name of the place a pointer designates: "`regions[0].launchSpec`" or "the file".
 pub fn describe(pointer: &str) -> String {
     if pointer.is_empty() {
-        return "the top level".to_string();
+        return "the top level of the file".to_string();
     }
     let mut out = String::new();
     for segment in pointer.split('/').skip(1) {

@@ -276,7 +276,8 @@ fn check_worker_type(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog
         && min > max
     {
         let f = Finding::new(Code::InvalidRange, format!("`minPrice` ({min}) is greater than `maxPrice` ({max})"))
-            .label("greater than maxPrice");
+            .label("greater than maxPrice")
+            .help("lower `minPrice` or raise `maxPrice`");
         out.push(at.value(f, "/minPrice"));
     }
 
@@ -288,7 +289,13 @@ fn check_worker_type(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog
         None => wt.regions.iter().all(|r| r.image_id().is_some()),
     };
     if resolvable {
-        for unresolved in resolve::resolve_worker_type(wt, set, catalog).into_iter().filter_map(Result::err) {
+        let bad_region = |i: usize| wt.regions.get(i).is_none_or(|r| !policy.allows_region(&r.region));
+        // A region that is unknown or not allowed is already reported; its resolution would only repeat that.
+        for unresolved in resolve::resolve_worker_type(wt, set, catalog)
+            .into_iter()
+            .filter_map(Result::err)
+            .filter(|u| !bad_region(u.region_index))
+        {
             let mut f = Finding::new(Code::NoUsableAmi, unresolved.message)
                 .label("no usable AMI")
                 .help(unresolved.help);
@@ -355,6 +362,10 @@ fn security_groups_with_subnet(wt: &WorkerType, at: &At<'_>) -> Option<Finding> 
 }
 
 fn unused_sets(config: &Config) -> Vec<Finding> {
+    // A worker type that did not even parse may name any set: nothing can be called unused then.
+    if config.worker_names.iter().any(|n| config.worker_doc(n).is_none()) {
+        return Vec::new();
+    }
     let used: BTreeSet<&str> = config.worker_types.values().filter_map(|w| w.ami_set_id.as_deref()).collect();
     // A worker type that failed its schema may still name a set: do not call that set unused.
     let named_by_broken: BTreeSet<&str> = config

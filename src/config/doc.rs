@@ -154,9 +154,13 @@ impl Doc {
         let shift = source.len() - text.len();
         let parsed = DeTable::parse(text).map_err(|e| {
             let span = e.span().map_or(0..0, |s| s.start + shift..s.end + shift);
+            if e.message().contains("recursion") {
+                return depth_finding(path, span);
+            }
             Finding::new(Code::TomlSyntax, format!("invalid TOML: {}", first_line(e.message())))
                 .at(path, span)
                 .label("here")
+                .help("fix the TOML syntax at the marked position (see https://toml.io)")
         })?;
         let span = parsed.span();
         let root = convert_table(parsed.into_inner(), span, shift, 0).map_err(|span| depth_finding(path, span))?;
@@ -308,7 +312,7 @@ mod tests {
         let header = format!("[{}]\n", vec!["a"; 40].join("."));
         assert_eq!(parse(&header).unwrap_err().code, Code::NestingTooDeep);
         let inline = format!("a = {}1{}\n", "[".repeat(5000), "]".repeat(5000));
-        assert!(parse(&inline).is_err());
+        assert_eq!(parse(&inline).unwrap_err().code, Code::NestingTooDeep);
         let shallow = format!("a = {}1{}\n", "[".repeat(10), "]".repeat(10));
         assert!(parse(&shallow).is_ok());
     }

@@ -245,11 +245,15 @@ fn content_finding(path: &str, content: &Content, expected: &str) -> Finding {
         Content::Symlink => Finding::new(Code::Symlink, format!("`{path}` is a symbolic link; links are not followed"))
             .in_file(path)
             .help(format!("replace the link with the {expected} itself")),
-        Content::NotAFile(kind) => Finding::new(Code::NotAFile, format!("`{path}` is {kind}, not a {expected}")).in_file(path),
+        Content::NotAFile(kind) => Finding::new(Code::NotAFile, format!("`{path}` is {kind}, not a {expected}"))
+            .in_file(path)
+            .help(format!("replace it with a regular {expected}, or remove it")),
         Content::TooLarge(size) => Finding::new(Code::FileTooLarge, format!("`{path}` is {size} bytes, over the size limit"))
             .in_file(path)
             .help("config files are small; raise `--max-file-size` if this one really must be this large"),
-        Content::Bytes(_) => Finding::new(Code::NotAFile, format!("`{path}` is a file, not a {expected}")).in_file(path),
+        Content::Bytes(_) => Finding::new(Code::NotAFile, format!("`{path}` is a file, not a {expected}"))
+            .in_file(path)
+            .help(format!("`{path}` must be a {expected}")),
     }
 }
 
