@@ -145,9 +145,9 @@ pub struct Doc {
 
 impl Doc {
     /// Parses `source`; a syntax error or excessive nesting is a finding.
-    pub fn parse(path: &str, source: Arc<str>) -> Result<Doc, Finding> {
+    pub fn parse(path: &str, source: Arc<str>) -> Result<Doc, Box<Finding>> {
         if let Some(offset) = too_deep_dotted_keys(&source) {
-            return Err(depth_finding(path, offset..offset + 1));
+            return Err(Box::new(depth_finding(path, offset..offset + 1)));
         }
         let text: &str = &source;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -155,15 +155,17 @@ impl Doc {
         let parsed = DeTable::parse(text).map_err(|e| {
             let span = e.span().map_or(0..0, |s| s.start + shift..s.end + shift);
             if e.message().contains("recursion") {
-                return depth_finding(path, span);
+                return Box::new(depth_finding(path, span));
             }
-            Finding::new(Code::TomlSyntax, format!("invalid TOML: {}", first_line(e.message())))
-                .at(path, span)
-                .label("here")
-                .help("fix the TOML syntax at the marked position (see https://toml.io)")
+            Box::new(
+                Finding::new(Code::TomlSyntax, format!("invalid TOML: {}", first_line(e.message())))
+                    .at(path, span)
+                    .label("here")
+                    .help("fix the TOML syntax at the marked position (see https://toml.io)"),
+            )
         })?;
         let span = parsed.span();
-        let root = convert_table(parsed.into_inner(), span, shift, 0).map_err(|span| depth_finding(path, span))?;
+        let root = convert_table(parsed.into_inner(), span, shift, 0).map_err(|span| Box::new(depth_finding(path, span)))?;
         Ok(Doc {
             path: path.to_string(),
             source,
@@ -283,7 +285,7 @@ fn convert(v: Spanned<DeValue<'_>>, shift: usize, depth: usize) -> Result<Node, 
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Doc, Finding> {
+    fn parse(text: &str) -> Result<Doc, Box<Finding>> {
         Doc::parse("x.toml", Arc::from(text))
     }
 

@@ -296,7 +296,7 @@ fn parse_one(file: &InputFile, role: Role, stem: &str) -> Parsed {
     let doc = match Doc::parse(&file.path, text) {
         Ok(doc) => doc,
         Err(f) => {
-            out.findings.push(f);
+            out.findings.push(*f);
             return out;
         }
     };
