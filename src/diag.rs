@@ -405,3 +405,43 @@ mod tests {
         assert_eq!(did_you_mean("centos", c), None);
     }
 }
+
+/// The Markdown table of every finding code, as the README shows it.
+pub fn codes_markdown() -> String {
+    let mut out = String::from("| code | severity | meaning |\n| --- | --- | --- |\n");
+    for code in Code::ALL {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            code.as_str(),
+            code.default_severity().as_str(),
+            code.description().replace('|', "\\|")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod readme {
+    /// The README's table of codes is generated from [`super::Code`]; run
+    /// with `AMISET_UPDATE_README=1` to rewrite it.
+    #[test]
+    fn readme_lists_every_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        let readme = std::fs::read_to_string(path).expect("README.md");
+        let (start, end) = ("<!-- codes:start -->\n", "<!-- codes:end -->");
+        let (Some(a), Some(b)) = (readme.find(start), readme.find(end)) else {
+            panic!("README.md lacks the codes markers")
+        };
+        let generated = super::codes_markdown();
+        if std::env::var_os("AMISET_UPDATE_README").is_some() {
+            let updated = format!("{}{start}{generated}{}", &readme[..a], &readme[b..]);
+            std::fs::write(path, updated).expect("write README.md");
+            return;
+        }
+        assert_eq!(
+            &readme[a + start.len()..b],
+            generated,
+            "README.md codes table is stale: run with AMISET_UPDATE_README=1"
+        );
+    }
+}

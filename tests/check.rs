@@ -137,3 +137,186 @@ fn config_example_passes() {
     let denied = amiset(manifest_dir(), &["check", "config-example", "--deny-warnings", "--format", "json"]);
     assert_eq!(denied.status.code(), Some(1));
 }
+
+/// A config repository in a temporary directory, from (path, bytes) pairs.
+fn repo(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, bytes) in files {
+        let full = dir.path().join(path);
+        fs::create_dir_all(full.parent().unwrap()).unwrap();
+        fs::write(full, bytes).unwrap();
+    }
+    dir
+}
+
+fn check_json(dir: &Path, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["check", ".", "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = amiset(dir, &args);
+    let text = stdout(&out);
+    let doc = serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid json ({e}): {text}\nstderr: {}", stderr(&out)));
+    (out.status.code().expect("exit code"), doc)
+}
+
+fn codes(doc: &Value) -> Vec<String> {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn twenty_megabyte_file_is_refused_by_size_without_reading_it() {
+    let big = vec![b'#'; 20 * 1024 * 1024];
+    let dir = repo(&[("worker-types/big.toml", &big)]);
+    let (exit, doc) = check_json(dir.path(), &[]);
+    assert_eq!(exit, 1);
+    assert_eq!(codes(&doc), vec!["limits::file-too-large"]);
+    assert_eq!(doc["findings"][0]["file"], "worker-types/big.toml");
+}
+
+#[test]
+fn size_limit_is_exact_just_under_and_just_over() {
+    let text = "description = \"x\"\n"; // 18 bytes
+    let dir = repo(&[("ami-sets/a.toml", text.as_bytes())]);
+    let len = text.len().to_string();
+    let under = (text.len() - 1).to_string();
+    let (_, at_limit) = check_json(dir.path(), &["--max-file-size", &len]);
+    assert!(!codes(&at_limit).contains(&"limits::file-too-large".to_string()));
+    let (exit, over) = check_json(dir.path(), &["--max-file-size", &under]);
+    assert_eq!((exit, codes(&over)), (1, vec!["limits::file-too-large".to_string()]));
+}
+
+#[test]
+fn file_count_limit_is_exact() {
+    let set = b"[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-0123456789abcdef0\"\n";
+    let dir = repo(&[("ami-sets/a.toml", set), ("ami-sets/b.toml", set)]);
+    let (_, at) = check_json(dir.path(), &["--max-files", "2"]);
+    assert!(!codes(&at).contains(&"limits::too-many-files".to_string()));
+    let (exit, over) = check_json(dir.path(), &["--max-files", "1"]);
+    assert_eq!(exit, 1);
+    assert!(codes(&over).contains(&"limits::too-many-files".to_string()));
+}
+
+#[test]
+fn deeply_nested_input_is_a_finding_not_a_stack_overflow() {
+    let inline = format!("maxCapacity = 1\n[userData]\nx = {}1{}\n", "[".repeat(5000), "]".repeat(5000));
+    let dotted = format!("maxCapacity = 1\n[userData]\n{} = 1\n", vec!["a"; 5000].join("."));
+    let headers = format!("[{}]\n", vec!["t"; 5000].join("."));
+    let inline_tables = format!("x = {}1{}\n", "{a = ".repeat(5000), "}".repeat(5000));
+    for (name, text) in [
+        ("inline", inline),
+        ("dotted", dotted),
+        ("headers", headers),
+        ("inline-tables", inline_tables),
+    ] {
+        let dir = repo(&[("worker-types/deep.toml", text.as_bytes())]);
+        let (exit, doc) = check_json(dir.path(), &[]);
+        assert_eq!((exit, codes(&doc)), (1, vec!["limits::nesting-too-deep".to_string()]), "{name}");
+    }
+}
+
+#[test]
+fn nul_bytes_and_empty_files_are_findings() {
+    let dir = repo(&[
+        ("worker-types/nul.toml", b"maxCapacity = 1\0\n"),
+        ("worker-types/empty.toml", b""),
+        ("amiset.toml", b""),
+        ("SCOPES", b""),
+    ]);
+    let (exit, doc) = check_json(dir.path(), &[]);
+    assert_eq!(exit, 1);
+    let found = codes(&doc);
+    // The empty worker type lacks its required keys; the NUL byte is a syntax error. Empty policy and SCOPES are fine.
+    assert!(found.iter().filter(|c| *c == "schema::missing-key").count() >= 3, "{found:?}");
+    assert!(found.contains(&"parse::syntax".to_string()), "{found:?}");
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["file"] != "amiset.toml" && f["file"] != "SCOPES")
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn fifo_is_reported_without_blocking() {
+    let dir = repo(&[]);
+    fs::create_dir_all(dir.path().join("ami-sets")).unwrap();
+    let fifo = dir.path().join("ami-sets/pipe.toml");
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(status.success());
+    let (exit, doc) = check_json(dir.path(), &[]);
+    assert_eq!((exit, codes(&doc)), (1, vec!["file::not-a-file".to_string()]));
+    assert!(doc["findings"][0]["message"].as_str().unwrap().contains("FIFO"));
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_out_of_the_repository_is_never_followed() {
+    let outside = repo(&[("secret.toml", b"maxCapacity = 1\n")]);
+    let dir = repo(&[]);
+    fs::create_dir_all(dir.path().join("worker-types")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.toml"), dir.path().join("worker-types/leak.toml")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("ami-sets")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.toml"), dir.path().join("amiset.toml")).unwrap();
+    let (exit, doc) = check_json(dir.path(), &[]);
+    assert_eq!(exit, 1);
+    assert_eq!(codes(&doc), vec!["file::symlink"; 3]);
+    assert!(!doc.to_string().contains("maxCapacity"), "content behind a link leaked: {doc}");
+}
+
+#[cfg(unix)]
+#[test]
+fn unreadable_file_exits_2_naming_the_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = repo(&[("worker-types/locked.toml", b"maxCapacity = 1\n")]);
+    let file = dir.path().join("worker-types/locked.toml");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o000)).unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(dir.path().join("worker-types"), fs::Permissions::from_mode(0o755)).unwrap();
+    // Root reads anything: drop to an unprivileged user for the run.
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
+    let mut cmd = if is_root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_amiset")]);
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_amiset"))
+    };
+    let out = cmd.args(["check", "."]).current_dir(dir.path()).output().expect("amiset runs");
+    assert_eq!(out.status.code(), Some(2), "stdout: {}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("worker-types/locked.toml") && err.contains("ermission denied"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty(), "no partial report on a tool error");
+}
+
+#[test]
+fn missing_config_directory_exits_2() {
+    let dir = repo(&[]);
+    let out = amiset(dir.path(), &["check", "no-such-dir"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no-such-dir"));
+}
+
+#[test]
+fn control_characters_and_odd_names_are_escaped_in_human_output() {
+    let set =
+        "description = \"evil \\u001b[31mred\"\n[[amis]]\nregion = \"us-east-1\\u001b]0;pwned\\u0007\"\nhvm = \"ami-0123456789abcdef0\"\n";
+    let dir = repo(&[("ami-sets/ok.toml", set.as_bytes()), ("ami-sets/bad\x1b[2Jname.toml", b"")]);
+    let out = amiset(dir.path(), &["check", "."]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(!text.contains('\x1b'), "raw escape sequence in output: {text:?}");
+    assert!(text.contains("file::invalid-name") && text.contains("region::unknown"), "{text}");
+}

@@ -386,3 +386,65 @@ fn unused_sets(config: &Config) -> Vec<Finding> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Content, InputFile};
+    use proptest::prelude::*;
+
+    fn inputs(files: Vec<(&str, Vec<u8>)>) -> Inputs {
+        Inputs {
+            files: files
+                .into_iter()
+                .map(|(p, b)| InputFile {
+                    path: p.to_string(),
+                    content: Content::Bytes(b),
+                })
+                .collect(),
+        }
+    }
+
+    /// Fragments of plausible config text, so that generated files get past the parser often.
+    fn fragment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("maxCapacity = 5\n".to_string()),
+            Just("amiSetId = \"s\"\n".to_string()),
+            Just("[[instanceTypes]]\ninstanceType = \"m5.large\"\n".to_string()),
+            Just("[[instanceTypes]]\ninstanceType = \"m1.small\"\n".to_string()),
+            Just("[[regions]]\nregion = \"us-east-1\"\n".to_string()),
+            Just("launchSpec = { ImageId = \"ami-0123abcd\", SubnetId = \"x\" }\n".to_string()),
+            Just("[launchSpec]\nSecurityGroups = [\"a\"]\n".to_string()),
+            Just("[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-0123abcd\"\n".to_string()),
+            Just("pv = \"ami-0123abcd\"\narch = \"arm64\"\n".to_string()),
+            "[ -~\n]{0,40}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            for path in ["amiset.toml", "SCOPES", "ami-sets/s.toml", "worker-types/w.toml"] {
+                let (_, report) = run(&inputs(vec![(path, bytes.clone())]), &Limits::default());
+                for f in &report.findings {
+                    prop_assert!(f.file.is_some());
+                }
+            }
+        }
+
+        #[test]
+        fn plausible_configs_never_panic_and_findings_are_sorted(
+            set in proptest::collection::vec(fragment(), 0..6),
+            wt in proptest::collection::vec(fragment(), 0..8),
+        ) {
+            let files = vec![("ami-sets/s.toml", set.concat().into_bytes()), ("worker-types/w.toml", wt.concat().into_bytes())];
+            let (_, report) = run(&inputs(files), &Limits::default());
+            let positions: Vec<_> = report.findings.iter().map(|f| (f.file.clone(), report.position(f))).collect();
+            let mut sorted = positions.clone();
+            sorted.sort();
+            prop_assert_eq!(positions, sorted);
+        }
+    }
+}
