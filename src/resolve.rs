@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 
+use crate::config::Config;
 use crate::config::model::{AmiSet, Arch, LaunchSpec, Virt, WorkerType};
 
 /// What an instance type can run.
@@ -396,6 +397,143 @@ pub fn resolve_worker_type(wt: &WorkerType, set: Option<&AmiSet>, catalog: &dyn 
     out
 }
 
+/// One resolved launch spec with, for every leaf key, where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Explained {
+    pub launch_spec: LaunchSpec,
+    /// One line per leaf key, sorted by key: `Key.Sub = value  # file:line layer`.
+    pub origins: Vec<String>,
+}
+
+/// Resolves one (region, instance type) of `wt` and explains every key's origin.
+pub fn explain(
+    config: &Config,
+    wt: &WorkerType,
+    region: &str,
+    instance_type: &str,
+    catalog: &dyn TypeCatalog,
+) -> Result<Explained, String> {
+    let list = |items: Vec<&str>| items.join(", ");
+    let ri = wt.regions.iter().position(|r| r.region == region).ok_or_else(|| {
+        format!(
+            "worker type `{}` has no region `{region}` (it has {})",
+            wt.name,
+            list(wt.regions.iter().map(|r| r.region.as_str()).collect())
+        )
+    })?;
+    let ti = wt
+        .instance_types
+        .iter()
+        .position(|t| t.instance_type == instance_type)
+        .ok_or_else(|| {
+            format!(
+                "worker type `{}` has no instance type `{instance_type}` (it has {})",
+                wt.name,
+                list(wt.instance_types.iter().map(|t| t.instance_type.as_str()).collect())
+            )
+        })?;
+    let set = wt.ami_set_id.as_deref().and_then(|id| config.ami_sets.get(id));
+    let resolved = resolve_worker_type(wt, set, catalog)
+        .into_iter()
+        .nth(ri * wt.instance_types.len() + ti)
+        .ok_or_else(|| "no such launch spec".to_string())?
+        .map_err(|u| u.message)?;
+    let wt_file = format!("worker-types/{}.toml", wt.name);
+    let layers = [
+        ("launchSpec".to_string(), &wt.launch_spec),
+        (format!("regions[{ri}].launchSpec"), &wt.regions[ri].launch_spec),
+        (format!("instanceTypes[{ti}].launchSpec"), &wt.instance_types[ti].launch_spec),
+    ];
+    let pointers = [
+        "/launchSpec".to_string(),
+        format!("/regions/{ri}/launchSpec"),
+        format!("/instanceTypes/{ti}/launchSpec"),
+    ];
+    let locate = |file: &str, pointer: &str| -> String {
+        match config.docs.get(file) {
+            Some(doc) => {
+                let (line, _) = crate::diag::line_col(&doc.source, doc.span_of_value(pointer).start);
+                format!("{file}:{line}")
+            }
+            None => file.to_string(),
+        }
+    };
+    let mut leaves = Vec::new();
+    leaf_paths(&resolved.launch_spec, &mut Vec::new(), &mut leaves);
+    let mut origins = Vec::new();
+    for (path, value) in leaves {
+        let key = path.join(".");
+        let origin = match key.as_str() {
+            "InstanceType" => format!(
+                "{} instanceTypes[{ti}].instanceType",
+                locate(&wt_file, &format!("/instanceTypes/{ti}/instanceType"))
+            ),
+            "ImageId" => match (set, resolved.virt) {
+                (Some(set), Some(virt)) => {
+                    let i = set
+                        .amis
+                        .iter()
+                        .position(|e| e.region == region && e.arch == resolved.arch)
+                        .unwrap_or(0);
+                    let file = format!("ami-sets/{}.toml", set.id);
+                    format!(
+                        "{} amis[{i}].{} ({}/{})",
+                        locate(&file, &format!("/amis/{i}/{}", virt.as_str())),
+                        virt.as_str(),
+                        virt.as_str(),
+                        resolved.arch.as_str()
+                    )
+                }
+                _ => format!(
+                    "{} regions[{ri}].launchSpec (legacy ImageId)",
+                    locate(&wt_file, &format!("/regions/{ri}/launchSpec/ImageId"))
+                ),
+            },
+            _ => {
+                let layer = (0..layers.len())
+                    .rev()
+                    .find(|&l| get_path(layers[l].1, &path) == Some(&value))
+                    .unwrap_or(0);
+                let pointer = format!(
+                    "{}/{}",
+                    pointers[layer],
+                    path.iter().map(|s| crate::config::doc::escape(s)).collect::<Vec<_>>().join("/")
+                );
+                format!("{} {}", locate(&wt_file, &pointer), layers[layer].0)
+            }
+        };
+        origins.push(format!("{key} = {value}  # {origin}"));
+    }
+    Ok(Explained {
+        launch_spec: resolved.launch_spec,
+        origins,
+    })
+}
+
+/// Leaf values of a launch spec (non-tables and empty tables) with their key paths, sorted.
+fn leaf_paths(map: &LaunchSpec, prefix: &mut Vec<String>, out: &mut Vec<(Vec<String>, Json)>) {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    for key in keys {
+        prefix.push(key.clone());
+        match &map[key] {
+            Json::Object(sub) if !sub.is_empty() => leaf_paths(sub, prefix, out),
+            value => out.push((prefix.clone(), value.clone())),
+        }
+        prefix.pop();
+    }
+}
+
+fn get_path<'a>(map: &'a LaunchSpec, path: &[String]) -> Option<&'a Json> {
+    let (first, rest) = path.split_first()?;
+    let value = map.get(first)?;
+    match (rest.is_empty(), value) {
+        (true, v) => Some(v),
+        (false, Json::Object(sub)) => get_path(sub, rest),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,5 +618,59 @@ mod tests {
         let x86_only = set(vec![entry("eu-west-1", Arch::X86_64, Some("ami-11111111"), None)]);
         let err = choose_ami(&x86_only, "eu-west-1", builtin_type_info("c7g.large")).unwrap_err();
         assert_eq!(err, "needs hvm/arm64 in eu-west-1; set `s` has only hvm/x86_64 there");
+    }
+
+    fn worker(text: &str) -> WorkerType {
+        let mut wt: WorkerType = toml::from_str(text).unwrap();
+        wt.name = "w".into();
+        wt
+    }
+
+    #[test]
+    fn later_layers_win_and_image_and_instance_type_are_set_last() {
+        let wt = worker(
+            r#"
+            amiSetId = "s"
+            maxCapacity = 1
+            launchSpec = { KeyName = "wt", EbsOptimized = false, Placement = { Tenancy = "default", GroupName = "wt" } }
+            [[instanceTypes]]
+            instanceType = "m5.large"
+            launchSpec = { EbsOptimized = true }
+            [[regions]]
+            region = "us-east-1"
+            launchSpec = { KeyName = "region", EbsOptimized = false, Placement = { GroupName = "region" } }
+            "#,
+        );
+        let s = set(vec![entry("us-east-1", Arch::X86_64, Some("ami-11111111"), None)]);
+        let resolved = resolve_worker_type(&wt, Some(&s), &Builtin).remove(0).unwrap();
+        assert_eq!(
+            Json::Object(resolved.launch_spec),
+            json!({"KeyName": "region", "EbsOptimized": true, "Placement": {"Tenancy": "default", "GroupName": "region"},
+                   "ImageId": "ami-11111111", "InstanceType": "m5.large"})
+        );
+    }
+
+    #[test]
+    fn legacy_image_ids_resolve_per_region_and_missing_ones_name_the_region() {
+        let wt = worker(
+            r#"
+            maxCapacity = 1
+            [[instanceTypes]]
+            instanceType = "m5.large"
+            [[regions]]
+            region = "us-east-1"
+            launchSpec = { ImageId = "ami-22222222" }
+            [[regions]]
+            region = "us-west-2"
+            "#,
+        );
+        let results = resolve_worker_type(&wt, None, &Builtin);
+        assert_eq!(results[0].as_ref().unwrap().launch_spec["ImageId"], json!("ami-22222222"));
+        assert_eq!(results[0].as_ref().unwrap().virt, None);
+        let err = results[1].as_ref().unwrap_err();
+        assert_eq!(
+            err.message,
+            "worker type `w` cannot launch `m5.large` in us-west-2: no `amiSetId` and no `ImageId` in us-west-2"
+        );
     }
 }

@@ -1,0 +1,211 @@
+//! Reading compiled artifacts: the typed API a provisioner links instead of
+//! re-implementing resolution.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value as Json};
+
+use super::{FORMAT_VERSION, MANIFEST, Manifest, sha256_hex};
+
+/// Why artifacts could not be read. Every variant names the file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("`{}` is not a valid manifest: {message}", path.display())]
+    Manifest { path: PathBuf, message: String },
+    #[error("`{}` was written in artifact format {found}; this version reads format {FORMAT_VERSION}", path.display())]
+    Format { path: PathBuf, found: u32 },
+    #[error("`{}` does not match the manifest (sha256 {actual}, expected {expected}): it was changed or truncated after compile", path.display())]
+    Tampered { path: PathBuf, expected: String, actual: String },
+    #[error("`{}` is not listed in the manifest", path.display())]
+    Unlisted { path: PathBuf },
+    #[error("`{}` is not valid artifact JSON: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("no worker type `{0}` in the artifacts")]
+    UnknownWorkerType(String),
+    #[error("worker type `{worker}` has no launch spec for `{instance_type}` in {region}")]
+    NoLaunchSpec {
+        worker: String,
+        region: String,
+        instance_type: String,
+    },
+}
+
+/// One resolved launch specification, ready for `RunInstances`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LaunchSpecification {
+    pub worker_type: String,
+    pub region: String,
+    pub instance_type: String,
+    /// The AMI to launch.
+    pub image_id: String,
+    /// Every RunInstances parameter, `ImageId` and `InstanceType` included.
+    pub parameters: Map<String, Json>,
+}
+
+/// A verified artifact directory.
+///
+/// [`Artifacts::open`] checks every file against the manifest's sha256; each
+/// lookup reads its file again and checks it again, so a file changed after
+/// `open` is caught too.
+#[derive(Clone, Debug)]
+pub struct Artifacts {
+    root: PathBuf,
+    manifest: Manifest,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ArtifactError> {
+    fs::read(path).map_err(|source| ArtifactError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl Artifacts {
+    /// Opens `dir` and verifies every file the manifest lists; a missing,
+    /// changed, truncated or unlisted file is an error that names it.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, ArtifactError> {
+        let root = dir.as_ref().to_path_buf();
+        let path = root.join(MANIFEST);
+        let bytes = read(&path)?;
+        let head: Json = serde_json::from_slice(&bytes).map_err(|e| ArtifactError::Manifest {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        if let Some(found) = head.get("formatVersion").and_then(Json::as_u64)
+            && found != u64::from(FORMAT_VERSION)
+        {
+            return Err(ArtifactError::Format {
+                path,
+                found: u32::try_from(found).unwrap_or(u32::MAX),
+            });
+        }
+        let manifest: Manifest = serde_json::from_value(head).map_err(|e| ArtifactError::Manifest {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        for rel in manifest.files.keys() {
+            if !is_artifact_path(rel) {
+                return Err(ArtifactError::Manifest {
+                    path,
+                    message: format!("unexpected file name `{rel}`"),
+                });
+            }
+        }
+        let artifacts = Artifacts { root, manifest };
+        for rel in artifacts.manifest.files.keys() {
+            artifacts.read_verified(rel)?;
+        }
+        for sub in ["ami-sets", "worker-types"] {
+            let dir = artifacts.root.join(sub);
+            let entries = fs::read_dir(&dir).map_err(|source| ArtifactError::Io { path: dir.clone(), source })?;
+            for entry in entries {
+                let entry = entry.map_err(|source| ArtifactError::Io { path: dir.clone(), source })?;
+                let rel = format!("{sub}/{}", entry.file_name().to_string_lossy());
+                if !artifacts.manifest.files.contains_key(&rel) {
+                    return Err(ArtifactError::Unlisted { path: entry.path() });
+                }
+            }
+        }
+        Ok(artifacts)
+    }
+
+    /// The manifest: format and tool version, source commit, EC2 verification.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Names of the compiled worker types, sorted.
+    pub fn worker_types(&self) -> impl Iterator<Item = &str> {
+        self.names("worker-types/")
+    }
+
+    /// Ids of the compiled AMI sets, sorted.
+    pub fn ami_sets(&self) -> impl Iterator<Item = &str> {
+        self.names("ami-sets/")
+    }
+
+    fn names<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> {
+        self.manifest
+            .files
+            .keys()
+            .filter_map(move |p| p.strip_prefix(prefix).and_then(|n| n.strip_suffix(".json")))
+    }
+
+    fn read_verified(&self, rel: &str) -> Result<Vec<u8>, ArtifactError> {
+        let path = self.root.join(rel);
+        let Some(expected) = self.manifest.files.get(rel) else {
+            return Err(ArtifactError::Unlisted { path });
+        };
+        let bytes = read(&path)?;
+        let actual = sha256_hex(&bytes);
+        if &actual != expected {
+            return Err(ArtifactError::Tampered {
+                path,
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn read_json(&self, rel: &str) -> Result<Json, ArtifactError> {
+        let bytes = self.read_verified(rel)?;
+        serde_json::from_slice(&bytes).map_err(|e| ArtifactError::Invalid {
+            path: self.root.join(rel),
+            message: e.to_string(),
+        })
+    }
+
+    /// The compiled worker type as JSON (its fields and `launchSpecs`).
+    pub fn worker_type(&self, name: &str) -> Result<Json, ArtifactError> {
+        let rel = format!("worker-types/{name}.json");
+        if !self.manifest.files.contains_key(&rel) {
+            return Err(ArtifactError::UnknownWorkerType(name.to_string()));
+        }
+        self.read_json(&rel)
+    }
+
+    /// The resolved launch specification of `worker` for `instance_type` in `region`.
+    pub fn launch_spec(&self, worker: &str, region: &str, instance_type: &str) -> Result<LaunchSpecification, ArtifactError> {
+        let doc = self.worker_type(worker)?;
+        let missing = || ArtifactError::NoLaunchSpec {
+            worker: worker.to_string(),
+            region: region.to_string(),
+            instance_type: instance_type.to_string(),
+        };
+        let spec = doc
+            .get("launchSpecs")
+            .and_then(|s| s.get(region))
+            .and_then(|r| r.get(instance_type))
+            .and_then(Json::as_object)
+            .ok_or_else(missing)?;
+        let invalid = |message: &str| ArtifactError::Invalid {
+            path: self.root.join(format!("worker-types/{worker}.json")),
+            message: format!("launchSpecs.{region}.{instance_type}: {message}"),
+        };
+        let image_id = spec.get("ImageId").and_then(Json::as_str).ok_or_else(|| invalid("no ImageId"))?;
+        if spec.get("InstanceType").and_then(Json::as_str) != Some(instance_type) {
+            return Err(invalid("InstanceType does not match"));
+        }
+        Ok(LaunchSpecification {
+            worker_type: worker.to_string(),
+            region: region.to_string(),
+            instance_type: instance_type.to_string(),
+            image_id: image_id.to_string(),
+            parameters: spec.clone(),
+        })
+    }
+}
+
+/// `ami-sets/<id>.json` or `worker-types/<name>.json` with a plain file name.
+fn is_artifact_path(rel: &str) -> bool {
+    let Some((dir, file)) = rel.split_once('/') else { return false };
+    (dir == "ami-sets" || dir == "worker-types")
+        && file.ends_with(".json")
+        && !file.contains('/')
+        && !file.starts_with('.')
+        && crate::config::is_valid_id(file.trim_end_matches(".json"))
+}

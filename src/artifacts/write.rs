@@ -1,0 +1,248 @@
+//! Writing artifacts: build every file into a temporary directory beside
+//! OUT, fsync it, then swap it in with one atomic rename.
+//!
+//! On Linux the swap is `renameat2(RENAME_EXCHANGE)`: the new tree and the
+//! old OUT trade places in one step, so a crash at any moment leaves either
+//! the complete old OUT or the complete new one at OUT; the old tree is then
+//! removed from the temporary name. When OUT does not exist yet a plain
+//! `rename` moves the new tree in. A filesystem that cannot exchange is an
+//! error, never a silent non-atomic replace.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde_json::{Value as Json, json};
+
+use super::{FORMAT_VERSION, MANIFEST, Manifest, Source, sha256_hex, to_bytes};
+use crate::config::Config;
+use crate::config::model::{AmiSet, WorkerType};
+use crate::resolve::{TypeCatalog, resolve_worker_type};
+
+/// What a compile needs besides the config.
+#[derive(Clone, Debug, Default)]
+pub struct CompileOptions {
+    /// Whether the config was verified against EC2 before compiling.
+    pub ec2_verified: bool,
+    /// Where the config came from, when it is in a Git repository.
+    pub source: Option<Source>,
+}
+
+/// What a compile wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub ami_sets: usize,
+    pub worker_types: usize,
+    pub launch_specs: usize,
+}
+
+/// Why a compile wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("cannot write `{}`: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("`{}` is not empty and holds no {MANIFEST}: refusing to replace a directory amiset did not write", .0.display())]
+    Foreign(PathBuf),
+    #[error("`{}` exists and is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("worker type `{worker}` does not resolve: {message}")]
+    Unresolved { worker: String, message: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CompileError + '_ {
+    move |source| CompileError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The normalized JSON of an AMI set: entries sorted by region, then arch.
+pub fn ami_set_json(set: &AmiSet) -> Json {
+    let mut set = set.clone();
+    set.amis
+        .sort_by(|a, b| (&a.region, a.arch.as_str()).cmp(&(&b.region, b.arch.as_str())));
+    serde_json::to_value(&set).unwrap_or(Json::Null)
+}
+
+/// The JSON of a worker type with `launchSpecs[region][instanceType]` resolved.
+pub fn worker_type_json(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog) -> Result<Json, CompileError> {
+    let set = wt.ami_set_id.as_deref().and_then(|id| config.ami_sets.get(id));
+    let mut specs: BTreeMap<String, BTreeMap<String, Json>> = BTreeMap::new();
+    for resolved in resolve_worker_type(wt, set, catalog) {
+        let r = resolved.map_err(|u| CompileError::Unresolved {
+            worker: wt.name.clone(),
+            message: u.message,
+        })?;
+        specs
+            .entry(r.region)
+            .or_default()
+            .insert(r.instance_type, Json::Object(r.launch_spec));
+    }
+    let mut value = serde_json::to_value(wt).unwrap_or(Json::Null);
+    if let Json::Object(map) = &mut value {
+        map.insert("launchSpecs".into(), json!(specs));
+    }
+    Ok(value)
+}
+
+/// Whether the config directory of `source` is in a Git work tree, and at which commit.
+pub fn source_of(dir: &Path) -> Option<Source> {
+    let repo = git2::Repository::discover(dir).ok()?;
+    let path = crate::git::dir_in_repo(&repo, dir)?;
+    let commit = repo.head().ok()?.peel_to_commit().ok()?.id().to_string();
+    let mut options = git2::StatusOptions::new();
+    options.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
+    if !path.is_empty() {
+        options.pathspec(format!("{path}/"));
+    }
+    let dirty = repo.statuses(Some(&mut options)).map(|s| !s.is_empty()).unwrap_or(true);
+    Some(Source { commit, dirty, path })
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CompileError> {
+    let mut file = File::create(path).map_err(io(path))?;
+    file.write_all(bytes).map_err(io(path))?;
+    file.sync_all().map_err(io(path))
+}
+
+fn sync_dir(path: &Path) -> Result<(), CompileError> {
+    File::open(path).and_then(|d| d.sync_all()).map_err(io(path))
+}
+
+/// Writes every artifact of a checked `config` to `out`, atomically.
+///
+/// The caller must have checked `config` without errors; a worker type that
+/// still fails to resolve aborts the compile and leaves `out` untouched.
+pub fn compile(config: &Config, catalog: &dyn TypeCatalog, out: &Path, options: &CompileOptions) -> Result<Summary, CompileError> {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    match fs::symlink_metadata(out) {
+        Ok(meta) if !meta.is_dir() => return Err(CompileError::NotADirectory(out.to_path_buf())),
+        Ok(_) => {
+            let empty = fs::read_dir(out).map_err(io(out))?.next().is_none();
+            if !empty && !out.join(MANIFEST).is_file() {
+                return Err(CompileError::Foreign(out.to_path_buf()));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(out)(e)),
+    }
+    remove_stale_temporaries(&parent, &name);
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.amiset-{}-", std::process::id()))
+        .tempdir_in(&parent)
+        .map_err(io(&parent))?;
+    let summary = build(config, catalog, tmp.path(), options)?;
+    let tmp = tmp.keep();
+    let swapped = swap_in(&tmp, out, &parent);
+    if swapped.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    swapped?;
+    Ok(summary)
+}
+
+/// Writes the whole artifact tree into `root` and fsyncs it.
+fn build(config: &Config, catalog: &dyn TypeCatalog, root: &Path, options: &CompileOptions) -> Result<Summary, CompileError> {
+    for sub in ["ami-sets", "worker-types"] {
+        let dir = root.join(sub);
+        fs::create_dir(&dir).map_err(io(&dir))?;
+    }
+    let sets: Vec<(String, String)> = config
+        .ami_sets
+        .par_iter()
+        .map(|(id, set)| {
+            let rel = format!("ami-sets/{id}.json");
+            let bytes = to_bytes(ami_set_json(set));
+            write_file(&root.join(&rel), &bytes)?;
+            Ok((rel, sha256_hex(&bytes)))
+        })
+        .collect::<Result<_, CompileError>>()?;
+    let workers: Vec<(String, String, usize)> = config
+        .worker_types
+        .par_iter()
+        .map(|(name, wt)| {
+            let rel = format!("worker-types/{name}.json");
+            let bytes = to_bytes(worker_type_json(config, wt, catalog)?);
+            write_file(&root.join(&rel), &bytes)?;
+            Ok((rel, sha256_hex(&bytes), wt.regions.len() * wt.instance_types.len()))
+        })
+        .collect::<Result<_, CompileError>>()?;
+    let summary = Summary {
+        ami_sets: sets.len(),
+        worker_types: workers.len(),
+        launch_specs: workers.iter().map(|w| w.2).sum(),
+    };
+    let files = sets.into_iter().chain(workers.into_iter().map(|(p, h, _)| (p, h))).collect();
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        source: options.source.clone(),
+        ec2_verified: options.ec2_verified,
+        files,
+    };
+    let bytes = to_bytes(serde_json::to_value(&manifest).unwrap_or(Json::Null));
+    write_file(&root.join(MANIFEST), &bytes)?;
+    for dir in [root.join("ami-sets"), root.join("worker-types"), root.to_path_buf()] {
+        sync_dir(&dir)?;
+    }
+    Ok(summary)
+}
+
+/// Temporary trees left by compiles that were killed (their process is gone).
+fn remove_stale_temporaries(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.amiset-");
+    let Ok(entries) = fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name.strip_prefix(&prefix) else { continue };
+        let pid = rest.split('-').next().unwrap_or("");
+        let alive = !pid.is_empty() && Path::new("/proc").join(pid).exists();
+        if !alive && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Moves the complete tree at `tmp` to `out` in one atomic step.
+fn swap_in(tmp: &Path, out: &Path, parent: &Path) -> Result<(), CompileError> {
+    if fs::symlink_metadata(out).is_err() {
+        fs::rename(tmp, out).map_err(io(out))?;
+    } else {
+        exchange(tmp, out)?;
+        // `tmp` now holds the old tree.
+        let _ = fs::remove_dir_all(tmp);
+    }
+    sync_dir(parent)
+}
+
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> Result<(), CompileError> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(|e| io(p)(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)));
+    let (ca, cb) = (c(a)?, c(b)?);
+    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
+    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io(b)(std::io::Error::last_os_error()))
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_a: &Path, b: &Path) -> Result<(), CompileError> {
+    Err(io(b)(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "replacing an existing output directory atomically needs Linux renameat2(RENAME_EXCHANGE)",
+    )))
+}
