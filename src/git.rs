@@ -58,7 +58,8 @@ pub fn normalize_dir(dir: &str) -> String {
     dir.split('/').filter(|s| !s.is_empty() && *s != ".").collect::<Vec<_>>().join("/")
 }
 
-fn content_of(repo: &Repository, id: Oid, mode: i32, limits: &Limits) -> Result<Content, GitError> {
+/// The content of one tree or index entry, by object id and file mode.
+pub fn content_of(repo: &Repository, id: Oid, mode: i32, limits: &Limits) -> Result<Content, GitError> {
     Ok(match mode {
         MODE_LINK => Content::Symlink,
         MODE_TREE => Content::NotAFile("a directory"),
@@ -181,6 +182,35 @@ pub fn index_inputs(repo: &Repository, dir: &str, limits: &Limits) -> Result<Inp
         }
     }
     Ok(Inputs { files })
+}
+
+/// The entries of a config directory in `tree`: `amiset.toml`, `SCOPES`,
+/// and every entry of `ami-sets/` and `worker-types/` (or those names
+/// themselves when they are not directories), by path relative to `dir`,
+/// with their object id and file mode. No blob is read.
+pub fn config_entries(repo: &Repository, tree: &Tree<'_>, dir: &str) -> Result<std::collections::BTreeMap<String, (Oid, i32)>, GitError> {
+    let mut out = std::collections::BTreeMap::new();
+    let dir = normalize_dir(dir);
+    let base = if dir.is_empty() {
+        tree.clone()
+    } else {
+        match tree.get_path(Path::new(&dir)) {
+            Ok(entry) if entry.filemode() == MODE_TREE => repo.find_tree(entry.id())?,
+            _ => return Ok(out),
+        }
+    };
+    for name in TOP_LEVEL_FILES.iter().chain(CONFIG_DIRS.iter()) {
+        let Some(entry) = base.get_name(name) else { continue };
+        if entry.filemode() == MODE_TREE && CONFIG_DIRS.contains(name) {
+            for child in repo.find_tree(entry.id())?.iter() {
+                let child_name = String::from_utf8_lossy(child.name_bytes());
+                out.insert(format!("{name}/{child_name}"), (child.id(), child.filemode()));
+            }
+        } else {
+            out.insert(name.to_string(), (entry.id(), entry.filemode()));
+        }
+    }
+    Ok(out)
 }
 
 /// The config directory relative to the root of the repository that holds it.

@@ -1,12 +1,70 @@
-//! `amiset authorize`.
+//! `amiset authorize`: does the author hold every scope the change needs?
+
+use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Error, Result};
+use super::{EXIT_FINDINGS, EXIT_OK, Error, LimitArgs, Result};
+use crate::authorize::{Request, authorize};
+use crate::git;
+use crate::report::{self, Format};
 
 #[derive(Debug, Args)]
-pub struct AuthorizeArgs {}
+pub struct AuthorizeArgs {
+    /// The revision the change is merged into (e.g. the PR's base branch); SCOPES and amiset.toml are read from it.
+    #[arg(long, value_name = "REV")]
+    pub base: String,
+    /// The revision with the change.
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    pub head: String,
+    /// Who makes the change: `@login` (or `login`), or an e-mail address.
+    #[arg(long, value_name = "ID")]
+    pub author: String,
+    /// Config directory relative to the repository root.
+    #[arg(long, value_name = "PATH", default_value = "")]
+    pub dir: String,
+    /// The Git repository (default: the one containing the current directory).
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    pub repo: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
 
-pub fn run(_args: AuthorizeArgs) -> Result<i32> {
-    Err(Error::Other("`amiset authorize` is not available yet".into()))
+pub fn run(args: AuthorizeArgs) -> Result<i32> {
+    let repo = git::open(&args.repo).map_err(|e| Error::Git(e.to_string()))?;
+    let request = Request {
+        base: &args.base,
+        head: &args.head,
+        author: &args.author,
+        dir: &args.dir,
+        limits: args.limits.limits(),
+    };
+    let decision = authorize(&repo, &request).map_err(|e| Error::Git(e.to_string()))?;
+    let dir = git::normalize_dir(&args.dir);
+    let options = report::Options {
+        path_prefix: if dir.is_empty() { String::new() } else { format!("{dir}/") },
+        color: false,
+        width: None,
+    };
+    let text = match args.format {
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(&decision.to_json()).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        Format::Human => {
+            let findings = if decision.report.findings.is_empty() {
+                String::new()
+            } else {
+                report::render(&decision.report, Format::Human, &options)
+            };
+            format!("{findings}{}", decision.table())
+        }
+        other => report::render(&decision.report, other, &options),
+    };
+    print!("{text}");
+    Ok(if decision.authorized { EXIT_OK } else { EXIT_FINDINGS })
 }
