@@ -1,0 +1,152 @@
+//! The text edits of a migration, made with `toml_edit` so that comments, key
+//! order and layout of everything else stay exactly as they were: switching a
+//! worker type to `amiSetId` and removing its raw `ImageId`s, and writing a
+//! new AMI set file.
+
+use toml_edit::{DocumentMut, Item, Key, TableLike, Value};
+
+use crate::config::model::{AmiEntry, Arch};
+
+/// Keys after which `amiSetId` is placed, in order of preference (the order
+/// of DESIGN's example: `description`, `owner`, `amiSetId`).
+const ANCHORS: [&str; 2] = ["owner", "description"];
+
+/// Rewrites a worker type file: adds `amiSetId = "<set_id>"` and removes
+/// `ImageId` from every `regions[].launchSpec` (a `launchSpec` left empty
+/// goes too). Everything else keeps its text.
+pub fn switch_worker_type(text: &str, set_id: &str) -> Result<String, String> {
+    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| e.message().to_string())?;
+    let root = doc.as_table_mut();
+    if root.contains_key("amiSetId") {
+        return Err("it already has `amiSetId`".into());
+    }
+    let regions = root.get_mut("regions").ok_or("it has no `regions`")?;
+    let mut removed = 0usize;
+    match regions {
+        Item::ArrayOfTables(aot) => {
+            for table in aot.iter_mut() {
+                removed += remove_image_id(table);
+            }
+        }
+        Item::Value(Value::Array(array)) => {
+            for value in array.iter_mut() {
+                if let Some(table) = value.as_inline_table_mut() {
+                    removed += remove_image_id(table);
+                }
+            }
+        }
+        _ => return Err("`regions` is not an array of tables".into()),
+    }
+    if removed == 0 {
+        return Err("it has no raw `ImageId`".into());
+    }
+    insert_after_anchor(root, "amiSetId", set_id);
+    Ok(doc.to_string())
+}
+
+/// Removes `launchSpec.ImageId` from one region entry; returns how many were removed.
+fn remove_image_id(region: &mut dyn TableLike) -> usize {
+    let Some(spec) = region.get_mut("launchSpec") else { return 0 };
+    let emptied = match spec {
+        Item::Table(table) => {
+            if table.remove("ImageId").is_none() {
+                return 0;
+            }
+            // A header table whose decor carries a comment stays, empty, so the comment is not lost.
+            let commented = table.decor().prefix().and_then(|p| p.as_str()).is_some_and(|p| p.contains('#'));
+            table.is_empty() && !commented
+        }
+        Item::Value(Value::InlineTable(table)) => {
+            let last = table.iter().last().map(|(k, _)| k.to_string());
+            let Some(removed) = table.remove("ImageId") else { return 0 };
+            if last.as_deref() == Some("ImageId") {
+                // The space before `}` belonged to the removed value; give it to the new last value.
+                let suffix = removed.decor().suffix().cloned();
+                if let (Some(suffix), Some((_, value))) = (suffix, table.iter_mut().last()) {
+                    value.decor_mut().set_suffix(suffix);
+                }
+            }
+            table.is_empty()
+        }
+        _ => return 0,
+    };
+    if emptied {
+        region.remove("launchSpec");
+    }
+    1
+}
+
+/// Inserts `key = "value"` among the root's key-values, after the first
+/// anchor key present, else after the last key-value.
+fn insert_after_anchor(root: &mut toml_edit::Table, key: &str, value: &str) {
+    let keys: Vec<String> = root.iter().map(|(k, _)| k.to_string()).collect();
+    let anchor = ANCHORS.iter().find_map(|a| keys.iter().position(|k| k == a));
+    root.insert(key, toml_edit::value(value));
+    let Some(anchor) = anchor else { return };
+    // Stable sort by original position, with the new key just after its anchor.
+    let rank = |k: &Key| -> (usize, usize) {
+        match keys.iter().position(|o| o.as_str() == k.get()) {
+            Some(i) => (i, 0),
+            None => (anchor, 1),
+        }
+    };
+    root.sort_values_by(|k1, _, k2, _| rank(k1).cmp(&rank(k2)));
+}
+
+/// The text of a new AMI set file holding `entries`, created for `workers`.
+pub fn new_set_text(workers: &[String], entries: &[AmiEntry]) -> String {
+    let mut doc = DocumentMut::new();
+    let names: Vec<String> = workers.iter().map(|w| format!("`{w}`")).collect();
+    let description = format!("images of worker type{} {}, moved from raw ImageIds", if workers.len() == 1 { "" } else { "s" }, names.join(", "));
+    doc.insert("description", toml_edit::value(description));
+    let mut amis = toml_edit::ArrayOfTables::new();
+    for entry in entries {
+        let mut table = toml_edit::Table::new();
+        table.insert("region", toml_edit::value(entry.region.as_str()));
+        if entry.arch != Arch::X86_64 {
+            table.insert("arch", toml_edit::value(entry.arch.as_str()));
+        }
+        if let Some(hvm) = &entry.hvm {
+            table.insert("hvm", toml_edit::value(hvm.as_str()));
+        }
+        if let Some(pv) = &entry.pv {
+            table.insert("pv", toml_edit::value(pv.as_str()));
+        }
+        amis.push(table);
+    }
+    doc.insert("amis", Item::ArrayOfTables(amis));
+    doc.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_launch_spec_keeps_other_keys_and_spacing() {
+        let text = "maxCapacity = 1\n\n[[regions]]\nregion = \"us-east-1\"\nlaunchSpec = { SubnetId = \"s\", ImageId = \"ami-12345678\" }\n\n[[regions]]\nregion = \"us-west-2\"\nlaunchSpec = { ImageId = \"ami-12345679\", SubnetId = \"t\" }\n";
+        let out = switch_worker_type(text, "x").unwrap();
+        assert_eq!(
+            out,
+            "maxCapacity = 1\namiSetId = \"x\"\n\n[[regions]]\nregion = \"us-east-1\"\nlaunchSpec = { SubnetId = \"s\" }\n\n[[regions]]\nregion = \"us-west-2\"\nlaunchSpec = { SubnetId = \"t\" }\n"
+        );
+    }
+
+    #[test]
+    fn emptied_launch_spec_is_removed_and_set_id_follows_owner() {
+        let text = "# header\ndescription = \"d\"\nowner = \"o\" # who\nmaxCapacity = 1\n\n[[regions]]\nregion = \"us-east-1\"\nlaunchSpec = { ImageId = \"ami-12345678\" }\n";
+        let out = switch_worker_type(text, "x").unwrap();
+        assert_eq!(
+            out,
+            "# header\ndescription = \"d\"\nowner = \"o\" # who\namiSetId = \"x\"\nmaxCapacity = 1\n\n[[regions]]\nregion = \"us-east-1\"\n"
+        );
+    }
+
+    #[test]
+    fn refuses_files_it_cannot_edit() {
+        assert!(switch_worker_type("amiSetId = \"a\"\n", "x").is_err());
+        assert!(switch_worker_type("[[regions]]\nregion = \"us-east-1\"\n", "x").is_err());
+        assert!(switch_worker_type("regions = 3\n", "x").is_err());
+        assert!(switch_worker_type("= broken", "x").is_err());
+    }
+}
