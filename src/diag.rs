@@ -132,6 +132,14 @@ codes! {
     LegacyImageId = "policy::legacy-image-id", Warning;
     /// No AMI in the set fits a worker type's region and instance type.
     NoUsableAmi = "resolve::no-usable-ami", Error;
+    /// `amiset migrate` left a worker type (or everything) alone because of errors that must be fixed first.
+    MigrateBlocked = "migrate::blocked", Error;
+    /// `amiset migrate` refused a worker type whose instance types of different architectures share one raw `ImageId`.
+    MigrateArchitectureConflict = "migrate::architecture-conflict", Error;
+    /// `amiset migrate` refused a worker type whose raw `ImageId` is launched on HVM-only and PV-only instance types alike.
+    MigrateVirtualizationConflict = "migrate::virtualization-conflict", Error;
+    /// `amiset migrate` refused a worker type whose raw `ImageId` EC2 describes with an architecture or virtualization type some of its instance types cannot run.
+    MigrateImageConflict = "migrate::image-conflict", Error;
     /// A line of `SCOPES` that cannot be parsed.
     ScopesSyntax = "scopes::syntax", Error;
     /// A scope pattern with characters outside printable ASCII, or a `*` that is not trailing.

@@ -97,7 +97,8 @@ fn insert_after_anchor(root: &mut toml_edit::Table, key: &str, value: &str) {
 pub fn new_set_text(workers: &[String], entries: &[AmiEntry]) -> String {
     let mut doc = DocumentMut::new();
     let names: Vec<String> = workers.iter().map(|w| format!("`{w}`")).collect();
-    let description = format!("images of worker type{} {}, moved from raw ImageIds", if workers.len() == 1 { "" } else { "s" }, names.join(", "));
+    let plural = if workers.len() == 1 { "" } else { "s" };
+    let description = format!("Moved from the raw ImageIds of worker type{plural} {}", names.join(", "));
     doc.insert("description", toml_edit::value(description));
     let mut amis = toml_edit::ArrayOfTables::new();
     for entry in entries {
