@@ -7,9 +7,11 @@ use toml_edit::{DocumentMut, Item, Key, TableLike, Value};
 
 use crate::config::model::{AmiEntry, Arch};
 
-/// Keys after which `amiSetId` is placed, in order of preference (the order
-/// of DESIGN's example: `description`, `owner`, `amiSetId`).
-const ANCHORS: [&str; 2] = ["owner", "description"];
+/// Keys after which `amiSetId` is placed, in order of preference, else
+/// before which: DESIGN's example order is `description`, `owner`,
+/// `amiSetId`, `minCapacity`, `maxCapacity` (which every worker type has).
+const AFTER: [&str; 2] = ["owner", "description"];
+const BEFORE: [&str; 2] = ["minCapacity", "maxCapacity"];
 
 /// Rewrites a worker type file: adds `amiSetId = "<set_id>"` and removes
 /// `ImageId` from every `regions[].launchSpec` (a `launchSpec` left empty
@@ -40,7 +42,7 @@ pub fn switch_worker_type(text: &str, set_id: &str) -> Result<String, String> {
     if removed == 0 {
         return Err("it has no raw `ImageId`".into());
     }
-    insert_after_anchor(root, "amiSetId", set_id);
+    insert_by_anchor(root, "amiSetId", set_id);
     Ok(doc.to_string())
 }
 
@@ -57,40 +59,67 @@ fn remove_image_id(region: &mut dyn TableLike) -> usize {
             table.is_empty() && !commented
         }
         Item::Value(Value::InlineTable(table)) => {
-            let last = table.iter().last().map(|(k, _)| k.to_string());
-            let Some(removed) = table.remove("ImageId") else { return 0 };
-            if last.as_deref() == Some("ImageId") {
-                // The space before `}` belonged to the removed value; give it to the new last value.
-                let suffix = removed.decor().suffix().cloned();
-                if let (Some(suffix), Some((_, value))) = (suffix, table.iter_mut().last()) {
-                    value.decor_mut().set_suffix(suffix);
-                }
+            if !table.contains_key("ImageId") {
+                return 0;
             }
+            remove_keeping_spacing(table, "ImageId");
             table.is_empty()
         }
         _ => return 0,
     };
     if emptied {
-        region.remove("launchSpec");
+        remove_keeping_spacing(region, "launchSpec");
     }
     1
 }
 
-/// Inserts `key = "value"` among the root's key-values, after the first
-/// anchor key present, else after the last key-value.
-fn insert_after_anchor(root: &mut toml_edit::Table, key: &str, value: &str) {
+/// Removes `key` from a table; in an inline table whose last value it was,
+/// the space before `}` moves to the new last value.
+fn remove_keeping_spacing(table: &mut dyn TableLike, key: &str) {
+    let was_last = table.iter().last().is_some_and(|(k, _)| k == key);
+    let suffix = match table.remove(key) {
+        Some(Item::Value(v)) if was_last => v.decor().suffix().cloned(),
+        _ => None,
+    };
+    if let (Some(suffix), Some((_, Item::Value(last)))) = (suffix, table.iter_mut().last()) {
+        last.decor_mut().set_suffix(suffix);
+    }
+}
+
+/// Inserts `key = "value"` among the root's key-values: after the first
+/// [`AFTER`] key present, else before the first [`BEFORE`] key (taking over
+/// the comment above it, so the comment stays at the top), else last.
+fn insert_by_anchor(root: &mut toml_edit::Table, key: &str, value: &str) {
     let keys: Vec<String> = root.iter().map(|(k, _)| k.to_string()).collect();
-    let anchor = ANCHORS.iter().find_map(|a| keys.iter().position(|k| k == a));
-    root.insert(key, toml_edit::value(value));
-    let Some(anchor) = anchor else { return };
-    // Stable sort by original position, with the new key just after its anchor.
-    let rank = |k: &Key| -> (usize, usize) {
+    let find = |names: &[&str]| names.iter().find_map(|a| keys.iter().position(|k| k == a));
+    let mut new_key = Key::new(key);
+    let rank = match (find(&AFTER), find(&BEFORE)) {
+        (Some(after), _) => 2 * after + 1,
+        (None, Some(before)) => {
+            if let Some(mut anchor) = root.key_mut(&keys[before])
+                && let Some(prefix) = anchor.leaf_decor().prefix().cloned()
+            {
+                anchor.leaf_decor_mut().set_prefix("");
+                new_key.leaf_decor_mut().set_prefix(prefix);
+            }
+            2 * before
+        }
+        (None, None) => 2 * keys.len(),
+    };
+    root.insert_formatted(&new_key, toml_edit::value(value));
+    sort_new_key(root, &keys, rank);
+}
+
+/// Stable sort of the root's items by original position, with the one new key at `rank`
+/// (existing key `i` has rank `2 * i`; a tie puts the new key first).
+fn sort_new_key(root: &mut toml_edit::Table, keys: &[String], rank: usize) {
+    let rank_of = |k: &Key| -> (usize, usize) {
         match keys.iter().position(|o| o.as_str() == k.get()) {
-            Some(i) => (i, 0),
-            None => (anchor, 1),
+            Some(i) => (2 * i, 1),
+            None => (rank, 0),
         }
     };
-    root.sort_values_by(|k1, _, k2, _| rank(k1).cmp(&rank(k2)));
+    root.sort_values_by(|k1, _, k2, _| rank_of(k1).cmp(&rank_of(k2)));
 }
 
 /// The text of a new AMI set file holding `entries`, created for `workers`.
@@ -129,7 +158,7 @@ mod tests {
         let out = switch_worker_type(text, "x").unwrap();
         assert_eq!(
             out,
-            "maxCapacity = 1\namiSetId = \"x\"\n\n[[regions]]\nregion = \"us-east-1\"\nlaunchSpec = { SubnetId = \"s\" }\n\n[[regions]]\nregion = \"us-west-2\"\nlaunchSpec = { SubnetId = \"t\" }\n"
+            "amiSetId = \"x\"\nmaxCapacity = 1\n\n[[regions]]\nregion = \"us-east-1\"\nlaunchSpec = { SubnetId = \"s\" }\n\n[[regions]]\nregion = \"us-west-2\"\nlaunchSpec = { SubnetId = \"t\" }\n"
         );
     }
 
@@ -140,6 +169,16 @@ mod tests {
         assert_eq!(
             out,
             "# header\ndescription = \"d\"\nowner = \"o\" # who\namiSetId = \"x\"\nmaxCapacity = 1\n\n[[regions]]\nregion = \"us-east-1\"\n"
+        );
+    }
+
+    #[test]
+    fn without_description_or_owner_set_id_goes_before_capacity_under_the_header_comment() {
+        let text = "# header\n\nmaxCapacity = 1\nregions = [{ region = \"us-east-1\", launchSpec = { ImageId = \"ami-12345678\" } }]\n";
+        let out = switch_worker_type(text, "x").unwrap();
+        assert_eq!(
+            out,
+            "# header\n\namiSetId = \"x\"\nmaxCapacity = 1\nregions = [{ region = \"us-east-1\" }]\n"
         );
     }
 
