@@ -190,6 +190,14 @@ fn blocks_everything(f: &Finding) -> bool {
     f.is_error() && matches!(f.file.as_deref(), None | Some("amiset.toml" | "ami-sets" | "worker-types"))
 }
 
+/// What `check` does offline, with instance type capabilities from `catalog`.
+fn load_and_check(inputs: &Inputs, limits: &Limits, catalog: &dyn TypeCatalog) -> (Config, Report) {
+    let (config, mut report) = crate::config::load(inputs, limits);
+    report.findings.extend(check::check(&config, catalog));
+    report.sort();
+    (config, report)
+}
+
 /// An AMI set entry as a sortable tuple: (region, arch, hvm, pv).
 type EntryKey = (String, Arch, Option<String>, Option<String>);
 
@@ -202,7 +210,7 @@ pub fn plan(
     images: &dyn ImageFacts,
     options: &Options,
 ) -> Result<Plan, MigrateError> {
-    let (config, report) = check::run(inputs, limits);
+    let (config, report) = load_and_check(inputs, limits, catalog);
     let mut out = Plan::default();
     out.report.sources = report.sources.clone();
 
@@ -522,7 +530,7 @@ fn verify(
     catalog: &dyn TypeCatalog,
 ) -> Result<(), MigrateError> {
     let after_inputs = plan.apply(inputs);
-    let (after, after_report) = check::run(&after_inputs, limits);
+    let (after, after_report) = load_and_check(&after_inputs, limits, catalog);
     let (old, new) = (launch_specs(before, catalog), launch_specs(&after, catalog));
     if let Some((key, value)) = old.iter().find(|(k, v)| new.get(*k) != Some(*v)) {
         return Err(MigrateError::NotFaithful(format!(
