@@ -3,68 +3,24 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{amiset, copy_dir, git, git_init_commit, manifest_dir, stderr, stdout};
+use common::repo::Repo;
+use common::{amiset, copy_dir, git, manifest_dir, stderr, stdout};
 use serde_json::Value as Json;
 
-/// A repository holding config-example on `main`, checked out on branch `pr`.
-struct Repo {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Repo {
-    fn new() -> Repo {
-        Repo::with_dir("")
-    }
-
-    /// The config lives in `dir` (relative to the repository root).
-    fn with_dir(dir: &str) -> Repo {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("repo");
-        copy_dir(&manifest_dir().join("config-example"), &root.join(dir));
-        std::fs::write(root.join("README.md"), "fleet config\n").unwrap();
-        git_init_commit(&root);
-        git(&root, &["checkout", "-q", "-b", "pr"]);
-        Repo { _tmp: tmp, root }
-    }
-
-    fn write(&self, path: &str, text: &str) -> &Repo {
-        let path = self.root.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-        self
-    }
-
-    fn edit(&self, path: &str, from: &str, to: &str) -> &Repo {
-        let text = std::fs::read_to_string(self.root.join(path)).unwrap();
-        assert!(text.contains(from), "{path} does not contain {from:?}");
-        self.write(path, &text.replacen(from, to, 1))
-    }
-
-    fn git(&self, args: &[&str]) -> &Repo {
-        git(&self.root, args);
-        self
-    }
-
-    fn commit(&self) -> &Repo {
-        self.git(&["add", "-A"]).git(&["commit", "-q", "-m", "change"])
-    }
-
-    /// Runs authorize for `author` with `--format json`; returns the exit code and the document.
-    fn authorize(&self, author: &str, extra: &[&str]) -> (i32, Json) {
-        let out = amiset(
-            &self.root,
-            &[&["authorize", "--base", "main", "--author", author, "--format", "json"], extra].concat(),
-        );
-        let code = out.status.code().unwrap();
-        assert!(code == 0 || code == 1, "exit {code}: {}", stderr(&out));
-        (
-            code,
-            serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out))),
-        )
-    }
+/// Runs authorize for `author` with `--format json`; returns the exit code and the document.
+fn authorize(repo: &Repo, author: &str, extra: &[&str]) -> (i32, Json) {
+    let out = amiset(
+        &repo.root,
+        &[&["authorize", "--base", "main", "--author", author, "--format", "json"], extra].concat(),
+    );
+    let code = out.status.code().unwrap();
+    assert!(code == 0 || code == 1, "exit {code}: {}", stderr(&out));
+    (
+        code,
+        serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out))),
+    )
 }
 
 /// `(scope, satisfied)` for every requirement.
@@ -97,7 +53,7 @@ const WORKER: &str = "worker-types/gecko-t-linux-large.toml";
 fn modifying_a_set_needs_manage_ami_set_and_reports_the_satisfying_line() {
     let repo = Repo::new();
     repo.edit(SET, "description", "# reviewed\ndescription").commit();
-    let (code, doc) = repo.authorize("@bob", &[]);
+    let (code, doc) = authorize(&repo, "@bob", &[]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(
         doc["required"],
@@ -108,7 +64,7 @@ fn modifying_a_set_needs_manage_ami_set_and_reports_the_satisfying_line() {
     assert_eq!(doc["author"], "@bob");
 
     // @carol may deploy ubuntu sets but not manage them.
-    let (code, doc) = repo.authorize("@carol", &[]);
+    let (code, doc) = authorize(&repo, "@carol", &[]);
     assert_eq!(code, 1);
     assert_eq!(required(&doc), [req("manage-ami-set:ubuntu-2204", false)]);
     let finding = &doc["findings"][0];
@@ -132,7 +88,7 @@ fn adding_and_deleting_sets_need_manage_ami_set() {
     )
     .git(&["rm", "-q", "ami-sets/centos-6.toml"])
     .commit();
-    let (code, doc) = repo.authorize("@bob", &[]);
+    let (code, doc) = authorize(&repo, "@bob", &[]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(
         required(&doc),
@@ -145,7 +101,7 @@ fn adding_and_deleting_sets_need_manage_ami_set() {
         .map(|r| r["because"].as_str().unwrap())
         .collect();
     assert_eq!(becauses, ["ami-sets/centos-6.toml deleted", "ami-sets/ubuntu-2604.toml added"]);
-    let (code, doc) = repo.authorize("@carol", &[]);
+    let (code, doc) = authorize(&repo, "@carol", &[]);
     assert_eq!(code, 1);
     assert_eq!(
         required(&doc),
@@ -162,7 +118,7 @@ fn adding_a_worker_type_needs_manage_deploy_and_every_scope_it_grants() {
          [[instanceTypes]]\ninstanceType = \"m5.large\"\n[[regions]]\nregion = \"us-east-1\"\n",
     )
     .commit();
-    let (code, doc) = repo.authorize("@carol", &[]);
+    let (code, doc) = authorize(&repo, "@carol", &[]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(
         required(&doc),
@@ -173,7 +129,7 @@ fn adding_a_worker_type_needs_manage_deploy_and_every_scope_it_grants() {
         ]
     );
     // @bob manages sets but not worker types and holds no queue scopes.
-    let (code, doc) = repo.authorize("@bob", &[]);
+    let (code, doc) = authorize(&repo, "@bob", &[]);
     assert_eq!(code, 1);
     assert_eq!(
         required(&doc),
@@ -189,14 +145,14 @@ fn adding_a_worker_type_needs_manage_deploy_and_every_scope_it_grants() {
 fn modifying_a_worker_type_needs_deploy_only_when_its_set_changes() {
     let repo = Repo::new();
     repo.edit(WORKER, "maxCapacity = 200", "maxCapacity = 300").commit();
-    let (code, doc) = repo.authorize("dave@example.com", &[]);
+    let (code, doc) = authorize(&repo, "dave@example.com", &[]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(required(&doc), [req("manage-worker-type:gecko-t-linux-large", true)]);
 
     // Moving the worker type to a set the author cannot deploy.
     repo.edit(WORKER, "amiSetId = \"ubuntu-2204\"", "amiSetId = \"windows-2022\"")
         .commit();
-    let (code, doc) = repo.authorize("@carol", &[]);
+    let (code, doc) = authorize(&repo, "@carol", &[]);
     assert_eq!(code, 1);
     assert_eq!(
         required(&doc),
@@ -225,7 +181,7 @@ fn a_worker_type_may_only_gain_scopes_its_author_holds() {
         "scopes = [\"queue:create-task:proj-ci/*\", \"queue:create-task:proj-release/*\"]",
     )
     .commit();
-    let (code, doc) = repo.authorize("@carol", &[]);
+    let (code, doc) = authorize(&repo, "@carol", &[]);
     assert_eq!(code, 1);
     // The scope it already had is not required again.
     assert_eq!(
@@ -241,10 +197,10 @@ fn a_worker_type_may_only_gain_scopes_its_author_holds() {
 fn deleting_a_worker_type_needs_manage_worker_type() {
     let repo = Repo::new();
     repo.git(&["rm", "-q", "worker-types/gecko-t-win2022.toml"]).commit();
-    let (code, doc) = repo.authorize("@carol", &[]);
+    let (code, doc) = authorize(&repo, "@carol", &[]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(required(&doc), [req("manage-worker-type:gecko-t-win2022", true)]);
-    let (code, _) = repo.authorize("@bob", &[]);
+    let (code, _) = authorize(&repo, "@bob", &[]);
     assert_eq!(code, 1);
 }
 
@@ -253,10 +209,10 @@ fn policy_files_need_the_admin_scope() {
     for file in ["SCOPES", "amiset.toml"] {
         let repo = Repo::new();
         repo.edit(file, "\n", "\n# touched\n").commit();
-        let (code, doc) = repo.authorize("@bob", &[]);
+        let (code, doc) = authorize(&repo, "@bob", &[]);
         assert_eq!(code, 1, "{file}");
         assert_eq!(required(&doc), [req("admin", false)]);
-        let (code, _) = repo.authorize("@alice", &[]);
+        let (code, _) = authorize(&repo, "@alice", &[]);
         assert_eq!(code, 0, "{file}");
     }
 }
@@ -276,7 +232,7 @@ fn a_change_cannot_grant_itself_scopes_or_team_membership() {
     )
     .edit("ami-sets/windows-2022.toml", "\n", "\n# mine now\n")
     .commit();
-    let (code, doc) = repo.authorize("@carol", &[]);
+    let (code, doc) = authorize(&repo, "@carol", &[]);
     assert_eq!(code, 1);
     assert_eq!(
         required(&doc),
@@ -289,7 +245,7 @@ fn a_change_cannot_grant_itself_scopes_or_team_membership() {
 fn a_rename_is_a_delete_plus_an_add() {
     let repo = Repo::new();
     repo.git(&["mv", SET, "ami-sets/carol-2204.toml"]).commit();
-    let (code, doc) = repo.authorize("@carol", &[]);
+    let (code, doc) = authorize(&repo, "@carol", &[]);
     assert_eq!(code, 1);
     assert_eq!(
         required(&doc),
@@ -299,7 +255,7 @@ fn a_rename_is_a_delete_plus_an_add() {
     let repo = Repo::new();
     repo.git(&["mv", "worker-types/gecko-b-arm-builder.toml", "worker-types/gecko-t-arm.toml"])
         .commit();
-    let (code, doc) = repo.authorize("@carol", &[]);
+    let (code, doc) = authorize(&repo, "@carol", &[]);
     assert_eq!(code, 1);
     assert!(
         required(&doc).contains(&req("manage-worker-type:gecko-b-arm-builder", false)),
@@ -322,7 +278,7 @@ fn only_a_trailing_star_is_a_wildcard() {
         .git(&["merge", "-q", "main"])
         .edit("ami-sets/windows-2022.toml", "\n", "\n# erin\n")
         .commit();
-    let (code, doc) = repo.authorize("@erin", &[]);
+    let (code, doc) = authorize(&repo, "@erin", &[]);
     assert_eq!(code, 1);
     assert_eq!(required(&doc), [req("manage-ami-set:windows-2022", false)]);
 }
@@ -332,7 +288,7 @@ fn case_variants_and_symlinks_under_config_dirs_are_refused() {
     let repo = Repo::new();
     repo.write("ami-sets/Ubuntu-2204.toml", &std::fs::read_to_string(repo.root.join(SET)).unwrap())
         .commit();
-    let (code, doc) = repo.authorize("@bob", &[]);
+    let (code, doc) = authorize(&repo, "@bob", &[]);
     assert_eq!(code, 1);
     assert_eq!(required(&doc), [req("manage-ami-set:Ubuntu-2204", false)]);
     assert!(codes(&doc).contains(&"file::case-collision".to_string()), "{doc:#}");
@@ -340,7 +296,7 @@ fn case_variants_and_symlinks_under_config_dirs_are_refused() {
     let repo = Repo::new();
     std::os::unix::fs::symlink("../SCOPES", repo.root.join("ami-sets/ubuntu-evil.toml")).unwrap();
     repo.commit();
-    let (code, doc) = repo.authorize("@bob", &[]);
+    let (code, doc) = authorize(&repo, "@bob", &[]);
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(required(&doc), [req("manage-ami-set:ubuntu-evil", true)]);
     assert_eq!(codes(&doc), ["file::symlink"]);
@@ -354,12 +310,12 @@ fn only_the_pull_requests_own_changes_count_when_base_moved_ahead_or_was_merged_
         .edit("ami-sets/windows-2022.toml", "\n", "\n# landed on main\n")
         .commit()
         .git(&["checkout", "-q", "pr"]);
-    let (code, doc) = repo.authorize("@carol", &[]);
+    let (code, doc) = authorize(&repo, "@carol", &[]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(required(&doc), [req("manage-worker-type:gecko-t-linux-large", true)]);
     // Merging main into the branch does not make main's changes the author's.
     repo.git(&["merge", "-q", "--no-edit", "main"]);
-    let (code, doc) = repo.authorize("@carol", &[]);
+    let (code, doc) = authorize(&repo, "@carol", &[]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(required(&doc), [req("manage-worker-type:gecko-t-linux-large", true)]);
 }
@@ -369,7 +325,7 @@ fn malformed_files_are_reported_on_either_side() {
     // Head side: the change cannot be understood, so it is not authorized.
     let repo = Repo::new();
     repo.edit(WORKER, "maxCapacity = 200", "maxCapacity = = 200").commit();
-    let (code, doc) = repo.authorize("@alice", &[]);
+    let (code, doc) = authorize(&repo, "@alice", &[]);
     assert_eq!(code, 1);
     assert_eq!(codes(&doc), ["parse::syntax"]);
     assert_eq!(doc["findings"][0]["file"], WORKER);
@@ -382,7 +338,7 @@ fn malformed_files_are_reported_on_either_side() {
         .git(&["checkout", "-q", "-B", "pr"])
         .edit(WORKER, "maxCapacity = = 200", "maxCapacity = 200")
         .commit();
-    let (code, doc) = repo.authorize("@carol", &[]);
+    let (code, doc) = authorize(&repo, "@carol", &[]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(codes(&doc), ["parse::syntax"]);
     assert_eq!(doc["findings"][0]["severity"], "warning");
@@ -403,7 +359,7 @@ fn malformed_files_are_reported_on_either_side() {
         .git(&["checkout", "-q", "-B", "pr"])
         .edit(SET, "description", "# x\ndescription")
         .commit();
-    let (code, doc) = repo.authorize("@bob", &[]);
+    let (code, doc) = authorize(&repo, "@bob", &[]);
     assert_eq!(code, 1, "{doc:#}");
     assert!(codes(&doc).iter().all(|c| c.starts_with("scopes::")), "{doc:#}");
 }

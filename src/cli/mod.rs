@@ -169,3 +169,16 @@ pub fn run(cli: Cli) -> Result<i32> {
 pub fn dir_or_cwd(dir: Option<PathBuf>) -> PathBuf {
     dir.unwrap_or_else(|| PathBuf::from("."))
 }
+
+/// The config files of `dir`: from the work tree, or with `staged` from the
+/// Git index of the repository that contains `dir`.
+pub fn read_inputs(dir: &std::path::Path, staged: bool, limits: &Limits) -> Result<crate::config::Inputs> {
+    if !staged {
+        return Ok(crate::config::load::read_dir(dir, limits)?);
+    }
+    let git = |e: crate::git::GitError| Error::Git(e.to_string());
+    let repo = crate::git::open(dir).map_err(git)?;
+    let rel = crate::git::dir_in_repo(&repo, dir)
+        .ok_or_else(|| Error::Git(format!("`{}` is not inside the work tree of a Git repository", dir.display())))?;
+    crate::git::index_inputs(&repo, &rel, limits).map_err(git)
+}

@@ -1,0 +1,265 @@
+//! What a change does to the resolved launch specs (`amiset diff`).
+//!
+//! Both sides are read from Git objects and resolved exactly as `compile`
+//! would; the comparison is between resolved launch specs, so an AMI bump in
+//! a set shows on every worker type and instance type it reaches.
+
+mod render;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+
+use crate::artifacts::{ami_set_json, worker_type_json};
+use crate::config::Config;
+use crate::resolve::TypeCatalog;
+
+pub use render::{markdown, summary, text};
+
+/// One changed leaf key: `None` when absent on that side.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KeyChange {
+    pub key: String,
+    pub old: Option<Json>,
+    pub new: Option<Json>,
+}
+
+/// A launch spec (worker type × region × instance type) that changed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpecChange {
+    pub region: String,
+    pub instance_type: String,
+    /// `added`, `removed` or `changed`.
+    pub change: &'static str,
+    /// Changed keys, `ImageId` first, then by key.
+    pub keys: Vec<KeyChange>,
+}
+
+/// A worker type present on both sides that changed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerChange {
+    pub name: String,
+    /// Changed fields outside the launch specs (`maxCapacity`, `amiSetId`, …).
+    pub fields: Vec<KeyChange>,
+    pub launch_specs: Vec<SpecChange>,
+}
+
+/// An AMI set present on both sides that changed: one entry per (region, arch, virtualization).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SetChange {
+    pub id: String,
+    pub amis: Vec<KeyChange>,
+}
+
+/// Added, removed and changed items of one kind.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Changes<T> {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<T>,
+}
+
+impl<T> Default for Changes<T> {
+    fn default() -> Self {
+        Changes {
+            added: Vec::new(),
+            removed: Vec::new(),
+            changed: Vec::new(),
+        }
+    }
+}
+
+impl<T> Changes<T> {
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+/// The whole difference between two configs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Diff {
+    pub ami_sets: Changes<SetChange>,
+    pub worker_types: Changes<WorkerChange>,
+    /// Worker types that do not resolve on one side and are left out of the comparison.
+    pub unresolved: Vec<String>,
+}
+
+impl Diff {
+    /// Whether nothing changed (unresolved worker types are not a change).
+    pub fn is_empty(&self) -> bool {
+        self.ami_sets.is_empty() && self.worker_types.is_empty()
+    }
+
+    /// Number of launch specs added, removed or changed, including those of added and removed worker types.
+    pub fn launch_specs_changed(&self) -> usize {
+        self.worker_types.changed.iter().map(|w| w.launch_specs.len()).sum()
+    }
+}
+
+/// Leaf values of a JSON object by dotted key (non-empty objects are descended into).
+fn leaves(value: &Map<String, Json>, prefix: &str, out: &mut BTreeMap<String, Json>) {
+    for (key, v) in value {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match v {
+            Json::Object(sub) if !sub.is_empty() => leaves(sub, &path, out),
+            other => {
+                out.insert(path, other.clone());
+            }
+        }
+    }
+}
+
+/// Changed leaves between two objects; `ImageId` sorts first.
+fn key_changes(old: &Map<String, Json>, new: &Map<String, Json>) -> Vec<KeyChange> {
+    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+    leaves(old, "", &mut a);
+    leaves(new, "", &mut b);
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let mut out: Vec<KeyChange> = keys
+        .into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| KeyChange {
+            key: k.clone(),
+            old: a.get(k).cloned(),
+            new: b.get(k).cloned(),
+        })
+        .collect();
+    out.sort_by_key(|c| (c.key != "ImageId", c.key.clone()));
+    out
+}
+
+/// Resolved JSON of every worker type that resolves; names of those that do not.
+fn resolved(config: &Config, catalog: &dyn TypeCatalog) -> (BTreeMap<String, Map<String, Json>>, Vec<String>) {
+    let mut ok = BTreeMap::new();
+    let mut broken = Vec::new();
+    for (name, wt) in &config.worker_types {
+        match worker_type_json(config, wt, catalog) {
+            Ok(Json::Object(map)) => {
+                ok.insert(name.clone(), map);
+            }
+            _ => broken.push(name.clone()),
+        }
+    }
+    (ok, broken)
+}
+
+fn object(v: Option<&Json>) -> Map<String, Json> {
+    v.and_then(Json::as_object).cloned().unwrap_or_default()
+}
+
+fn set_entries(set: &Json) -> BTreeMap<String, Json> {
+    let mut out = BTreeMap::new();
+    for entry in set.get("amis").and_then(Json::as_array).into_iter().flatten() {
+        let region = entry.get("region").and_then(Json::as_str).unwrap_or("");
+        let arch = entry.get("arch").and_then(Json::as_str).unwrap_or("");
+        for virt in ["hvm", "pv"] {
+            if let Some(ami) = entry.get(virt) {
+                out.insert(format!("{region} {arch} {virt}"), ami.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Compares two configs' resolved launch specs and AMI sets.
+pub fn diff(old: &Config, new: &Config, catalog: &dyn TypeCatalog) -> Diff {
+    let mut out = Diff::default();
+
+    for id in old.ami_sets.keys().filter(|id| !new.ami_sets.contains_key(*id)) {
+        out.ami_sets.removed.push(id.clone());
+    }
+    for (id, set) in &new.ami_sets {
+        let Some(before) = old.ami_sets.get(id) else {
+            out.ami_sets.added.push(id.clone());
+            continue;
+        };
+        let (a, b) = (set_entries(&ami_set_json(before)), set_entries(&ami_set_json(set)));
+        let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        let amis: Vec<KeyChange> = keys
+            .into_iter()
+            .filter(|k| a.get(*k) != b.get(*k))
+            .map(|k| KeyChange {
+                key: k.clone(),
+                old: a.get(k).cloned(),
+                new: b.get(k).cloned(),
+            })
+            .collect();
+        if !amis.is_empty() {
+            out.ami_sets.changed.push(SetChange { id: id.clone(), amis });
+        }
+    }
+
+    let (before, broken_before) = resolved(old, catalog);
+    let (after, broken_after) = resolved(new, catalog);
+    let broken: BTreeSet<String> = broken_before.into_iter().chain(broken_after).collect();
+    out.unresolved = broken.iter().cloned().collect();
+    for name in before.keys().filter(|n| !after.contains_key(*n) && !broken.contains(*n)) {
+        out.worker_types.removed.push(name.clone());
+    }
+    for (name, wt) in &after {
+        let Some(prev) = before.get(name) else {
+            if !broken.contains(name) {
+                out.worker_types.added.push(name.clone());
+            }
+            continue;
+        };
+        let strip = |m: &Map<String, Json>| {
+            let mut m = m.clone();
+            for key in ["launchSpecs", "launchSpec", "regions", "instanceTypes"] {
+                m.remove(key);
+            }
+            m
+        };
+        let fields = key_changes(&strip(prev), &strip(wt));
+        let (old_specs, new_specs) = (object(prev.get("launchSpecs")), object(wt.get("launchSpecs")));
+        let mut pairs: BTreeSet<(String, String)> = BTreeSet::new();
+        for specs in [&old_specs, &new_specs] {
+            for (region, types) in specs {
+                for instance_type in object(Some(types)).keys() {
+                    pairs.insert((region.clone(), instance_type.clone()));
+                }
+            }
+        }
+        let mut launch_specs = Vec::new();
+        for (region, instance_type) in pairs {
+            let get = |specs: &Map<String, Json>| {
+                specs
+                    .get(&region)
+                    .and_then(|r| r.get(&instance_type))
+                    .and_then(Json::as_object)
+                    .cloned()
+            };
+            let (a, b) = (get(&old_specs), get(&new_specs));
+            let change = match (&a, &b) {
+                (None, Some(_)) => "added",
+                (Some(_), None) => "removed",
+                _ => "changed",
+            };
+            let keys = key_changes(&a.unwrap_or_default(), &b.unwrap_or_default());
+            if !keys.is_empty() {
+                launch_specs.push(SpecChange {
+                    region,
+                    instance_type,
+                    change,
+                    keys,
+                });
+            }
+        }
+        if !fields.is_empty() || !launch_specs.is_empty() {
+            out.worker_types.changed.push(WorkerChange {
+                name: name.clone(),
+                fields,
+                launch_specs,
+            });
+        }
+    }
+    out
+}
