@@ -12,7 +12,6 @@ pub mod cli;
 pub mod config;
 pub mod diag;
 pub mod diff;
-#[cfg(feature = "ec2")]
 pub mod ec2;
 pub mod git;
 pub mod html;

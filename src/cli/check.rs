@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::ec2::Ec2Args;
 use super::{LimitArgs, OutputArgs, Result, dir_or_cwd};
-use crate::check;
+use crate::{check, config, resolve};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -18,12 +19,21 @@ pub struct CheckArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub ec2: Ec2Args,
 }
 
 pub fn run(args: CheckArgs) -> Result<i32> {
     let dir = dir_or_cwd(args.dir);
     let limits = args.limits.limits();
     let inputs = super::read_inputs(&dir, args.staged, &limits)?;
-    let (_, report) = check::run(&inputs, &limits);
+    let (config, mut report) = config::load(&inputs, &limits);
+    let (ec2_findings, catalog) = args.ec2.verify(&config)?;
+    match &catalog {
+        Some(catalog) => report.findings.extend(check::check(&config, catalog)),
+        None => report.findings.extend(check::check(&config, &resolve::Builtin)),
+    }
+    report.findings.extend(ec2_findings);
+    report.sort();
     Ok(args.output.emit(&report, Some(&dir)))
 }

@@ -1,12 +1,217 @@
-//! `amiset ec2`.
+//! EC2 flags shared by `check` and `compile` ([`Ec2Args`]), and the
+//! `amiset ec2 snapshot` command that records what EC2 says so a check can
+//! be reproduced offline with `--ec2-inventory`.
 
-use clap::Args;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use super::{Error, Result};
+use clap::{Args, Subcommand};
 
+use super::{Error, LimitArgs, OutputArgs, Result, dir_or_cwd};
+use crate::config::{Config, load};
+use crate::diag::{Code, Finding, Report};
+use crate::ec2::{self, Inventory, Wanted};
+use crate::resolve::TypeInfo;
+
+/// How to reach EC2 (shared by `check --ec2`, `compile --ec2` and `ec2 snapshot`).
+#[derive(Debug, Clone, Args)]
+pub struct Ec2Connection {
+    /// EC2 endpoint URL instead of AWS's (an emulator, a proxy); credentials then come from the environment or profile files only.
+    #[arg(long, value_name = "URL")]
+    pub ec2_endpoint: Option<String>,
+    /// Most EC2 calls in flight at once, over all regions.
+    #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub ec2_concurrency: u16,
+    /// Seconds one attempt of one EC2 call may take.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub ec2_call_timeout: f64,
+    /// Seconds the whole EC2 verification may take; what is left then is unverified.
+    #[arg(long, default_value_t = 120.0, value_name = "SECS")]
+    pub ec2_timeout: f64,
+    /// Attempts per EC2 call, retries of throttling, 5xx and connection errors included.
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub ec2_attempts: u32,
+    /// No progress on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `--ec2` and friends: live or recorded EC2 verification.
+#[derive(Debug, Clone, Args)]
+pub struct Ec2Args {
+    /// Verify every AMI and instance type against EC2.
+    #[arg(long)]
+    pub ec2: bool,
+    /// Verify against a snapshot recorded by `amiset ec2 snapshot` instead of calling EC2 (implies `--ec2`).
+    #[arg(long, value_name = "FILE", conflicts_with = "ec2_endpoint")]
+    pub ec2_inventory: Option<PathBuf>,
+    #[command(flatten)]
+    pub connection: Ec2Connection,
+}
+
+fn seconds(flag: &str, secs: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| Error::Usage(format!("`{flag}` must be a positive number of seconds, not {secs}")))
+}
+
+impl Ec2Connection {
+    #[cfg(feature = "ec2")]
+    fn options(&self) -> Result<ec2::client::Options> {
+        Ok(ec2::client::Options {
+            endpoint: self.ec2_endpoint.clone(),
+            concurrency: usize::from(self.ec2_concurrency),
+            call_timeout: seconds("--ec2-call-timeout", self.ec2_call_timeout)?,
+            timeout: seconds("--ec2-timeout", self.ec2_timeout)?,
+            max_attempts: self.ec2_attempts,
+            ..ec2::client::Options::default()
+        })
+    }
+
+    /// Asks EC2 about everything `config` refers to, with progress on stderr
+    /// when it takes over a second and stderr is a terminal.
+    #[cfg(feature = "ec2")]
+    pub fn fetch(&self, config: &Config) -> Result<Inventory> {
+        let options = self.options()?;
+        let wanted = Wanted::of(config);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+        let show = !self.quiet && std::io::stderr().is_terminal();
+        let start = std::time::Instant::now();
+        let shown = std::sync::atomic::AtomicBool::new(false);
+        let progress = |done: usize, total: usize| {
+            if show && start.elapsed() >= Duration::from_secs(1) {
+                shown.store(true, std::sync::atomic::Ordering::Relaxed);
+                eprint!("\rverifying against EC2: {done}/{total} regions");
+                let _ = std::io::stderr().flush();
+            }
+        };
+        let inventory = runtime.block_on(async {
+            let client = ec2::client::Ec2::connect(options).await;
+            client.fetch(&wanted, &progress).await
+        });
+        if shown.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!();
+        }
+        Ok(inventory)
+    }
+
+    #[cfg(not(feature = "ec2"))]
+    pub fn fetch(&self, _config: &Config) -> Result<Inventory> {
+        let _ = (seconds, Wanted::default);
+        Err(Error::Usage(
+            "this amiset was built without the `ec2` feature; use `--ec2-inventory FILE` to verify against a snapshot".into(),
+        ))
+    }
+}
+
+fn read_snapshot(path: &Path) -> Result<Inventory> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Other(format!("cannot read `{}`: {e}", path.display())))?;
+    Inventory::from_snapshot(&text).map_err(|e| Error::Other(format!("`{}`: {e}", path.display())))
+}
+
+impl Ec2Args {
+    /// Whether EC2 verification is on.
+    pub fn enabled(&self) -> bool {
+        self.ec2 || self.ec2_inventory.is_some()
+    }
+
+    /// Verifies `config` against EC2 or the snapshot. Returns the `ec2::*`
+    /// findings and EC2's instance type capabilities (which override the
+    /// built-in table when resolving: pass them to `check::check`); nothing
+    /// when verification is off. Tool errors (unreadable snapshot, bad
+    /// flags, bad `AMISET_NOW`) are errors; failed EC2 calls are findings.
+    pub fn verify(&self, config: &Config) -> Result<(Vec<Finding>, Option<BTreeMap<String, TypeInfo>>)> {
+        if !self.enabled() {
+            return Ok((Vec::new(), None));
+        }
+        let now = ec2::now().map_err(Error::Usage)?;
+        let inventory = match &self.ec2_inventory {
+            Some(path) => read_snapshot(path)?,
+            None => self.connection.fetch(config)?,
+        };
+        let v = ec2::verify(config, &inventory, now);
+        Ok((v.findings, Some(v.catalog)))
+    }
+}
+
+/// `amiset ec2`.
 #[derive(Debug, Args)]
-pub struct Ec2Args {}
+pub struct Ec2Command {
+    #[command(subcommand)]
+    pub action: Ec2Action,
+}
 
-pub fn run(_args: Ec2Args) -> Result<i32> {
-    Err(Error::Other("`amiset ec2` is not available yet".into()))
+/// What `amiset ec2` does.
+#[derive(Debug, Subcommand)]
+pub enum Ec2Action {
+    /// Record what EC2 says about every referenced AMI and instance type, for `--ec2-inventory`.
+    Snapshot(SnapshotArgs),
+}
+
+/// `amiset ec2 snapshot [DIR] --out FILE`.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Config directory (default: the current directory).
+    pub dir: Option<PathBuf>,
+    /// Where to write the snapshot (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub connection: Ec2Connection,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Writes `text` to `path` atomically (a temporary file beside it, renamed over it).
+fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let err = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    tmp.write_all(text.as_bytes()).map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// Runs `amiset ec2 ...`. The snapshot is written even when calls failed
+/// (they are recorded, and stay unverified when the snapshot is used); the
+/// failures are reported as `ec2::unverified` and exit 1.
+pub fn run(cmd: Ec2Command) -> Result<i32> {
+    let Ec2Action::Snapshot(args) = cmd.action;
+    let dir = dir_or_cwd(args.dir);
+    let limits = args.limits.limits();
+    let inputs = load::read_dir(&dir, &limits)?;
+    let (config, _) = crate::config::load(&inputs, &limits);
+    let inventory = args.connection.fetch(&config)?;
+    write_atomic(&args.out, &inventory.to_snapshot())?;
+    let mut report = Report::default();
+    for (region, failure) in inventory.failures() {
+        report.findings.push(
+            Finding::new(
+                Code::Unverified,
+                format!(
+                    "{} in {region} failed for {}: {}",
+                    failure.call.as_str(),
+                    failure.ids.iter().map(String::as_str).collect::<Vec<_>>().join(", "),
+                    failure.error
+                ),
+            )
+            .help("the snapshot records the failure; those items stay unverified until a snapshot succeeds"),
+        );
+    }
+    Ok(args.output.emit(&report, Some(&dir)))
 }

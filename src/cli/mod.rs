@@ -75,7 +75,7 @@ pub enum Command {
     /// Scaffold a new config repository.
     Init(init::InitArgs),
     /// Record what EC2 says about the referenced AMIs and instance types.
-    Ec2(ec2::Ec2Args),
+    Ec2(ec2::Ec2Command),
     /// List who holds a scope.
     WhoCan(who_can::WhoCanArgs),
     /// Write a CODEOWNERS file derived from SCOPES.
