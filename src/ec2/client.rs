@@ -82,8 +82,11 @@ impl Ec2 {
             .retry_config(retry)
             .timeout_config(timeouts);
         if let Some(endpoint) = &options.endpoint {
-            let chain = CredentialsProviderChain::first_try("Environment", aws_config::environment::EnvironmentVariableCredentialsProvider::new())
-                .or_else("Profile", aws_config::profile::ProfileFileCredentialsProvider::builder().build());
+            let chain = CredentialsProviderChain::first_try(
+                "Environment",
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+            )
+            .or_else("Profile", aws_config::profile::ProfileFileCredentialsProvider::builder().build());
             loader = loader.endpoint_url(endpoint).credentials_provider(chain);
         } else {
             let imds = aws_config::imds::Client::builder()
@@ -106,7 +109,10 @@ impl Ec2 {
 
     /// The client for one region.
     pub fn client(&self, region: &str) -> Client {
-        let conf = aws_sdk_ec2::config::Builder::from(&self.shared).region(Region::new(region.to_string())).build();
+        let conf = aws_sdk_ec2::config::Builder::from(&self.shared)
+            .region(Region::new(region.to_string()))
+            .interceptor(CompleteXml)
+            .build();
         Client::from_conf(conf)
     }
 
@@ -195,6 +201,54 @@ impl Ec2 {
     }
 }
 
+/// Rejects a successful answer whose XML body is cut short or is not XML:
+/// the SDK's parser reads a truncated body as an empty, successful answer,
+/// which would make every AMI look missing instead of unverified.
+#[derive(Debug)]
+struct CompleteXml;
+
+impl aws_sdk_ec2::config::Intercept for CompleteXml {
+    fn name(&self) -> &'static str {
+        "CompleteXml"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &aws_sdk_ec2::config::interceptors::AfterDeserializationInterceptorContextRef<'_>,
+        _components: &aws_sdk_ec2::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_ec2::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let response = context.response();
+        match response.body().bytes() {
+            Some(body) if response.status().is_success() && !complete_xml(body) => Err(format!(
+                "malformed answer: HTTP {} with {} bytes that are not a complete XML document",
+                response.status(),
+                body.len()
+            )
+            .into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Whether `body` is one XML element from its start tag to its matching end tag.
+fn complete_xml(body: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(body) else { return false };
+    let mut text = text.trim();
+    if let Some(rest) = text.strip_prefix("<?xml") {
+        match rest.find("?>") {
+            Some(i) => text = rest[i + 2..].trim_start(),
+            None => return false,
+        }
+    }
+    let Some(rest) = text.strip_prefix('<') else { return false };
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':' | '.'))
+        .collect();
+    !name.is_empty() && text.ends_with(&format!("</{name}>"))
+}
+
 enum Answer {
     Images(Vec<(String, Image)>),
     Offered(Vec<String>),
@@ -278,6 +332,29 @@ async fn run(client: &Client, call: Call, ids: &[String]) -> Result<Answer, Stri
                 }
             }
             Ok(Answer::Types(out))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::complete_xml;
+
+    #[test]
+    fn only_complete_xml_documents_pass() {
+        assert!(complete_xml(
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeImagesResponse xmlns=\"x\"><imagesSet/></DescribeImagesResponse>\n"
+        ));
+        assert!(complete_xml(b"<A><B/></A>"));
+        for bad in [
+            &b"<DescribeImagesResponse><imagesSet><item><imageId>ami-"[..],
+            b"",
+            b"not xml",
+            b"<?xml version",
+            b"<A></B>",
+            b"\xff",
+        ] {
+            assert!(!complete_xml(bad), "{}", String::from_utf8_lossy(bad));
         }
     }
 }

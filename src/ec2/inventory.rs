@@ -186,7 +186,12 @@ impl RegionInventory {
     /// Whether `instance_type` is offered here.
     pub fn offering(&self, instance_type: &str) -> Status<()> {
         let found = self.offered.contains(instance_type).then_some(());
-        self.lookup(Call::DescribeInstanceTypeOfferings, &self.instance_types_asked, instance_type, found)
+        self.lookup(
+            Call::DescribeInstanceTypeOfferings,
+            &self.instance_types_asked,
+            instance_type,
+            found,
+        )
     }
 
     /// What `instance_type` can run, per this region's DescribeInstanceTypes.
@@ -248,7 +253,9 @@ impl Inventory {
 
     /// Every failed call, by region.
     pub fn failures(&self) -> impl Iterator<Item = (&str, &Failure)> {
-        self.regions.iter().flat_map(|(name, r)| r.failures.iter().map(move |f| (name.as_str(), f)))
+        self.regions
+            .iter()
+            .flat_map(|(name, r)| r.failures.iter().map(move |f| (name.as_str(), f)))
     }
 
     /// The snapshot file: pretty JSON with sorted keys, byte-for-byte deterministic.
@@ -333,7 +340,14 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-11-25T09:30:00.123Z"), Some(1_795_599_000));
         assert_eq!(parse_rfc3339("2026-11-25T10:30:00+01:00"), Some(1_795_599_000));
         assert_eq!(parse_rfc3339("2000-02-29T00:00:00Z"), Some(951_782_400));
-        for bad in ["", "2026-11-25", "2026-13-01T00:00:00Z", "2026-11-25T09:30:00", "2026-11-25T09:30:00Zx", "२०२६-11-25T09:30:00Z"] {
+        for bad in [
+            "",
+            "2026-11-25",
+            "2026-13-01T00:00:00Z",
+            "2026-11-25T09:30:00",
+            "2026-11-25T09:30:00Zx",
+            "२०२६-11-25T09:30:00Z",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }

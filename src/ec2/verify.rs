@@ -276,7 +276,9 @@ pub fn verify(config: &Config, inventory: &Inventory, now: i64) -> Verification 
         let n = wt.instance_types.len();
         for (k, res) in resolved.iter().enumerate() {
             let (ri, ti) = (k / n.max(1), k % n.max(1));
-            let (Some(region), Some(itype)) = (wt.regions.get(ri), wt.instance_types.get(ti)) else { continue };
+            let (Some(region), Some(itype)) = (wt.regions.get(ri), wt.instance_types.get(ti)) else {
+                continue;
+            };
             if !regions::is_known(&region.region) {
                 continue;
             }
@@ -296,7 +298,9 @@ pub fn verify(config: &Config, inventory: &Inventory, now: i64) -> Verification 
                 Status::Missing => {
                     let f = Finding::new(Code::InstanceTypeNotOffered, format!("`{t}` is not offered in {r}"))
                         .label(format!("not offered in {r}"))
-                        .help(format!("remove {r} from this worker type, or use an instance type EC2 offers there"));
+                        .help(format!(
+                            "remove {r} from this worker type, or use an instance type EC2 offers there"
+                        ));
                     findings.push(at(f, &pointer));
                     continue;
                 }
@@ -317,7 +321,9 @@ pub fn verify(config: &Config, inventory: &Inventory, now: i64) -> Verification 
             // An unresolved launch spec is `check`'s finding; an AMI that is
             // missing, unverified or mismatching its key already has its own.
             let Ok(res) = res else { continue };
-            let Some(ami) = res.launch_spec.get("ImageId").and_then(|v| v.as_str()) else { continue };
+            let Some(ami) = res.launch_spec.get("ImageId").and_then(|v| v.as_str()) else {
+                continue;
+            };
             let Status::Found(img) = image(r, ami) else { continue };
             if let Some(v) = res.virt
                 && (virt_of(&img.virtualization_type) != Some(v) || img.architecture != res.arch.as_str())

@@ -1,0 +1,702 @@
+//! `check --ec2` against moto's EC2 server (started per test on a free
+//! loopback port), through a fault-injecting, call-counting proxy: every
+//! `ec2::*` finding, a clean pass, faults that must come out unverified,
+//! calls that grow with regions, offline snapshots, and the launch-time
+//! verifier of the library.
+
+#![cfg(feature = "ec2")]
+
+#[path = "ec2/moto.rs"]
+mod moto;
+#[path = "ec2/proxy.rs"]
+mod proxy;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use moto::{Moto, Template, copy_image, deregister};
+use proxy::{Fault, Proxy};
+use serde_json::Value;
+
+const T_HVM: &str = "ami-10000001";
+const T_PV: &str = "ami-10000002";
+const T_ARM: &str = "ami-10000003";
+const T_OTHER: &str = "ami-10000004";
+const T_PENDING: &str = "ami-10000005";
+const OTHER_ACCOUNT: &str = "999988887777";
+const REGIONS: [&str; 3] = ["us-east-1", "us-east-2", "us-west-2"];
+/// Fixed "now" for deprecation checks: 2026-06-01.
+const NOW: &str = "2026-06-01T00:00:00Z";
+
+fn templates() -> Vec<Template> {
+    vec![
+        Template::new(T_HVM, "hvm", "x86_64"),
+        Template::new(T_PV, "paravirtual", "x86_64"),
+        Template::new(T_ARM, "hvm", "arm64"),
+        Template::new(T_OTHER, "hvm", "x86_64").owner(OTHER_ACCOUNT),
+        Template::new(T_PENDING, "hvm", "x86_64").state("pending"),
+    ]
+}
+
+/// A config repository in a temp dir.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new(policy: &str) -> Repo {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for sub in ["ami-sets", "worker-types"] {
+            std::fs::create_dir(dir.path().join(sub)).expect("mkdir");
+        }
+        let repo = Repo { dir };
+        repo.write("amiset.toml", policy);
+        repo
+    }
+
+    fn write(&self, path: &str, text: &str) {
+        std::fs::write(self.dir.path().join(path), text).expect("write config file");
+    }
+
+    fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(path)).expect("read config file")
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// 1-based (line, column) of the first `"value"` in `file`.
+    fn position(&self, file: &str, value: &str) -> (u64, u64) {
+        let text = self.read(file);
+        let at = text
+            .find(&format!("\"{value}\""))
+            .unwrap_or_else(|| panic!("`{value}` not in {file}"));
+        let line = text[..at].matches('\n').count() as u64 + 1;
+        let column = (at - text[..at].rfind('\n').map_or(0, |i| i + 1)) as u64 + 1;
+        (line, column)
+    }
+}
+
+fn policy(extra: &str) -> String {
+    format!(
+        "regions = [\"us-east-1\", \"us-east-2\", \"us-west-2\"]\namiOwners = [\"{}\"]\nlegacyImageIds = \"allow\"\n{extra}",
+        moto::MOTO_ACCOUNT
+    )
+}
+
+fn entry(region: &str, arch: &str, hvm: Option<&str>, pv: Option<&str>) -> String {
+    let mut s = format!("[[amis]]\nregion = \"{region}\"\narch = \"{arch}\"\n");
+    if let Some(h) = hvm {
+        s += &format!("hvm = \"{h}\"\n");
+    }
+    if let Some(p) = pv {
+        s += &format!("pv = \"{p}\"\n");
+    }
+    s + "\n"
+}
+
+fn worker(set: Option<&str>, types: &[&str], regions: &[(&str, Option<&str>)]) -> String {
+    let mut s = String::from("maxCapacity = 5\n");
+    if let Some(set) = set {
+        s += &format!("amiSetId = \"{set}\"\n");
+    }
+    for t in types {
+        s += &format!("\n[[instanceTypes]]\ninstanceType = \"{t}\"\n");
+    }
+    for (r, image) in regions {
+        s += &format!("\n[[regions]]\nregion = \"{r}\"\n");
+        if let Some(i) = image {
+            s += &format!("launchSpec = {{ ImageId = \"{i}\" }}\n");
+        }
+    }
+    s
+}
+
+/// The binary under test: `$AMISET_BIN` when set (a copy that concurrent
+/// builds cannot replace mid-run), else the one cargo built.
+fn bin() -> std::path::PathBuf {
+    std::env::var_os("AMISET_BIN").map_or_else(|| env!("CARGO_BIN_EXE_amiset").into(), Into::into)
+}
+
+/// Runs the real binary with dummy credentials and no instance metadata.
+fn amiset(dir: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AMISET_NOW", NOW)
+        .output()
+        .expect("the amiset binary runs")
+}
+
+/// `check --ec2` through `endpoint`: (exit code, parsed JSON).
+fn check(repo: &Repo, endpoint: &str, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["check", ".", "--format", "json", "--ec2", "--ec2-endpoint", endpoint];
+    args.extend_from_slice(extra);
+    parse(amiset(repo.path(), &args))
+}
+
+fn parse(out: Output) -> (i32, Value) {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{text}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().expect("exit code"), json)
+}
+
+/// (code, file, line, column) of every finding.
+fn findings(json: &Value) -> Vec<(String, String, u64, u64)> {
+    json["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap_or_default().to_string(),
+                f["file"].as_str().unwrap_or_default().to_string(),
+                f["line"].as_u64().unwrap_or(0),
+                f["column"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+fn codes(json: &Value) -> Vec<String> {
+    findings(json).into_iter().map(|f| f.0).collect()
+}
+
+/// A valid fleet: per region an x86_64 entry (hvm + pv) and an arm64 entry,
+/// all copied into the region; a worker type on the set, one on a legacy ImageId.
+struct Fleet {
+    repo: Repo,
+    amis: BTreeMap<(&'static str, &'static str), String>,
+}
+
+fn valid_fleet(moto: &Moto) -> Fleet {
+    let repo = Repo::new(&policy(""));
+    let mut set = String::from("description = \"linux\"\n\n");
+    let mut amis = BTreeMap::new();
+    for r in REGIONS {
+        let (h, p, a) = (copy_image(moto, T_HVM, r), copy_image(moto, T_PV, r), copy_image(moto, T_ARM, r));
+        set += &entry(r, "x86_64", Some(&h), Some(&p));
+        set += &entry(r, "arm64", Some(&a), None);
+        amis.insert((r, "hvm"), h);
+        amis.insert((r, "pv"), p);
+        amis.insert((r, "arm"), a);
+    }
+    repo.write("ami-sets/linux.toml", &set);
+    repo.write(
+        "worker-types/builder.toml",
+        &worker(Some("linux"), &["m5.large", "m6g.large"], &REGIONS.map(|r| (r, None))),
+    );
+    repo.write(
+        "worker-types/old.toml",
+        &worker(
+            None,
+            &["m3.medium"],
+            &[
+                ("us-east-1", Some(&amis[&("us-east-1", "hvm")])),
+                ("us-west-2", Some(&amis[&("us-west-2", "pv")])),
+            ],
+        ),
+    );
+    Fleet { repo, amis }
+}
+
+#[test]
+fn valid_fleet_passes_without_a_finding() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let fleet = valid_fleet(&moto);
+    let (code, json) = check(&fleet.repo, &proxy.url, &[]);
+    assert_eq!(findings(&json), vec![], "{json:#}");
+    assert_eq!(code, 0);
+    // It really asked: three calls in each region.
+    assert_eq!(proxy.total_calls(), 3 * REGIONS.len(), "{:?}", proxy.calls());
+}
+
+#[test]
+fn every_broken_ami_and_instance_type_gets_its_finding_at_its_value() {
+    let moto = Moto::start(&templates());
+    let repo = Repo::new(&policy(""));
+    let dead = "ami-0000000000000dead";
+    let hvm_as_pv = copy_image(&moto, T_HVM, "us-east-1");
+    let x86_as_arm = copy_image(&moto, T_HVM, "us-east-1");
+    let gone = copy_image(&moto, T_HVM, "us-west-2");
+    deregister(&moto, &gone, "us-west-2");
+    let arm = copy_image(&moto, T_ARM, "us-east-1");
+    let good_west = copy_image(&moto, T_HVM, "us-west-2");
+    repo.write(
+        "ami-sets/broken.toml",
+        &[
+            entry("us-east-1", "x86_64", Some(dead), Some(&hvm_as_pv)),
+            entry("us-east-1", "arm64", Some(&x86_as_arm), None),
+            entry("us-east-2", "x86_64", Some(T_OTHER), None),
+            entry("us-west-2", "x86_64", Some(&gone), None),
+        ]
+        .concat(),
+    );
+    repo.write("ami-sets/waiting.toml", &entry("us-west-2", "x86_64", Some(T_PENDING), None));
+    repo.write(
+        "worker-types/broken-user.toml",
+        &worker(
+            Some("broken"),
+            &["m5.large", "m3.medium"],
+            &[("us-east-1", None), ("us-east-2", None)],
+        ),
+    );
+    repo.write(
+        "worker-types/waiting-user.toml",
+        &worker(Some("waiting"), &["m5.large"], &[("us-west-2", None)]),
+    );
+    repo.write(
+        "worker-types/legacy-arm.toml",
+        &worker(None, &["m5.large"], &[("us-east-1", Some(&arm)), ("us-west-2", Some(&good_west))]),
+    );
+
+    let (code, json) = check(&repo, &moto.url, &[]);
+    let set = "ami-sets/broken.toml";
+    let at = |file: &str, value: &str, code: &str| {
+        let (l, c) = repo.position(file, value);
+        (code.to_string(), file.to_string(), l, c)
+    };
+    let m3 = {
+        // the second `instanceType` value, m3.medium
+        let (l, c) = repo.position("worker-types/broken-user.toml", "m3.medium");
+        (
+            "ec2::instance-type-not-offered".to_string(),
+            "worker-types/broken-user.toml".to_string(),
+            l,
+            c,
+        )
+    };
+    let mut expected = vec![
+        at(set, dead, "ec2::ami-not-found"),
+        at(set, &hvm_as_pv, "ec2::virtualization-mismatch"),
+        at(set, &x86_as_arm, "ec2::architecture-mismatch"),
+        at(set, T_OTHER, "ec2::owner-not-allowed"),
+        at(set, &gone, "ec2::ami-not-found"),
+        at("ami-sets/waiting.toml", T_PENDING, "ec2::ami-not-available"),
+        m3,
+        at("worker-types/legacy-arm.toml", "m5.large", "ec2::instance-type-unsupported"),
+    ];
+    expected.sort();
+    let mut got = findings(&json);
+    got.sort();
+    assert_eq!(got, expected, "{json:#}");
+    assert_eq!(code, 1);
+    let unsupported = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "ec2::instance-type-unsupported")
+        .unwrap();
+    assert!(unsupported["message"].as_str().unwrap().contains(&arm), "{unsupported}");
+    assert!(unsupported["message"].as_str().unwrap().contains("us-east-1"), "{unsupported}");
+
+    // The same check, reproduced offline from a recorded snapshot, says exactly the same.
+    let snap = repo.path().join("snapshot.json");
+    let out = amiset(
+        repo.path(),
+        &[
+            "ec2",
+            "snapshot",
+            ".",
+            "--out",
+            "snapshot.json",
+            "--ec2-endpoint",
+            &moto.url,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    drop(moto);
+    let offline = amiset(
+        repo.path(),
+        &["check", ".", "--format", "json", "--ec2-inventory", snap.to_str().unwrap()],
+    );
+    let (offline_code, offline_json) = parse(offline);
+    assert_eq!((offline_code, offline_json), (code, json));
+}
+
+#[test]
+fn deprecation_is_an_error_after_and_a_warning_within_the_window() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let fleet = valid_fleet(&moto);
+    let past = &fleet.amis[&("us-east-1", "hvm")];
+    let soon = &fleet.amis[&("us-east-2", "hvm")];
+    let later = &fleet.amis[&("us-west-2", "hvm")];
+    proxy.deprecate(past, "2026-05-01T00:00:00.000Z");
+    proxy.deprecate(soon, "2026-06-11T00:00:00.000Z");
+    proxy.deprecate(later, "2026-12-01T00:00:00.000Z");
+    let set = "ami-sets/linux.toml";
+    let at = |value: &str, code: &str| {
+        let (l, c) = fleet.repo.position(set, value);
+        (code.to_string(), set.to_string(), l, c)
+    };
+    // Live, through the proxy that stamps DeprecationTime.
+    let (code, json) = check(&fleet.repo, &proxy.url, &[]);
+    let mut expected = vec![at(past, "ec2::ami-deprecated"), at(soon, "ec2::ami-deprecation-soon")];
+    // `old` launches the deprecated us-east-1 AMI too, as a legacy ImageId.
+    let (l, c) = fleet.repo.position("worker-types/old.toml", past);
+    expected.push(("ec2::ami-deprecated".into(), "worker-types/old.toml".into(), l, c));
+    expected.sort();
+    let mut got = findings(&json);
+    got.sort();
+    assert_eq!(got, expected, "{json:#}");
+    assert_eq!(code, 1);
+    assert_eq!(json["summary"]["warnings"], 1);
+
+    // Offline, from a snapshot, at a later "now": the second AMI is past its date too.
+    let out = amiset(
+        fleet.repo.path(),
+        &[
+            "ec2",
+            "snapshot",
+            "--out",
+            "snap.json",
+            "--ec2-endpoint",
+            &proxy.url,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    drop(proxy);
+    drop(moto);
+    let later_now = std::process::Command::new(bin())
+        .args(["check", ".", "--format", "json", "--ec2-inventory", "snap.json"])
+        .current_dir(fleet.repo.path())
+        .env("AMISET_NOW", "2026-06-20T00:00:00Z")
+        .output()
+        .expect("amiset runs");
+    let (code, json) = parse(later_now);
+    let deprecated: BTreeSet<(String, u64)> = findings(&json).into_iter().filter(|f| f.1 == set).map(|f| (f.0, f.2)).collect();
+    let expected: BTreeSet<(String, u64)> = [
+        ("ec2::ami-deprecated".to_string(), fleet.repo.position(set, past).0),
+        ("ec2::ami-deprecated".to_string(), fleet.repo.position(set, soon).0),
+    ]
+    .into();
+    assert_eq!(deprecated, expected, "{json:#}");
+    assert_eq!(code, 1);
+}
+
+/// Runs the valid fleet (plus a missing AMI in us-east-2) with `fault` in us-west-2.
+fn fault_in_one_region(fault: Fault) {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let fleet = valid_fleet(&moto);
+    fleet.repo.write(
+        "ami-sets/extra.toml",
+        &entry("us-east-2", "x86_64", Some("ami-0000000000000beef"), None),
+    );
+    fleet.repo.write(
+        "worker-types/extra-user.toml",
+        &worker(Some("extra"), &["m5.large"], &[("us-east-2", None)]),
+    );
+    proxy.fault("us-west-2", fault);
+    let started = Instant::now();
+    let (code, json) = check(
+        &fleet.repo,
+        &proxy.url,
+        &["--ec2-call-timeout", "1", "--ec2-attempts", "3", "--ec2-timeout", "30"],
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(code, 1, "{json:#}");
+    let all = json["findings"].as_array().unwrap();
+    let unverified: Vec<&Value> = all.iter().filter(|f| f["code"] == "ec2::unverified").collect();
+    // Every AMI of us-west-2 (hvm, pv, arm64 in the set, the legacy pv ImageId)
+    // and every instance type there (m5.large, m6g.large of builder; m3.medium of old).
+    let mut expected: Vec<(String, u64)> = ["hvm", "pv", "arm"]
+        .iter()
+        .map(|k| {
+            (
+                "ami-sets/linux.toml".to_string(),
+                fleet.repo.position("ami-sets/linux.toml", &fleet.amis[&("us-west-2", *k)]).0,
+            )
+        })
+        .collect();
+    expected.push((
+        "worker-types/old.toml".into(),
+        fleet.repo.position("worker-types/old.toml", &fleet.amis[&("us-west-2", "pv")]).0,
+    ));
+    for (file, t) in [("builder", "m5.large"), ("builder", "m6g.large"), ("old", "m3.medium")] {
+        let file = format!("worker-types/{file}.toml");
+        let line = fleet.repo.position(&file, t).0;
+        expected.push((file, line));
+    }
+    expected.sort();
+    let mut got: Vec<(String, u64)> = unverified
+        .iter()
+        .map(|f| (f["file"].as_str().unwrap().to_string(), f["line"].as_u64().unwrap()))
+        .collect();
+    got.sort();
+    assert_eq!(got, expected, "{json:#}");
+    for f in &unverified {
+        let m = f["message"].as_str().unwrap();
+        assert!(m.contains("us-west-2"), "{m}");
+        assert_eq!(f["severity"], "error");
+    }
+    // The other regions were verified: the missing AMI in us-east-2 is found missing, nothing else is wrong.
+    let others: Vec<String> = all
+        .iter()
+        .filter(|f| f["code"] != "ec2::unverified")
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(others, vec!["ec2::ami-not-found".to_string()], "{json:#}");
+    let west: usize = proxy.calls().iter().filter(|((r, _), _)| r == "us-west-2").map(|(_, n)| n).sum();
+    if fault != Fault::Malformed {
+        assert!(west > 3, "transient faults are retried: {:?}", proxy.calls());
+    }
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+}
+
+#[test]
+fn throttling_in_one_region_leaves_only_that_region_unverified() {
+    fault_in_one_region(Fault::Throttle);
+}
+
+#[test]
+fn slow_answers_in_one_region_time_out_as_unverified() {
+    fault_in_one_region(Fault::Slow(Duration::from_secs(4)));
+}
+
+#[test]
+fn connection_resets_in_one_region_leave_it_unverified() {
+    fault_in_one_region(Fault::Reset);
+}
+
+#[test]
+fn malformed_answers_in_one_region_leave_it_unverified() {
+    fault_in_one_region(Fault::Malformed);
+}
+
+#[test]
+fn calls_grow_with_regions_not_amis() {
+    const REGIONS20: [&str; 20] = [
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+        "ca-central-1",
+        "eu-central-1",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "eu-north-1",
+        "eu-south-1",
+        "ap-south-1",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "sa-east-1",
+        "me-south-1",
+        "af-south-1",
+    ];
+    let (repo, templates) = big_fleet(&REGIONS20, 500);
+    let moto = Moto::start(&templates);
+    let proxy = Proxy::start(&moto.url);
+    let (code, json) = check(&repo, &proxy.url, &["--ec2-timeout", "300", "--ec2-call-timeout", "60"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert!(codes(&json).iter().all(|c| c == "ami-set::unused"), "{json:#}");
+    let calls = proxy.calls();
+    assert!(proxy.total_calls() <= 20 * (3 + 2), "{calls:?}");
+    for r in REGIONS20 {
+        let n = |a: &str| calls.get(&(r.to_string(), a.to_string())).copied().unwrap_or(0);
+        assert_eq!(n("DescribeImages"), 3, "{r}: 500 AMIs in chunks of 200");
+        assert_eq!(n("DescribeInstanceTypeOfferings"), 1, "{r}");
+        assert_eq!(n("DescribeInstanceTypes"), 1, "{r}");
+    }
+}
+
+/// `per_region` template AMIs (half hvm, half pv), each used in every region
+/// through sets of one x86_64 entry per region; one worker type on the first set.
+fn big_fleet(regions: &[&str], per_region: usize) -> (Repo, Vec<Template>) {
+    let half = per_region / 2;
+    let templates: Vec<Template> = (0..per_region)
+        .map(|i| {
+            Template::new(
+                format!("ami-{:08x}", 0x2000_0000 + i),
+                if i < half { "hvm" } else { "paravirtual" },
+                "x86_64",
+            )
+        })
+        .collect();
+    let list = regions.iter().map(|r| format!("\"{r}\"")).collect::<Vec<_>>().join(", ");
+    let repo = Repo::new(&format!("regions = [{list}]\namiOwners = [\"{}\"]\n", moto::MOTO_ACCOUNT));
+    for k in 0..half {
+        let set: String = regions
+            .iter()
+            .map(|r| entry(r, "x86_64", Some(&templates[k].id), Some(&templates[half + k].id)))
+            .collect();
+        repo.write(&format!("ami-sets/s{k}.toml"), &set);
+    }
+    let rs: Vec<(&str, Option<&str>)> = regions.iter().map(|r| (*r, None)).collect();
+    repo.write("worker-types/w.toml", &worker(Some("s0"), &["m5.large"], &rs));
+    (repo, templates)
+}
+
+#[test]
+fn an_unreachable_endpoint_is_unverified_quickly_never_a_pass() {
+    let repo = Repo::new(&policy(""));
+    repo.write("ami-sets/s.toml", &entry("us-east-1", "x86_64", Some("ami-12345678"), None));
+    repo.write("worker-types/w.toml", &worker(Some("s"), &["m5.large"], &[("us-east-1", None)]));
+    let port = moto::free_port();
+    let started = Instant::now();
+    let (code, json) = check(
+        &repo,
+        &format!("http://127.0.0.1:{port}"),
+        &["--ec2-attempts", "2", "--ec2-call-timeout", "2"],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(codes(&json), vec!["ec2::unverified", "ec2::unverified"], "{json:#}");
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_malformed_clock_or_snapshot_is_a_tool_error() {
+    let repo = Repo::new(&policy(""));
+    repo.write("snap.json", "{\"format\": 7, \"regions\": {}}");
+    let out = amiset(repo.path(), &["check", ".", "--ec2-inventory", "snap.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("format 7"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    repo.write("snap.json", "{\"format\": 1, \"regions\": {}}");
+    let out = std::process::Command::new(bin())
+        .args(["check", ".", "--ec2-inventory", "snap.json"])
+        .current_dir(repo.path())
+        .env("AMISET_NOW", "yesterday")
+        .output()
+        .expect("amiset runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AMISET_NOW"));
+}
+
+#[test]
+fn launch_verifier_asks_once_per_region_per_burst() {
+    use amiset::ec2::client::{Ec2, Options};
+    use amiset::ec2::launch::LaunchVerifier;
+
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let fleet = valid_fleet(&moto);
+    let limits = amiset::Limits::default();
+    let inputs = amiset::config::load::read_dir(fleet.repo.path(), &limits).expect("read config");
+    let (config, report) = amiset::check::run(&inputs, &limits);
+    assert_eq!(report.errors(), 0);
+    let wt = &config.worker_types["builder"];
+    let specs: Vec<_> = amiset::resolve::resolve_worker_type(wt, config.ami_sets.get("linux"), &amiset::resolve::Builtin)
+        .into_iter()
+        .map(|r| r.expect("resolves"))
+        .collect();
+    assert_eq!(specs.len(), 6);
+    // SAFETY: nextest runs each test in its own process, and no other thread reads the environment yet.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    }
+    let now = amiset::ec2::inventory::parse_rfc3339(NOW).unwrap();
+    moto::block_on(async {
+        let ec2 = Ec2::connect(Options {
+            endpoint: Some(proxy.url.clone()),
+            ..Options::default()
+        })
+        .await;
+        let verifier = LaunchVerifier::new(ec2, &config, Duration::from_millis(500));
+        // A burst: 10 launches of every spec at once.
+        let burst = specs.iter().cycle().take(60).map(|s| verifier.verify(s, now));
+        let results = futures_join_all(burst).await;
+        assert!(results.iter().all(Vec::is_empty), "{results:?}");
+        assert_eq!(describe_images(&proxy), 3, "one DescribeImages per region: {:?}", proxy.calls());
+
+        // Deregistered while cached: still the cached answer; after the TTL it is gone.
+        deregister_async(&moto, &fleet.amis[&("us-east-1", "hvm")], "us-east-1").await;
+        let east = specs
+            .iter()
+            .find(|s| s.region == "us-east-1" && s.instance_type == "m5.large")
+            .unwrap();
+        assert!(verifier.verify(east, now).await.is_empty());
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let found = verifier.verify(east, now).await;
+        assert_eq!(
+            found.iter().map(|f| f.code.as_str()).collect::<Vec<_>>(),
+            vec!["ec2::ami-not-found"]
+        );
+        assert_eq!(describe_images(&proxy), 4);
+
+        // An outage is never a pass.
+        proxy.fault("us-east-2", Fault::Malformed);
+        let e2 = specs.iter().find(|s| s.region == "us-east-2").unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let found = verifier.verify(e2, now).await;
+        assert_eq!(found.iter().map(|f| f.code.as_str()).collect::<Vec<_>>(), vec!["ec2::unverified"]);
+    });
+}
+
+fn describe_images(proxy: &Proxy) -> usize {
+    proxy
+        .calls()
+        .iter()
+        .filter(|((_, a), _)| a == "DescribeImages")
+        .map(|(_, n)| n)
+        .sum()
+}
+
+async fn deregister_async(moto: &Moto, ami: &str, region: &str) {
+    moto.client(region)
+        .deregister_image()
+        .image_id(ami)
+        .send()
+        .await
+        .expect("DeregisterImage");
+}
+
+/// Runs futures concurrently on the current task and collects their outputs in order.
+async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    let mut out = Vec::with_capacity(set.len());
+    let mut pending: Vec<Option<std::pin::Pin<Box<F>>>> = set.into_iter().map(Some).collect();
+    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (i, slot) in pending.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        results[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.extend(results.into_iter().map(|r| r.expect("every future finished")));
+    out
+}

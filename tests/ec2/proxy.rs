@@ -1,0 +1,261 @@
+//! A loopback HTTP proxy in front of moto that counts EC2 calls per region
+//! and action, adds latency, injects faults for chosen regions, stamps
+//! `DeprecationTime` on chosen AMIs (moto cannot), and can replay answers
+//! from a cache (for benchmarks, so moto's own speed does not count).
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What goes wrong for a region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// HTTP 503 `RequestLimitExceeded`, on every attempt.
+    Throttle,
+    /// Waits this long before answering.
+    Slow(Duration),
+    /// Closes the connection without an answer.
+    Reset,
+    /// HTTP 200 with a body that is not XML.
+    Malformed,
+}
+
+#[derive(Default)]
+struct State {
+    calls: Mutex<BTreeMap<(String, String), usize>>,
+    faults: Mutex<BTreeMap<String, Fault>>,
+    latency: Mutex<Duration>,
+    deprecations: Mutex<BTreeMap<String, String>>,
+    cache: Mutex<Option<HashMap<(String, Vec<u8>), Vec<u8>>>>,
+}
+
+/// A running proxy; stops when dropped.
+pub struct Proxy {
+    pub url: String,
+    port: u16,
+    state: Arc<State>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    /// A proxy to `upstream` (`http://127.0.0.1:PORT`).
+    pub fn start(upstream: &str) -> Proxy {
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let state = Arc::new(State::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (s, up) = (s.clone(), upstream.clone());
+                std::thread::spawn(move || serve(conn, &up, &s));
+            }
+        });
+        Proxy {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            state,
+            stop,
+        }
+    }
+
+    pub fn fault(&self, region: &str, fault: Fault) {
+        self.state.faults.lock().unwrap().insert(region.into(), fault);
+    }
+
+    pub fn latency(&self, d: Duration) {
+        *self.state.latency.lock().unwrap() = d;
+    }
+
+    /// Makes DescribeImages report `ami` as deprecated from `time` (RFC 3339).
+    pub fn deprecate(&self, ami: &str, time: &str) {
+        self.state.deprecations.lock().unwrap().insert(ami.into(), time.into());
+    }
+
+    /// Remembers every answer and replays it for the same region and request body.
+    pub fn enable_cache(&self) {
+        *self.state.cache.lock().unwrap() = Some(HashMap::new());
+    }
+
+    /// Calls seen, by (region, action).
+    pub fn calls(&self) -> BTreeMap<(String, String), usize> {
+        self.state.calls.lock().unwrap().clone()
+    }
+
+    /// Total calls seen.
+    pub fn total_calls(&self) -> usize {
+        self.calls().values().sum()
+    }
+
+    pub fn reset_counts(&self) {
+        self.state.calls.lock().unwrap().clear();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+struct Request {
+    head: Vec<String>,
+    body: Vec<u8>,
+}
+
+fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        if line.is_empty() {
+            break;
+        }
+        head.push(line);
+    }
+    let len = header(&head, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0usize);
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).ok()?;
+    Some(Request { head, body })
+}
+
+fn header<'a>(head: &'a [String], name: &str) -> Option<&'a str> {
+    head.iter().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The region of a SigV4-signed request: `Credential=AKID/DATE/REGION/ec2/aws4_request`.
+fn region_of(head: &[String]) -> String {
+    header(head, "authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(2))
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+fn action_of(body: &[u8]) -> String {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("Action="))
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+fn response(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+fn forward(upstream: &str, req: &Request) -> Option<Vec<u8>> {
+    let mut up = TcpStream::connect(upstream).ok()?;
+    let mut out = String::new();
+    for (i, line) in req.head.iter().enumerate() {
+        let name = line.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+        if i > 0 && (name == "connection" || name == "keep-alive") {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    up.write_all(out.as_bytes()).ok()?;
+    up.write_all(&req.body).ok()?;
+    let mut resp = Vec::new();
+    up.read_to_end(&mut resp).ok()?;
+    Some(resp)
+}
+
+/// Splits an HTTP response into status line and body (moto sends Content-Length, never chunks).
+fn split_response(resp: &[u8]) -> Option<(String, String, Vec<u8>)> {
+    let end = resp.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&resp[..end]).to_string();
+    let mut lines = head.lines();
+    let status = lines.next()?.splitn(2, ' ').nth(1)?.to_string();
+    let content_type = lines
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.trim().eq_ignore_ascii_case("content-type"))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "text/xml".into());
+    Some((status, content_type, resp[end + 4..].to_vec()))
+}
+
+fn serve(conn: TcpStream, upstream: &str, state: &State) {
+    let Ok(read_half) = conn.try_clone() else { return };
+    let mut reader = BufReader::new(read_half);
+    let mut conn = conn;
+    let Some(req) = read_request(&mut reader) else { return };
+    let region = region_of(&req.head);
+    let action = action_of(&req.body);
+    *state.calls.lock().unwrap().entry((region.clone(), action.clone())).or_default() += 1;
+    let latency = *state.latency.lock().unwrap();
+    if !latency.is_zero() {
+        std::thread::sleep(latency);
+    }
+    let fault = state.faults.lock().unwrap().get(&region).copied();
+    let out = match fault {
+        Some(Fault::Throttle) => response(
+            "503 Service Unavailable",
+            "text/xml",
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>proxy</RequestID></Response>",
+        ),
+        Some(Fault::Reset) => {
+            let _ = conn.shutdown(Shutdown::Both);
+            return;
+        }
+        Some(Fault::Malformed) => response("200 OK", "text/xml", b"<DescribeImagesResponse><imagesSet><item><imageId>ami-"),
+        Some(Fault::Slow(d)) => {
+            std::thread::sleep(d);
+            upstream_answer(upstream, &req, &region, state)
+        }
+        None => upstream_answer(upstream, &req, &region, state),
+    };
+    let _ = conn.write_all(&out);
+    let _ = conn.flush();
+    let _ = conn.shutdown(Shutdown::Both);
+}
+
+fn upstream_answer(upstream: &str, req: &Request, region: &str, state: &State) -> Vec<u8> {
+    let key = (region.to_string(), req.body.clone());
+    if let Some(hit) = state.cache.lock().unwrap().as_ref().and_then(|c| c.get(&key).cloned()) {
+        return hit;
+    }
+    let Some(resp) = forward(upstream, req) else {
+        return response("502 Bad Gateway", "text/plain", b"upstream failed");
+    };
+    let Some((status, content_type, body)) = split_response(&resp) else {
+        return response("502 Bad Gateway", "text/plain", b"upstream answer unreadable");
+    };
+    let mut body = String::from_utf8_lossy(&body).to_string();
+    for (ami, time) in state.deprecations.lock().unwrap().iter() {
+        let tag = format!("<imageId>{ami}</imageId>");
+        body = body.replace(&tag, &format!("{tag}<deprecationTime>{time}</deprecationTime>"));
+    }
+    let out = response(&status, &content_type, body.as_bytes());
+    if let Some(c) = state.cache.lock().unwrap().as_mut() {
+        c.insert(key, out.clone());
+    }
+    out
+}
