@@ -3,7 +3,7 @@
 //! be reproduced offline with `--ec2-inventory`.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -37,6 +37,9 @@ pub struct Ec2Connection {
     #[arg(long)]
     pub quiet: bool,
 }
+
+/// EC2 findings, and EC2's instance type capabilities when verification ran.
+pub type Verified = (Vec<Finding>, Option<BTreeMap<String, TypeInfo>>);
 
 /// `--ec2` and friends: live or recorded EC2 verification.
 #[derive(Debug, Clone, Args)]
@@ -82,7 +85,7 @@ impl Ec2Connection {
             .enable_all()
             .build()
             .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
-        let show = !self.quiet && std::io::stderr().is_terminal();
+        let show = !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
         let start = std::time::Instant::now();
         let shown = std::sync::atomic::AtomicBool::new(false);
         let progress = |done: usize, total: usize| {
@@ -127,7 +130,7 @@ impl Ec2Args {
     /// built-in table when resolving: pass them to `check::check`); nothing
     /// when verification is off. Tool errors (unreadable snapshot, bad
     /// flags, bad `AMISET_NOW`) are errors; failed EC2 calls are findings.
-    pub fn verify(&self, config: &Config) -> Result<(Vec<Finding>, Option<BTreeMap<String, TypeInfo>>)> {
+    pub fn verify(&self, config: &Config) -> Result<Verified> {
         if !self.enabled() {
             return Ok((Vec::new(), None));
         }

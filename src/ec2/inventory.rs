@@ -165,7 +165,7 @@ impl RegionInventory {
             .map(|f| format!("{} failed: {}", call.as_str(), f.error))
     }
 
-    fn lookup<'a, T>(&'a self, call: Call, asked: &BTreeSet<String>, id: &str, found: Option<T>) -> Status<T> {
+    fn lookup<T>(&self, call: Call, asked: &BTreeSet<String>, id: &str, found: Option<T>) -> Status<T> {
         if let Some(reason) = self.failed(call, id) {
             return Status::Unverified(reason);
         }

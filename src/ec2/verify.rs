@@ -110,7 +110,7 @@ pub fn image_findings(ami: &str, region: &str, status: Status<&Image>, expect: E
         );
     }
     if let Some(owners) = &policy.ami_owners
-        && !owners.iter().any(|o| *o == img.owner_id)
+        && !owners.contains(&img.owner_id)
     {
         out.push(
             Finding::new(
@@ -193,8 +193,8 @@ pub fn catalog(inventory: &Inventory) -> BTreeMap<String, TypeInfo> {
 
 /// Whether an instance type described as `info` can run `img`; the reason when not.
 fn cannot_run(info: &InstanceTypeInfo, img: &Image) -> Option<String> {
-    let arch_ok = info.architectures.iter().any(|a| *a == img.architecture);
-    let virt_ok = info.virtualization_types.iter().any(|v| *v == img.virtualization_type);
+    let arch_ok = info.architectures.contains(&img.architecture);
+    let virt_ok = info.virtualization_types.contains(&img.virtualization_type);
     (!arch_ok || !virt_ok).then(|| {
         format!(
             "the AMI is {}/{}, the instance type runs {} on {}",

@@ -25,13 +25,16 @@ pub enum Fault {
     Malformed,
 }
 
+/// Recorded answers by (region, request body).
+type Cache = HashMap<(String, Vec<u8>), Vec<u8>>;
+
 #[derive(Default)]
 struct State {
     calls: Mutex<BTreeMap<(String, String), usize>>,
     faults: Mutex<BTreeMap<String, Fault>>,
     latency: Mutex<Duration>,
     deprecations: Mutex<BTreeMap<String, String>>,
-    cache: Mutex<Option<HashMap<(String, Vec<u8>), Vec<u8>>>>,
+    cache: Mutex<Option<Cache>>,
 }
 
 /// A running proxy; stops when dropped.
@@ -191,7 +194,7 @@ fn split_response(resp: &[u8]) -> Option<(String, String, Vec<u8>)> {
     let end = resp.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&resp[..end]).to_string();
     let mut lines = head.lines();
-    let status = lines.next()?.splitn(2, ' ').nth(1)?.to_string();
+    let status = lines.next()?.split_once(' ')?.1.to_string();
     let content_type = lines
         .find_map(|l| {
             l.split_once(':')
