@@ -8,6 +8,8 @@
 
 #[path = "ec2/moto.rs"]
 mod moto;
+#[path = "ec2/fleet.rs"]
+mod fleet;
 #[path = "ec2/proxy.rs"]
 mod proxy;
 
@@ -16,6 +18,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use fleet::{REGIONS20, Repo, big_fleet, entry, worker};
 use moto::{Moto, Template, copy_image, deregister};
 use proxy::{Fault, Proxy};
 use serde_json::Value;
@@ -40,46 +43,6 @@ fn templates() -> Vec<Template> {
     ]
 }
 
-/// A config repository in a temp dir.
-struct Repo {
-    dir: tempfile::TempDir,
-}
-
-impl Repo {
-    fn new(policy: &str) -> Repo {
-        let dir = tempfile::tempdir().expect("temp dir");
-        for sub in ["ami-sets", "worker-types"] {
-            std::fs::create_dir(dir.path().join(sub)).expect("mkdir");
-        }
-        let repo = Repo { dir };
-        repo.write("amiset.toml", policy);
-        repo
-    }
-
-    fn write(&self, path: &str, text: &str) {
-        std::fs::write(self.dir.path().join(path), text).expect("write config file");
-    }
-
-    fn read(&self, path: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(path)).expect("read config file")
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// 1-based (line, column) of the first `"value"` in `file`.
-    fn position(&self, file: &str, value: &str) -> (u64, u64) {
-        let text = self.read(file);
-        let at = text
-            .find(&format!("\"{value}\""))
-            .unwrap_or_else(|| panic!("`{value}` not in {file}"));
-        let line = text[..at].matches('\n').count() as u64 + 1;
-        let column = (at - text[..at].rfind('\n').map_or(0, |i| i + 1)) as u64 + 1;
-        (line, column)
-    }
-}
-
 fn policy(extra: &str) -> String {
     format!(
         "regions = [\"us-east-1\", \"us-east-2\", \"us-west-2\"]\namiOwners = [\"{}\"]\nlegacyImageIds = \"allow\"\n{extra}",
@@ -87,37 +50,9 @@ fn policy(extra: &str) -> String {
     )
 }
 
-fn entry(region: &str, arch: &str, hvm: Option<&str>, pv: Option<&str>) -> String {
-    let mut s = format!("[[amis]]\nregion = \"{region}\"\narch = \"{arch}\"\n");
-    if let Some(h) = hvm {
-        s += &format!("hvm = \"{h}\"\n");
-    }
-    if let Some(p) = pv {
-        s += &format!("pv = \"{p}\"\n");
-    }
-    s + "\n"
-}
-
-fn worker(set: Option<&str>, types: &[&str], regions: &[(&str, Option<&str>)]) -> String {
-    let mut s = String::from("maxCapacity = 5\n");
-    if let Some(set) = set {
-        s += &format!("amiSetId = \"{set}\"\n");
-    }
-    for t in types {
-        s += &format!("\n[[instanceTypes]]\ninstanceType = \"{t}\"\n");
-    }
-    for (r, image) in regions {
-        s += &format!("\n[[regions]]\nregion = \"{r}\"\n");
-        if let Some(i) = image {
-            s += &format!("launchSpec = {{ ImageId = \"{i}\" }}\n");
-        }
-    }
-    s
-}
-
 /// The binary under test: `$AMISET_BIN` when set (a copy that concurrent
 /// builds cannot replace mid-run), else the one cargo built.
-fn bin() -> std::path::PathBuf {
+pub fn bin() -> std::path::PathBuf {
     std::env::var_os("AMISET_BIN").map_or_else(|| env!("CARGO_BIN_EXE_amiset").into(), Into::into)
 }
 
@@ -485,28 +420,6 @@ fn malformed_answers_in_one_region_leave_it_unverified() {
 
 #[test]
 fn calls_grow_with_regions_not_amis() {
-    const REGIONS20: [&str; 20] = [
-        "us-east-1",
-        "us-east-2",
-        "us-west-1",
-        "us-west-2",
-        "ca-central-1",
-        "eu-central-1",
-        "eu-west-1",
-        "eu-west-2",
-        "eu-west-3",
-        "eu-north-1",
-        "eu-south-1",
-        "ap-south-1",
-        "ap-northeast-1",
-        "ap-northeast-2",
-        "ap-northeast-3",
-        "ap-southeast-1",
-        "ap-southeast-2",
-        "sa-east-1",
-        "me-south-1",
-        "af-south-1",
-    ];
     let (repo, templates) = big_fleet(&REGIONS20, 500);
     let moto = Moto::start(&templates);
     let proxy = Proxy::start(&moto.url);
@@ -521,33 +434,6 @@ fn calls_grow_with_regions_not_amis() {
         assert_eq!(n("DescribeInstanceTypeOfferings"), 1, "{r}");
         assert_eq!(n("DescribeInstanceTypes"), 1, "{r}");
     }
-}
-
-/// `per_region` template AMIs (half hvm, half pv), each used in every region
-/// through sets of one x86_64 entry per region; one worker type on the first set.
-fn big_fleet(regions: &[&str], per_region: usize) -> (Repo, Vec<Template>) {
-    let half = per_region / 2;
-    let templates: Vec<Template> = (0..per_region)
-        .map(|i| {
-            Template::new(
-                format!("ami-{:08x}", 0x2000_0000 + i),
-                if i < half { "hvm" } else { "paravirtual" },
-                "x86_64",
-            )
-        })
-        .collect();
-    let list = regions.iter().map(|r| format!("\"{r}\"")).collect::<Vec<_>>().join(", ");
-    let repo = Repo::new(&format!("regions = [{list}]\namiOwners = [\"{}\"]\n", moto::MOTO_ACCOUNT));
-    for k in 0..half {
-        let set: String = regions
-            .iter()
-            .map(|r| entry(r, "x86_64", Some(&templates[k].id), Some(&templates[half + k].id)))
-            .collect();
-        repo.write(&format!("ami-sets/s{k}.toml"), &set);
-    }
-    let rs: Vec<(&str, Option<&str>)> = regions.iter().map(|r| (*r, None)).collect();
-    repo.write("worker-types/w.toml", &worker(Some("s0"), &["m5.large"], &rs));
-    (repo, templates)
 }
 
 #[test]
