@@ -27,7 +27,17 @@ fn bin() -> PathBuf {
 fn check(repo: &fleet::Repo, endpoint: &str, concurrency: &str) -> Duration {
     let start = Instant::now();
     let out = std::process::Command::new(bin())
-        .args(["check", ".", "--format", "json", "--ec2", "--ec2-endpoint", endpoint, "--ec2-concurrency", concurrency])
+        .args([
+            "check",
+            ".",
+            "--format",
+            "json",
+            "--ec2",
+            "--ec2-endpoint",
+            endpoint,
+            "--ec2-concurrency",
+            concurrency,
+        ])
         .args(["--ec2-timeout", "600", "--ec2-call-timeout", "120"])
         .current_dir(repo.path())
         .env("AWS_ACCESS_KEY_ID", "test")
@@ -81,7 +91,13 @@ fn main() {
         moto::block_on(async move {
             let start = Instant::now();
             let f = aws_sdk_ec2::types::Filter::builder().name("image-id").set_values(Some(ids)).build();
-            client.describe_images().filters(f).include_deprecated(true).send().await.expect("DescribeImages");
+            client
+                .describe_images()
+                .filters(f)
+                .include_deprecated(true)
+                .send()
+                .await
+                .expect("DescribeImages");
             start.elapsed()
         })
     };
@@ -91,7 +107,15 @@ fn main() {
     let offline_check = median((0..3).map(|_| offline(&repo, &[])).collect());
     let snap = repo.path().join("snapshot.json");
     let out = std::process::Command::new(bin())
-        .args(["ec2", "snapshot", ".", "--out", snap.to_str().expect("utf-8 path"), "--ec2-endpoint", &proxy.url])
+        .args([
+            "ec2",
+            "snapshot",
+            ".",
+            "--out",
+            snap.to_str().expect("utf-8 path"),
+            "--ec2-endpoint",
+            &proxy.url,
+        ])
         .current_dir(repo.path())
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -115,14 +139,25 @@ fn main() {
     let per_ami = start.elapsed() / sample as u32;
     let total_amis = 20 * 500;
 
-    println!("latency added per call: {} ms (warm-up run without latency: {:.0} ms)", latency.as_millis(), ms(warm));
+    println!(
+        "latency added per call: {} ms (warm-up run without latency: {:.0} ms)",
+        latency.as_millis(),
+        ms(warm)
+    );
     println!("one DescribeImages call through the proxy: {:.0} ms", ms(one_call));
     println!("offline `amiset check` of the same config: {:.0} ms", ms(offline_check));
-    println!("`amiset check --ec2-inventory` (recorded snapshot, no calls): {:.0} ms", ms(inventory_check));
+    println!(
+        "`amiset check --ec2-inventory` (recorded snapshot, no calls): {:.0} ms",
+        ms(inventory_check)
+    );
     println!("| --ec2-concurrency | calls | wall time | × one call |");
     println!("| --- | --- | --- | --- |");
     for (c, t, calls) in &rows {
-        println!("| {c} | {calls} | {:.0} ms | {:.2} |", ms(*t), t.as_secs_f64() / one_call.as_secs_f64());
+        println!(
+            "| {c} | {calls} | {:.0} ms | {:.2} |",
+            ms(*t),
+            t.as_secs_f64() / one_call.as_secs_f64()
+        );
     }
     println!(
         "one AMI per call, sequential: {:.0} ms per AMI (sample of {sample}), {:.0} s for {total_amis} AMIs (extrapolated), {:.0}× the default `check --ec2`",

@@ -6,10 +6,10 @@
 
 #![cfg(feature = "ec2")]
 
-#[path = "ec2/moto.rs"]
-mod moto;
 #[path = "ec2/fleet.rs"]
 mod fleet;
+#[path = "ec2/moto.rs"]
+mod moto;
 #[path = "ec2/proxy.rs"]
 mod proxy;
 

@@ -132,6 +132,9 @@ impl Ec2Args {
     /// flags, bad `AMISET_NOW`) are errors; failed EC2 calls are findings.
     pub fn verify(&self, config: &Config) -> Result<Verified> {
         if !self.enabled() {
+            if self.connection.ec2_endpoint.is_some() {
+                return Err(Error::Usage("`--ec2-endpoint` needs `--ec2`".into()));
+            }
             return Ok((Vec::new(), None));
         }
         let now = ec2::now().map_err(Error::Usage)?;

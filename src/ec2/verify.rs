@@ -349,3 +349,151 @@ pub fn verify(config: &Config, inventory: &Inventory, now: i64) -> Verification 
     }
     Verification { findings, catalog }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Content, InputFile, Inputs, Limits};
+    use crate::ec2::inventory::{Call, parse_rfc3339};
+
+    fn config(policy: &str) -> Config {
+        let files = [
+            ("amiset.toml", policy),
+            (
+                "ami-sets/s.toml",
+                "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-11111111\"\n\n[[amis]]\nregion = \"us-west-2\"\nhvm = \"ami-22222222\"\n",
+            ),
+            (
+                "worker-types/w.toml",
+                "amiSetId = \"s\"\nmaxCapacity = 1\n\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n\n[[regions]]\nregion = \"us-east-1\"\n\n[[regions]]\nregion = \"us-west-2\"\n",
+            ),
+        ];
+        let inputs = Inputs {
+            files: files
+                .iter()
+                .map(|(p, t)| InputFile {
+                    path: (*p).into(),
+                    content: Content::Bytes(t.as_bytes().to_vec()),
+                })
+                .collect(),
+        };
+        let (config, report) = crate::config::load(&inputs, &Limits::default());
+        assert_eq!(report.errors(), 0, "{:?}", report.findings);
+        config
+    }
+
+    fn image(deprecation: Option<&str>) -> Image {
+        Image {
+            owner_id: "111111111111".into(),
+            state: "available".into(),
+            virtualization_type: "hvm".into(),
+            architecture: "x86_64".into(),
+            deprecation_time: deprecation.map(Into::into),
+            name: None,
+        }
+    }
+
+    fn region(ami: &str, img: Image) -> RegionInventory {
+        let mut r = RegionInventory::default();
+        r.images_asked.insert(ami.into());
+        r.images.insert(ami.into(), img);
+        r.instance_types_asked.insert("m5.large".into());
+        r.offered.insert("m5.large".into());
+        r.instance_types.insert(
+            "m5.large".into(),
+            InstanceTypeInfo {
+                architectures: vec!["x86_64".into()],
+                virtualization_types: vec!["hvm".into()],
+            },
+        );
+        r
+    }
+
+    fn codes(v: &Verification) -> Vec<&'static str> {
+        let mut c: Vec<_> = v.findings.iter().map(|f| f.code.as_str()).collect();
+        c.sort();
+        c
+    }
+
+    #[test]
+    fn a_region_nobody_answered_is_unverified_and_the_other_is_verified() {
+        let config = config("amiOwners = [\"111111111111\"]\n");
+        let mut inv = Inventory::default();
+        inv.regions.insert("us-east-1".into(), region("ami-11111111", image(None)));
+        let v = verify(&config, &inv, 0);
+        // us-west-2: its AMI and its instance type.
+        assert_eq!(codes(&v), vec!["ec2::unverified", "ec2::unverified"]);
+        assert!(v.findings.iter().all(|f| f.message.contains("us-west-2")));
+        assert_eq!(v.catalog["m5.large"].arch, Arch::X86_64);
+    }
+
+    #[test]
+    fn a_failed_call_makes_exactly_its_ids_unverified() {
+        let config = config("amiOwners = [\"111111111111\"]\n");
+        let mut inv = Inventory::default();
+        inv.regions.insert("us-east-1".into(), region("ami-11111111", image(None)));
+        let mut west = region("ami-22222222", image(None));
+        west.fail(Call::DescribeInstanceTypeOfferings, ["m5.large".to_string()], "throttled");
+        inv.regions.insert("us-west-2".into(), west);
+        let v = verify(&config, &inv, 0);
+        assert_eq!(codes(&v), vec!["ec2::unverified"]);
+        assert!(v.findings[0].message.contains("DescribeInstanceTypeOfferings failed: throttled"));
+        assert_eq!(v.findings[0].file.as_deref(), Some("worker-types/w.toml"));
+    }
+
+    #[test]
+    fn deprecation_is_an_error_from_its_time_and_a_warning_within_the_window() {
+        let config = config("amiOwners = [\"111111111111\"]\ndeprecationWarningDays = 10\n");
+        let now = parse_rfc3339("2026-06-01T00:00:00Z").unwrap();
+        let run = |east: &str| {
+            let mut inv = Inventory::default();
+            inv.regions.insert("us-east-1".into(), region("ami-11111111", image(Some(east))));
+            inv.regions.insert("us-west-2".into(), region("ami-22222222", image(None)));
+            codes(&verify(&config, &inv, now))
+        };
+        assert_eq!(run("2026-06-01T00:00:00Z"), vec!["ec2::ami-deprecated"]);
+        assert_eq!(run("2026-05-01T00:00:00.000Z"), vec!["ec2::ami-deprecated"]);
+        assert_eq!(run("2026-06-11T00:00:00Z"), vec!["ec2::ami-deprecation-soon"]);
+        assert_eq!(run("2026-06-11T00:00:01Z"), Vec::<&str>::new());
+        assert_eq!(run("soon"), vec!["ec2::unverified"]);
+    }
+
+    #[test]
+    fn unrestricted_owners_warn_once_and_foreign_owners_are_errors() {
+        let mut inv = Inventory::default();
+        inv.regions.insert("us-east-1".into(), region("ami-11111111", image(None)));
+        inv.regions.insert("us-west-2".into(), region("ami-22222222", image(None)));
+        let v = verify(&config("regions = [\"us-east-1\", \"us-west-2\"]\n"), &inv, 0);
+        assert_eq!(codes(&v), vec!["ec2::owners-unrestricted"]);
+        assert_eq!(v.findings[0].file.as_deref(), Some("amiset.toml"));
+        let v = verify(&config("amiOwners = [\"222222222222\"]\n"), &inv, 0);
+        assert_eq!(codes(&v), vec!["ec2::owner-not-allowed", "ec2::owner-not-allowed"]);
+    }
+
+    #[test]
+    fn ec2_capabilities_override_the_builtin_table() {
+        let info = InstanceTypeInfo {
+            architectures: vec!["arm64".into()],
+            virtualization_types: vec!["hvm".into()],
+        };
+        assert_eq!(type_info(&info).map(|t| t.arch), Some(Arch::Arm64));
+        let both = InstanceTypeInfo {
+            architectures: vec!["i386".into(), "x86_64".into()],
+            virtualization_types: vec!["hvm".into(), "paravirtual".into()],
+        };
+        assert_eq!(
+            type_info(&both),
+            Some(TypeInfo {
+                arch: Arch::X86_64,
+                hvm: true,
+                pv: true,
+                known: true
+            })
+        );
+        let mac = InstanceTypeInfo {
+            architectures: vec!["x86_64_mac".into()],
+            virtualization_types: vec!["hvm".into()],
+        };
+        assert_eq!(type_info(&mac), None);
+    }
+}

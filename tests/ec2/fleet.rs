@@ -124,4 +124,3 @@ pub fn big_fleet(regions: &[&str], per_region: usize) -> (Repo, Vec<Template>) {
     repo.write("worker-types/w.toml", &worker(Some("s0"), &["m5.large"], &rs));
     (repo, templates)
 }
-
