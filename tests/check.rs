@@ -321,3 +321,69 @@ fn control_characters_and_odd_names_are_escaped_in_human_output() {
     assert!(!text.contains('\x1b'), "raw escape sequence in output: {text:?}");
     assert!(text.contains("file::invalid-name") && text.contains("region::unknown"), "{text}");
 }
+
+/// SARIF output of every bad fixture validates against the official SARIF
+/// 2.1.0 schema (vendored from OASIS under `tests/schemas/`), and its results
+/// match the JSON findings.
+#[test]
+fn sarif_output_is_valid_sarif_2_1_0() {
+    let text = fs::read_to_string(manifest_dir().join("tests/schemas/sarif-schema-2.1.0.json")).unwrap();
+    // The official file's pattern for `language` has a stray `]` that is not a
+    // valid regex; it is replaced here with the pattern the spec describes.
+    let stray = r#""^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$""#;
+    assert_eq!(text.matches(stray).count(), 2);
+    let schema: Value = serde_json::from_str(&text.replace(stray, r#""^[a-zA-Z]{2}(-[a-zA-Z]{2})?$""#)).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the SARIF schema compiles");
+    for case in fixtures("bad").into_iter().chain([manifest_dir().join("config-example")]) {
+        let (_, sarif) = run(&case, "sarif");
+        let doc: Value = serde_json::from_str(&sarif).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:#?}", case.display());
+        let (_, json) = run(&case, "json");
+        let json: Value = serde_json::from_str(&json).unwrap();
+        let findings = json["findings"].as_array().unwrap();
+        let results = doc["runs"][0]["results"].as_array().unwrap();
+        assert_eq!(results.len(), findings.len(), "{}", case.display());
+        for (r, f) in results.iter().zip(findings) {
+            assert_eq!(r["ruleId"], f["code"], "{}", case.display());
+            if let Some(location) = r["locations"][0]["physicalLocation"].as_object() {
+                assert_eq!(location["artifactLocation"]["uri"], f["file"]);
+                assert_eq!(location["region"]["startLine"], f["line"]);
+            }
+        }
+        let rules = doc["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), amiset::Code::ALL.len());
+    }
+    // The schema is strict enough to notice a broken document.
+    assert!(!validator.is_valid(&serde_json::json!({"version": "2.1.0", "runs": [{"results": []}]})));
+}
+
+/// `--format github` prints exactly one well-formed workflow command per finding.
+#[test]
+fn github_annotations_are_one_well_formed_line_per_finding() {
+    for case in fixtures("bad").into_iter().chain([manifest_dir().join("config-example")]) {
+        let (_, text) = run(&case, "github");
+        let (_, json) = run(&case, "json");
+        let json: Value = serde_json::from_str(&json).unwrap();
+        let findings = json["findings"].as_array().unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), findings.len(), "{}:\n{text}", case.display());
+        for (line, f) in lines.iter().zip(findings) {
+            let (command, message) = line.split_once("::").map(|(_, rest)| rest.split_once("::").unwrap()).unwrap();
+            let (level, props) = command.split_once(' ').unwrap();
+            assert_eq!(level, f["severity"].as_str().unwrap());
+            let mut expected = Vec::new();
+            if let Some(file) = f["file"].as_str() {
+                expected.push(format!("file={}", file.replace('%', "%25").replace(':', "%3A").replace(',', "%2C")));
+                expected.push(format!("line={}", f["line"]));
+                expected.push(format!("col={}", f["column"]));
+            }
+            expected.push(format!("title={}", f["code"].as_str().unwrap().replace(':', "%3A")));
+            assert_eq!(props, expected.join(","), "{}", case.display());
+            assert!(!message.is_empty() && !message.contains('\n') && !message.contains('\r'), "{line}");
+        }
+    }
+}
