@@ -3,6 +3,7 @@
 //! every worker type × region × instance type resolves to exactly the same
 //! launch specification after the migration as before. Also: layout
 //! preservation (snapshots of the `--dry-run` diff and of the written files),
+//! `amiset compile` output whose launch specs are byte-identical,
 //! idempotence, refusals with their messages, and the write path.
 
 mod common;
@@ -88,6 +89,58 @@ fn run_migrate(dir: &Path, extra: &[&str]) -> (i32, String, String) {
     (out.status.code().expect("exit code"), stdout(&out), stderr(&out))
 }
 
+/// `amiset compile` of `dir` into `out`: every `worker-types/*.json` artifact, parsed.
+fn compiled(dir: &Path, out: &Path) -> BTreeMap<String, serde_json::Value> {
+    let result = amiset(dir, &["compile", ".", "--out", out.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(
+        result.status.code(),
+        Some(0),
+        "compile failed: {}{}",
+        stdout(&result),
+        stderr(&result)
+    );
+    let mut files = BTreeMap::new();
+    for entry in fs::read_dir(out.join("worker-types")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        files.insert(name, serde_json::from_slice(&fs::read(&path).unwrap()).unwrap());
+    }
+    assert!(!files.is_empty());
+    files
+}
+
+/// The compiled launch specs of every worker type are byte-identical; the
+/// rest of each artifact differs only by `amiSetId` and the raw ImageIds.
+fn assert_same_compiled_launch_specs(
+    before: &BTreeMap<String, serde_json::Value>,
+    after: &BTreeMap<String, serde_json::Value>,
+    what: &str,
+) {
+    assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>(), "{what}");
+    for (name, old) in before {
+        let new = &after[name];
+        let specs = |v: &serde_json::Value| serde_json::to_string(&v["launchSpecs"]).unwrap();
+        assert!(
+            old["launchSpecs"].as_object().is_some_and(|m| !m.is_empty()),
+            "{what}: {name} has no launchSpecs"
+        );
+        assert_eq!(specs(old), specs(new), "{what}: compiled launch specs of {name} changed");
+        let rest = |v: &serde_json::Value| {
+            let mut v = v.clone();
+            let map = v.as_object_mut().unwrap();
+            map.remove("amiSetId");
+            for region in map.get_mut("regions").and_then(|r| r.as_array_mut()).into_iter().flatten() {
+                let spec = region.get_mut("launchSpec").and_then(|s| s.as_object_mut());
+                if let Some(spec) = spec {
+                    spec.remove("ImageId");
+                }
+            }
+            v
+        };
+        assert_eq!(rest(old), rest(new), "{what}: {name} changed beyond amiSetId and ImageIds");
+    }
+}
+
 fn snapshot(name: &str, text: String) {
     insta::with_settings!({snapshot_path => "snapshots/migrate", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!(name.to_string(), text);
@@ -110,6 +163,8 @@ fn fixtures_migrate_faithfully_with_layout_kept_and_are_idempotent() {
 
         let original = tree(&dir);
         let before = specs_of_dir(&dir);
+        let compiles = before.values().all(Result::is_ok) && !name.starts_with("refuse-");
+        let compiled_before = compiles.then(|| compiled(&dir, &tmp.path().join("out-before")));
         let (dry_exit, diff, dry_err) = run_migrate(&dir, &[&["--dry-run"], extra.as_slice()].concat());
         assert_eq!(tree(&dir), original, "{name}: --dry-run wrote something");
         snapshot(
@@ -146,6 +201,9 @@ fn fixtures_migrate_faithfully_with_layout_kept_and_are_idempotent() {
         );
 
         assert_eq!(specs_of_dir(&dir), before, "{name}: resolution changed");
+        if let Some(compiled_before) = &compiled_before {
+            assert_same_compiled_launch_specs(compiled_before, &compiled(&dir, &tmp.path().join("out-after")), &name);
+        }
         assert!(!before.is_empty() || name == "refuse-policy", "{name}: nothing resolved at all");
 
         let (again_exit, again_out, again_err) = run_migrate(&dir, &extra);
@@ -170,10 +228,21 @@ fn config_example_resolves_identically_and_then_passes_with_legacy_ids_denied() 
     assert_eq!(legacy_before, 2, "config-example changed: expected 2 legacy launch specs");
     let untouched = dir.join("worker-types/gecko-t-linux-large.toml");
     let untouched_meta = fs::metadata(&untouched).unwrap();
+    let compiled_before = compiled(&dir, &tmp.path().join("out-before"));
 
     let (exit, out, err) = run_migrate(&dir, &[]);
     assert_eq!(exit, 0, "{out}{err}");
     assert_eq!(specs_of_dir(&dir), before);
+    let compiled_after = compiled(&dir, &tmp.path().join("out-after"));
+    assert_same_compiled_launch_specs(&compiled_before, &compiled_after, "config-example");
+    assert_eq!(
+        compiled_before["gecko-t-linux-large.json"],
+        compiled_after["gecko-t-linux-large.json"]
+    );
+    assert_ne!(
+        compiled_before["gecko-b-legacy.json"], compiled_after["gecko-b-legacy.json"],
+        "nothing was migrated"
+    );
     let legacy = fs::read_to_string(dir.join("worker-types/gecko-b-legacy.toml")).unwrap();
     assert!(
         legacy.contains("amiSetId = \"gecko-b-legacy\"") && !legacy.contains("ImageId"),
