@@ -519,6 +519,34 @@ fn plan_errors_on_a_bad_selection_only() {
 
 // ---- the key property, on generated configs ------------------------------
 
+/// The edit of a worker type touches nothing but `amiSetId`, `ImageId`s and
+/// the launchSpecs that held them: every other line, comment and blank line
+/// is kept, in order.
+fn assert_minimal_edit(old: &str, new: &str) {
+    let diff = similar::TextDiff::from_lines(old, new);
+    let mut set_ids = 0;
+    for change in diff.iter_all_changes() {
+        let line = change.value().trim_end();
+        match change.tag() {
+            similar::ChangeTag::Equal => {}
+            similar::ChangeTag::Insert if line.starts_with("amiSetId = ") => set_ids += 1,
+            similar::ChangeTag::Insert => assert!(line.contains("launchSpec = {"), "inserted {line:?}\n{old}\n=>\n{new}"),
+            similar::ChangeTag::Delete => assert!(
+                line.contains("ImageId") || line.contains("launchSpec") || line == "# the image" || line.is_empty(),
+                "deleted {line:?}\n{old}\n=>\n{new}"
+            ),
+        }
+    }
+    assert_eq!(set_ids, 1, "{new}");
+    let comments = |t: &str| {
+        t.lines()
+            .filter_map(|l| l.find('#').map(|i| l[i..].to_string()))
+            .filter(|c| c != "# the image")
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(comments(old), comments(new), "comments changed");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
@@ -554,6 +582,8 @@ proptest! {
                 prop_assert_eq!(text(&before, &path), text(&after, &path), "refused worker type was changed");
             } else {
                 prop_assert!(new.contains("amiSetId = ") && !new.contains("ImageId"), "{}", new);
+                let Some(Content::Bytes(old)) = text(&before, &path) else { panic!("no {path}") };
+                assert_minimal_edit(&String::from_utf8(old).unwrap(), &new);
             }
             // Plain x86_64 HVM types with nothing EC2 could contradict are always migrated.
             if w.raw() && w.plain() && !config.has_facts() {

@@ -43,7 +43,12 @@ pub fn switch_worker_type(text: &str, set_id: &str) -> Result<String, String> {
         return Err("it has no raw `ImageId`".into());
     }
     insert_by_anchor(root, "amiSetId", set_id);
-    Ok(doc.to_string())
+    let out = doc.to_string();
+    // toml_edit writes `\n`; a file checked out with CRLF keeps its line endings.
+    if text.contains("\r\n") {
+        return Ok(out.replace("\r\n", "\n").replace('\n', "\r\n"));
+    }
+    Ok(out)
 }
 
 /// Removes `launchSpec.ImageId` from one region entry; returns how many were removed.
@@ -179,6 +184,16 @@ mod tests {
         assert_eq!(
             out,
             "# header\n\namiSetId = \"x\"\nmaxCapacity = 1\nregions = [{ region = \"us-east-1\" }]\n"
+        );
+    }
+
+    #[test]
+    fn crlf_files_keep_crlf() {
+        let text = "# c\r\nmaxCapacity = 1\r\n\r\n[[regions]]\r\nregion = \"us-east-1\"\r\nlaunchSpec = { ImageId = \"ami-12345678\", KeyName = \"k\" }\r\n";
+        let out = switch_worker_type(text, "x").unwrap();
+        assert_eq!(
+            out,
+            "# c\r\namiSetId = \"x\"\r\nmaxCapacity = 1\r\n\r\n[[regions]]\r\nregion = \"us-east-1\"\r\nlaunchSpec = { KeyName = \"k\" }\r\n"
         );
     }
 
