@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::ec2::Ec2Args;
 use super::{Error, LimitArgs, OutputArgs, Result, dir_or_cwd};
-use crate::config::load;
-use crate::migrate::{self, FileChange, MigrateError, NoImageFacts, Options};
+use crate::config::{self, load};
+use crate::ec2::{self, Inventory};
+use crate::migrate::{self, FileChange, ImageFacts, MigrateError, NoImageFacts, Options};
 use crate::report::{self, Format};
-use crate::resolve;
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
@@ -21,10 +22,33 @@ pub struct MigrateArgs {
     /// Migrate only this worker type (repeatable; default: every worker type with raw ImageIds).
     #[arg(long = "worker-type", value_name = "NAME")]
     pub worker_types: Vec<String>,
+    /// With `--ec2` or `--ec2-inventory`, each image's own architecture and
+    /// virtualization type (and EC2's instance type capabilities) decide its
+    /// set entry; conflicts with the instance types are refusals.
+    #[command(flatten)]
+    pub ec2: Ec2Args,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// What EC2 says, when asked: live, or from a snapshot file.
+fn inventory(args: &Ec2Args, inputs: &crate::Inputs, limits: &crate::Limits) -> Result<Option<Inventory>> {
+    if !args.enabled() {
+        if args.connection.ec2_endpoint.is_some() {
+            return Err(Error::Usage("`--ec2-endpoint` needs `--ec2`".into()));
+        }
+        return Ok(None);
+    }
+    let inventory = match &args.ec2_inventory {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::Other(format!("cannot read `{}`: {e}", path.display())))?;
+            Inventory::from_snapshot(&text).map_err(|e| Error::Other(format!("`{}`: {e}", path.display())))?
+        }
+        None => args.connection.fetch(&config::load(inputs, limits).0)?,
+    };
+    Ok(Some(inventory))
 }
 
 /// Plans the migration, proves it faithful, then writes it (or, with
@@ -39,7 +63,14 @@ pub fn run(args: MigrateArgs) -> Result<i32> {
     let options = Options {
         worker_types: args.worker_types,
     };
-    let plan = migrate::plan(&inputs, &limits, &resolve::Builtin, &NoImageFacts, &options).map_err(|e| match e {
+    let inventory = inventory(&args.ec2, &inputs, &limits)?;
+    let catalog = inventory.as_ref().map(ec2::verify::catalog).unwrap_or_default();
+    let images: &dyn ImageFacts = match &inventory {
+        Some(inventory) => inventory,
+        None => &NoImageFacts,
+    };
+    // An empty catalog is the built-in table.
+    let plan = migrate::plan(&inputs, &limits, &catalog, images, &options).map_err(|e| match e {
         MigrateError::UnknownWorkerType { .. } => Error::Usage(e.to_string()),
         MigrateError::NotFaithful(_) => Error::Other(e.to_string()),
     })?;

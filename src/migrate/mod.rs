@@ -35,8 +35,10 @@ pub struct ImageFact {
 /// Where facts about raw image ids come from (EC2, or a recorded inventory).
 /// Without facts, the instance types decide.
 pub trait ImageFacts {
-    /// What is known about `ami` in `region`, if anything.
-    fn image(&self, region: &str, ami: &str) -> Option<ImageFact>;
+    /// What is known about `ami` in `region`: `None` when nothing is,
+    /// `Err` with the description when no AMI set entry can hold the image
+    /// (an architecture or virtualization type amiset does not know).
+    fn image(&self, region: &str, ami: &str) -> Option<Result<ImageFact, String>>;
 }
 
 /// No facts: architecture and virtualization type come from the instance types.
@@ -44,15 +46,40 @@ pub trait ImageFacts {
 pub struct NoImageFacts;
 
 impl ImageFacts for NoImageFacts {
-    fn image(&self, _: &str, _: &str) -> Option<ImageFact> {
+    fn image(&self, _: &str, _: &str) -> Option<Result<ImageFact, String>> {
         None
     }
 }
 
 /// Facts keyed by (region, ami).
 impl ImageFacts for BTreeMap<(String, String), ImageFact> {
-    fn image(&self, region: &str, ami: &str) -> Option<ImageFact> {
-        self.get(&(region.to_string(), ami.to_string())).copied()
+    fn image(&self, region: &str, ami: &str) -> Option<Result<ImageFact, String>> {
+        self.get(&(region.to_string(), ami.to_string())).copied().map(Ok)
+    }
+}
+
+/// What EC2 said (live or from a snapshot). An image EC2 does not know, or
+/// could not be asked about, has no facts: `check --ec2` reports it, and its
+/// key comes from the instance types, which keeps resolution unchanged.
+impl ImageFacts for crate::ec2::Inventory {
+    fn image(&self, region: &str, ami: &str) -> Option<Result<ImageFact, String>> {
+        use crate::ec2::Status;
+        let Status::Found(r) = self.region(region) else { return None };
+        let Status::Found(image) = r.image(ami) else { return None };
+        let arch = match image.architecture.as_str() {
+            "x86_64" => Some(Arch::X86_64),
+            "arm64" => Some(Arch::Arm64),
+            _ => None,
+        };
+        let virt = match image.virtualization_type.as_str() {
+            "hvm" => Some(Virt::Hvm),
+            "paravirtual" => Some(Virt::Pv),
+            _ => None,
+        };
+        Some(match (arch, virt) {
+            (Some(arch), Some(virt)) => Ok(ImageFact { arch, virt }),
+            _ => Err(format!("{}/{}", image.virtualization_type, image.architecture)),
+        })
     }
 }
 
@@ -398,7 +425,24 @@ fn derive_entries(
             }
             f
         };
-        let (arch, virt) = if let Some(fact) = images.image(&region.region, ami) {
+        let fact = match images.image(&region.region, ami) {
+            Some(Err(described)) => {
+                let f = Finding::new(
+                    Code::MigrateImageConflict,
+                    format!(
+                        "worker type `{}` cannot be migrated: EC2 says `{ami}` in {} is {described}, which no AMI set entry can hold",
+                        wt.name, region.region
+                    ),
+                )
+                .label("this image")
+                .help("AMI sets hold hvm or pv images for x86_64 or arm64; replace the image first");
+                findings.push(locate(f, &pointer));
+                continue;
+            }
+            Some(Ok(fact)) => Some(fact),
+            None => None,
+        };
+        let (arch, virt) = if let Some(fact) = fact {
             let supports = |info: &resolve::TypeInfo| match fact.virt {
                 Virt::Hvm => info.hvm,
                 Virt::Pv => info.pv,
