@@ -68,6 +68,14 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// A scratch copy of `path` (relative to the crate) as `<tmp>/repo`.
+fn copy_of(path: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    copy_tree(&manifest_dir().join(path), &dir);
+    (tmp, dir)
+}
+
 fn fixture_cases() -> Vec<PathBuf> {
     let dir = manifest_dir().join("tests/fixtures/migrate");
     let mut cases: Vec<PathBuf> = fs::read_dir(&dir).expect("fixture dir").map(|e| e.unwrap().path()).collect();
@@ -219,9 +227,7 @@ fn fixtures_migrate_faithfully_with_layout_kept_and_are_idempotent() {
 /// The acceptance test of the issue, on the example repository.
 #[test]
 fn config_example_resolves_identically_and_then_passes_with_legacy_ids_denied() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    copy_tree(&manifest_dir().join("config-example"), &dir);
+    let (tmp, dir) = example_copy();
     let before = specs_of_dir(&dir);
     assert!(before.values().all(Result::is_ok), "config-example does not resolve: {before:?}");
     let legacy_before = before.keys().filter(|k| k.0 == "gecko-b-legacy").count();
@@ -281,9 +287,7 @@ fn config_example_resolves_identically_and_then_passes_with_legacy_ids_denied() 
 
 #[test]
 fn refusals_in_json_name_the_code_file_and_line() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    copy_tree(&manifest_dir().join("tests/fixtures/migrate/refuse-architecture"), &dir);
+    let (_tmp, dir) = copy_of("tests/fixtures/migrate/refuse-architecture");
     let (exit, out, _) = run_migrate(&dir, &["--format", "json"]);
     assert_eq!(exit, 1);
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -300,9 +304,7 @@ fn refusals_in_json_name_the_code_file_and_line() {
 
 #[test]
 fn unknown_worker_type_is_a_tool_error_with_a_suggestion() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    copy_tree(&manifest_dir().join("config-example"), &dir);
+    let (_tmp, dir) = example_copy();
     let original = tree(&dir);
     let (exit, _, err) = run_migrate(&dir, &["--worker-type", "gecko-b-legcy"]);
     assert_eq!(exit, 2, "{err}");
@@ -443,10 +445,7 @@ fn mixed_architectures_are_refused() {
 // ---- the write path ------------------------------------------------------
 
 fn example_copy() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    copy_tree(&manifest_dir().join("config-example"), &dir);
-    (tmp, dir)
+    copy_of("config-example")
 }
 
 fn plan_dir(dir: &Path) -> migrate::Plan {
