@@ -285,6 +285,50 @@ fn config_example_resolves_identically_and_then_passes_with_legacy_ids_denied() 
     assert!(!codes.contains(&"policy::legacy-image-id"), "{codes:?}");
 }
 
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A migration is an ordinary change: `authorize` asks for the new set's
+/// manage scope and the worker type's manage and deploy scopes, nothing else.
+#[test]
+fn a_migration_commit_needs_the_new_set_and_worker_type_scopes() {
+    let (_tmp, dir) = example_copy();
+    git(&dir, &["init", "-q"]);
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-qm", "before"]);
+    let (exit, _, err) = run_migrate(&dir, &[]);
+    assert_eq!(exit, 0, "{err}");
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-qm", "migrate"]);
+    let out = amiset(&dir, &["authorize", "--base", "HEAD~1", "--author", "@alice", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    let mut required: Vec<&str> = json["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["scope"].as_str().unwrap())
+        .collect();
+    required.sort();
+    assert_eq!(
+        required,
+        [
+            "aws-provisioner:deploy-ami-set:gecko-b-legacy",
+            "aws-provisioner:manage-ami-set:gecko-b-legacy",
+            "aws-provisioner:manage-worker-type:gecko-b-legacy"
+        ]
+    );
+    // @alice may deploy any set and manage any worker type, but not manage this new set.
+    assert_eq!(json["authorized"], false);
+    assert_eq!(out.status.code(), Some(1));
+}
+
 #[test]
 fn refusals_in_json_name_the_code_file_and_line() {
     let (_tmp, dir) = copy_of("tests/fixtures/migrate/refuse-architecture");
