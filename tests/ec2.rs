@@ -586,3 +586,39 @@ async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>)
     out.extend(results.into_iter().map(|r| r.expect("every future finished")));
     out
 }
+
+#[test]
+fn progress_shows_on_a_terminal_after_a_second_and_never_otherwise() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let fleet = valid_fleet(&moto);
+    proxy.latency(Duration::from_millis(1200));
+    let run_on_tty = |extra: &str| {
+        // `script` gives the command a pseudo-terminal; its output is stdout and stderr together.
+        let cmd = format!(
+            "'{}' check . --format json --ec2 --ec2-endpoint {} {extra}",
+            bin().display(),
+            proxy.url
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .current_dir(fleet.repo.path())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .expect("`script` (util-linux) runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = run_on_tty("");
+    assert!(shown.contains("verifying against EC2: 3/3 regions"), "{shown}");
+    let quiet = run_on_tty("--quiet");
+    assert!(!quiet.contains("verifying against EC2"), "{quiet}");
+    assert!(quiet.contains("\"findings\""), "{quiet}");
+    let piped = amiset(
+        fleet.repo.path(),
+        &["check", ".", "--format", "json", "--ec2", "--ec2-endpoint", &proxy.url],
+    );
+    assert_eq!(String::from_utf8_lossy(&piped.stderr), "");
+    assert_eq!(piped.status.code(), Some(0));
+}

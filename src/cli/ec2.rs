@@ -89,7 +89,7 @@ impl Ec2Connection {
         let start = std::time::Instant::now();
         let shown = std::sync::atomic::AtomicBool::new(false);
         let progress = |done: usize, total: usize| {
-            if show && start.elapsed() >= Duration::from_secs(1) {
+            if show && total > 0 && start.elapsed() >= Duration::from_secs(1) {
                 shown.store(true, std::sync::atomic::Ordering::Relaxed);
                 eprint!("\rverifying against EC2: {done}/{total} regions");
                 let _ = std::io::stderr().flush();

@@ -121,7 +121,8 @@ impl Ec2 {
     }
 
     /// Asks EC2 about everything in `wanted`. Never fails: what could not be
-    /// asked is recorded as failures. `progress(done, total)` is called as regions finish.
+    /// asked is recorded as failures. `progress(done, total)` (regions) is
+    /// called as regions finish and every 250 ms.
     pub async fn fetch(&self, wanted: &Wanted, progress: &(dyn Fn(usize, usize) + Send + Sync)) -> Inventory {
         let deadline = Instant::now() + self.options.timeout;
         let permits = Arc::new(Semaphore::new(self.options.concurrency.max(1)));
@@ -161,7 +162,19 @@ impl Ec2 {
         }
         let total = remaining.len();
         let mut done = total - remaining.values().filter(|n| **n > 0).count();
-        while let Some(joined) = tasks.join_next().await {
+        // Progress also ticks while calls are slow, so a caller can show it after a second.
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            let joined = tokio::select! {
+                joined = tasks.join_next() => match joined {
+                    Some(joined) => joined,
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    progress(done, total);
+                    continue;
+                }
+            };
             let (region, call, ids, answer) = match joined {
                 Ok(done) => done,
                 // A task that panicked still covered its ids: they become unverified.
