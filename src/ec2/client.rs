@@ -116,10 +116,6 @@ impl Ec2 {
         Client::from_conf(conf)
     }
 
-    pub fn options(&self) -> &Options {
-        &self.options
-    }
-
     /// Asks EC2 about everything in `wanted`. Never fails: what could not be
     /// asked is recorded as failures. `progress(done, total)` (regions) is
     /// called as regions finish and every 250 ms.

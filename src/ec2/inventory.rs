@@ -58,16 +58,6 @@ impl Wanted {
         }
         w
     }
-
-    /// The number of EC2 calls a fetch makes, without pagination: per region,
-    /// one DescribeImages per chunk of AMIs, one DescribeInstanceTypeOfferings
-    /// and one DescribeInstanceTypes per chunk of instance types.
-    pub fn calls(&self) -> usize {
-        self.regions
-            .values()
-            .map(|r| r.amis.len().div_ceil(CHUNK) + 2 * r.instance_types.len().div_ceil(CHUNK))
-            .sum()
-    }
 }
 
 /// One AMI as DescribeImages describes it (EC2's own vocabulary).
