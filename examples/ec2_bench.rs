@@ -150,6 +150,7 @@ fn main() {
         "`amiset check --ec2-inventory` (recorded snapshot, no calls): {:.0} ms",
         ms(inventory_check)
     );
+    println!("binary: {}", bin().display());
     println!("| --ec2-concurrency | calls | wall time | × one call |");
     println!("| --- | --- | --- | --- |");
     for (c, t, calls) in &rows {
@@ -163,6 +164,6 @@ fn main() {
         "one AMI per call, sequential: {:.0} ms per AMI (sample of {sample}), {:.0} s for {total_amis} AMIs (extrapolated), {:.0}× the default `check --ec2`",
         ms(per_ami),
         (per_ami * total_amis).as_secs_f64(),
-        (per_ami * total_amis).as_secs_f64() / rows[1].1.as_secs_f64()
+        (per_ami * total_amis).as_secs_f64() / rows[2].1.as_secs_f64()
     );
 }

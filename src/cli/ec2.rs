@@ -22,7 +22,7 @@ pub struct Ec2Connection {
     #[arg(long, value_name = "URL")]
     pub ec2_endpoint: Option<String>,
     /// Most EC2 calls in flight at once, over all regions.
-    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = 128, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub ec2_concurrency: u16,
     /// Seconds one attempt of one EC2 call may take.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]

@@ -45,7 +45,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             endpoint: None,
-            concurrency: 64,
+            concurrency: 128,
             call_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(120),
             max_attempts: 4,
