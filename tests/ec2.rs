@@ -622,3 +622,24 @@ fn progress_shows_on_a_terminal_after_a_second_and_never_otherwise() {
     assert_eq!(String::from_utf8_lossy(&piped.stderr), "");
     assert_eq!(piped.status.code(), Some(0));
 }
+
+#[test]
+fn every_page_of_every_call_is_read() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    proxy.page_size(1);
+    let fleet = valid_fleet(&moto);
+    let (code, json) = check(&fleet.repo, &proxy.url, &[]);
+    // A client that stopped after the first page would report the rest missing.
+    assert_eq!(findings(&json), vec![], "{json:#}");
+    assert_eq!(code, 0);
+    // One call per item: 3 AMIs per region; 3 instance types in us-east-1 and
+    // us-west-2 (m5.large, m6g.large, and m3.medium of `old`), 2 in us-east-2.
+    let calls = proxy.calls();
+    for (region, types) in [("us-east-1", 3), ("us-east-2", 2), ("us-west-2", 3)] {
+        let n = |a: &str| calls.get(&(region.to_string(), a.to_string())).copied().unwrap_or(0);
+        assert_eq!(n("DescribeImages"), 3, "{region}: {calls:?}");
+        assert_eq!(n("DescribeInstanceTypeOfferings"), types, "{region}: {calls:?}");
+        assert_eq!(n("DescribeInstanceTypes"), types, "{region}: {calls:?}");
+    }
+}

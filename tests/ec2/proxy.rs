@@ -35,6 +35,11 @@ struct State {
     latency: Mutex<Duration>,
     deprecations: Mutex<BTreeMap<String, String>>,
     cache: Mutex<Option<Cache>>,
+    /// Items per page for the three Describe calls (0: moto's single page).
+    page_size: Mutex<usize>,
+    /// Items still to serve, by NextToken.
+    pages: Mutex<BTreeMap<String, Vec<String>>>,
+    next_token: std::sync::atomic::AtomicUsize,
 }
 
 /// A running proxy; stops when dropped.
@@ -83,6 +88,12 @@ impl Proxy {
     /// Makes DescribeImages report `ami` as deprecated from `time` (RFC 3339).
     pub fn deprecate(&self, ami: &str, time: &str) {
         self.state.deprecations.lock().unwrap().insert(ami.into(), time.into());
+    }
+
+    /// Splits every DescribeImages / DescribeInstanceTypeOfferings /
+    /// DescribeInstanceTypes answer into pages of `n` items joined by `NextToken`.
+    pub fn page_size(&self, n: usize) {
+        *self.state.page_size.lock().unwrap() = n;
     }
 
     /// Remembers every answer and replays it for the same region and request body.
@@ -170,20 +181,28 @@ fn response(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Sends `req` to moto, without any `NextToken` (the proxy serves later pages itself).
 fn forward(upstream: &str, req: &Request) -> Option<Vec<u8>> {
+    let text = String::from_utf8_lossy(&req.body);
+    let body: Vec<u8> = text
+        .split('&')
+        .filter(|kv| !kv.starts_with("NextToken="))
+        .collect::<Vec<_>>()
+        .join("&")
+        .into_bytes();
     let mut up = TcpStream::connect(upstream).ok()?;
     let mut out = String::new();
     for (i, line) in req.head.iter().enumerate() {
         let name = line.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
-        if i > 0 && (name == "connection" || name == "keep-alive") {
+        if i > 0 && (name == "connection" || name == "keep-alive" || name == "content-length") {
             continue;
         }
         out.push_str(line);
         out.push_str("\r\n");
     }
-    out.push_str("Connection: close\r\n\r\n");
+    out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
     up.write_all(out.as_bytes()).ok()?;
-    up.write_all(&req.body).ok()?;
+    up.write_all(&body).ok()?;
     let mut resp = Vec::new();
     up.read_to_end(&mut resp).ok()?;
     Some(resp)
@@ -240,6 +259,84 @@ fn serve(conn: TcpStream, upstream: &str, state: &State) {
     let _ = conn.shutdown(Shutdown::Both);
 }
 
+/// The element that holds the items of each paginated answer.
+const ITEM_SETS: [(&str, &str); 3] = [
+    ("DescribeImages", "imagesSet"),
+    ("DescribeInstanceTypeOfferings", "instanceTypeOfferingSet"),
+    ("DescribeInstanceTypes", "instanceTypeSet"),
+];
+
+/// The top-level `<item>` elements of `content`, with their nested items.
+fn split_items(content: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    let (mut depth, mut start, mut i) = (0usize, 0usize, 0usize);
+    while i < content.len() {
+        let rest = &content[i..];
+        if rest.starts_with("<item>") {
+            if depth == 0 {
+                start = i;
+            }
+            depth += 1;
+            i += "<item>".len();
+        } else if rest.starts_with("</item>") {
+            depth = depth.saturating_sub(1);
+            i += "</item>".len();
+            if depth == 0 {
+                items.push(content[start..i].to_string());
+            }
+        } else {
+            i += rest.chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    items
+}
+
+/// One page of `items` in the answer `body` (whose item set is `set`), with a NextToken when more remain.
+fn page(body: &str, set: &str, items: Vec<String>, state: &State, size: usize) -> String {
+    let (open, close) = (format!("<{set}>"), format!("</{set}>"));
+    let (Some(a), Some(b)) = (body.find(&open), body.find(&close)) else {
+        return body.to_string();
+    };
+    let (first, rest) = items.split_at(items.len().min(size));
+    let mut out = format!("{}{}{close}", &body[..a + open.len()], first.concat());
+    let tail = &body[b + close.len()..];
+    if rest.is_empty() {
+        out.push_str(tail);
+    } else {
+        let mut pages = state.pages.lock().unwrap();
+        let token = format!("page-{}", state.next_token.fetch_add(1, Ordering::SeqCst));
+        pages.insert(token.clone(), rest.to_vec());
+        out.push_str(&format!("<nextToken>{token}</nextToken>"));
+        out.push_str(tail);
+    }
+    out
+}
+
+/// Serves a page: the next one for a request with a NextToken, else the first of moto's answer.
+fn paged(body: String, req: &Request, state: &State) -> String {
+    let size = *state.page_size.lock().unwrap();
+    let action = action_of(&req.body);
+    let Some((_, set)) = ITEM_SETS.iter().find(|(a, _)| *a == action) else {
+        return body;
+    };
+    if size == 0 {
+        return body;
+    }
+    let request = String::from_utf8_lossy(&req.body).to_string();
+    let token = request.split('&').find_map(|kv| kv.strip_prefix("NextToken="));
+    let items = match token {
+        Some(t) => state.pages.lock().unwrap().remove(t).unwrap_or_default(),
+        None => {
+            let (open, close) = (format!("<{set}>"), format!("</{set}>"));
+            match (body.find(&open), body.find(&close)) {
+                (Some(a), Some(b)) => split_items(&body[a + open.len()..b]),
+                _ => return body,
+            }
+        }
+    };
+    page(&body, set, items, state, size)
+}
+
 fn upstream_answer(upstream: &str, req: &Request, region: &str, state: &State) -> Vec<u8> {
     let key = (region.to_string(), req.body.clone());
     if let Some(hit) = state.cache.lock().unwrap().as_ref().and_then(|c| c.get(&key).cloned()) {
@@ -256,6 +353,7 @@ fn upstream_answer(upstream: &str, req: &Request, region: &str, state: &State) -
         let tag = format!("<imageId>{ami}</imageId>");
         body = body.replace(&tag, &format!("{tag}<deprecationTime>{time}</deprecationTime>"));
     }
+    let body = paged(body, req, state);
     let out = response(&status, &content_type, body.as_bytes());
     if let Some(c) = state.cache.lock().unwrap().as_mut() {
         c.insert(key, out.clone());
