@@ -643,3 +643,36 @@ fn every_page_of_every_call_is_read() {
         assert_eq!(n("DescribeInstanceTypes"), types, "{region}: {calls:?}");
     }
 }
+
+#[test]
+fn missing_credentials_are_unverified_without_waiting_for_instance_metadata() {
+    let repo = Repo::new(&policy(""));
+    repo.write("ami-sets/s.toml", &entry("us-east-1", "x86_64", Some("ami-12345678"), None));
+    repo.write("worker-types/w.toml", &worker(Some("s"), &["m5.large"], &[("us-east-1", None)]));
+    let home = tempfile::tempdir().expect("temp home");
+    let port = moto::free_port();
+    let started = Instant::now();
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args([
+        "check",
+        ".",
+        "--format",
+        "json",
+        "--ec2",
+        "--ec2-endpoint",
+        &format!("http://127.0.0.1:{port}"),
+    ])
+    .current_dir(repo.path())
+    .env("HOME", home.path());
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    let (code, json) = parse(cmd.output().expect("amiset runs"));
+    assert_eq!(code, 1);
+    assert_eq!(codes(&json), vec!["ec2::unverified", "ec2::unverified"], "{json:#}");
+    let message = json["findings"][0]["message"].as_str().unwrap().to_lowercase();
+    assert!(message.contains("credentials"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+}
