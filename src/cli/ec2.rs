@@ -221,3 +221,29 @@ pub fn run(cmd: Ec2Command) -> Result<i32> {
     }
     Ok(args.output.emit(&report, Some(&dir)))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn ec2_flags_do_not_clash_with_any_command_they_are_flattened_into() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["amiset", "check", "--ec2-inventory", "snap.json", "--quiet"]).unwrap();
+        let Command::Check(args) = cli.command else { panic!("not check") };
+        assert!(args.ec2.enabled());
+        assert!(Cli::try_parse_from(["amiset", "check", "--ec2-inventory", "s.json", "--ec2-endpoint", "http://x"]).is_err());
+        assert!(Cli::try_parse_from(["amiset", "check", "--ec2", "--ec2-concurrency", "0"]).is_err());
+        assert!(Cli::try_parse_from(["amiset", "ec2", "snapshot"]).is_err(), "--out is required");
+    }
+
+    #[test]
+    fn timeouts_must_be_positive_seconds() {
+        assert!(super::seconds("--ec2-timeout", 0.5).is_ok());
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(super::seconds("--ec2-timeout", bad).is_err(), "{bad}");
+        }
+    }
+}
