@@ -329,7 +329,8 @@ fn deprecation_is_an_error_after_and_a_warning_within_the_window() {
 }
 
 /// Runs the valid fleet (plus a missing AMI in us-east-2) with `fault` in us-west-2.
-fn fault_in_one_region(fault: Fault) {
+/// Returns the messages of the `ec2::unverified` findings.
+fn fault_in_one_region(fault: Fault, flags: &[&str]) -> Vec<String> {
     let moto = Moto::start(&templates());
     let proxy = Proxy::start(&moto.url);
     let fleet = valid_fleet(&moto);
@@ -343,11 +344,7 @@ fn fault_in_one_region(fault: Fault) {
     );
     proxy.fault("us-west-2", fault);
     let started = Instant::now();
-    let (code, json) = check(
-        &fleet.repo,
-        &proxy.url,
-        &["--ec2-call-timeout", "1", "--ec2-attempts", "3", "--ec2-timeout", "30"],
-    );
+    let (code, json) = check(&fleet.repo, &proxy.url, flags);
     let elapsed = started.elapsed();
     assert_eq!(code, 1, "{json:#}");
     let all = json["findings"].as_array().unwrap();
@@ -392,30 +389,47 @@ fn fault_in_one_region(fault: Fault) {
         .collect();
     assert_eq!(others, vec!["ec2::ami-not-found".to_string()], "{json:#}");
     let west: usize = proxy.calls().iter().filter(|((r, _), _)| r == "us-west-2").map(|(_, n)| n).sum();
-    if fault != Fault::Malformed {
+    if matches!(fault, Fault::Throttle | Fault::Reset) {
         assert!(west > 3, "transient faults are retried: {:?}", proxy.calls());
     }
     assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+    unverified
+        .iter()
+        .map(|f| f["message"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
+
+/// Short timeouts and three attempts per call.
+const IMPATIENT: [&str; 6] = ["--ec2-call-timeout", "1", "--ec2-attempts", "3", "--ec2-timeout", "30"];
 
 #[test]
 fn throttling_in_one_region_leaves_only_that_region_unverified() {
-    fault_in_one_region(Fault::Throttle);
+    let messages = fault_in_one_region(Fault::Throttle, &IMPATIENT);
+    assert!(messages.iter().all(|m| m.contains("RequestLimitExceeded")), "{messages:#?}");
 }
 
 #[test]
 fn slow_answers_in_one_region_time_out_as_unverified() {
-    fault_in_one_region(Fault::Slow(Duration::from_secs(4)));
+    let messages = fault_in_one_region(Fault::Slow(Duration::from_secs(4)), &IMPATIENT);
+    assert!(messages.iter().all(|m| m.contains("timeout")), "{messages:#?}");
 }
 
 #[test]
 fn connection_resets_in_one_region_leave_it_unverified() {
-    fault_in_one_region(Fault::Reset);
+    fault_in_one_region(Fault::Reset, &IMPATIENT);
 }
 
 #[test]
 fn malformed_answers_in_one_region_leave_it_unverified() {
-    fault_in_one_region(Fault::Malformed);
+    let messages = fault_in_one_region(Fault::Malformed, &IMPATIENT);
+    assert!(messages.iter().all(|m| m.contains("malformed answer")), "{messages:#?}");
+}
+
+#[test]
+fn the_overall_timeout_leaves_what_is_still_running_unverified() {
+    let flags = ["--ec2-call-timeout", "60", "--ec2-timeout", "3"];
+    let messages = fault_in_one_region(Fault::Slow(Duration::from_secs(30)), &flags);
+    assert!(messages.iter().all(|m| m.contains("--ec2-timeout")), "{messages:#?}");
 }
 
 #[test]
