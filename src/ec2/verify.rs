@@ -471,6 +471,27 @@ mod tests {
     }
 
     #[test]
+    fn resolution_follows_what_ec2_says_an_instance_type_runs() {
+        let config = config("amiOwners = [\"111111111111\"]\n");
+        let arm = InstanceTypeInfo {
+            architectures: vec!["arm64".into()],
+            virtualization_types: vec!["hvm".into()],
+        };
+        let mut inv = Inventory::default();
+        for (r, ami) in [("us-east-1", "ami-11111111"), ("us-west-2", "ami-22222222")] {
+            let mut region = region(ami, image(None));
+            region.instance_types.insert("m5.large".into(), arm.clone());
+            inv.regions.insert(r.into(), region);
+        }
+        let v = verify(&config, &inv, 0);
+        assert!(v.findings.is_empty(), "{:?}", v.findings);
+        assert!(crate::check::check(&config, &crate::resolve::Builtin).is_empty());
+        // The set has x86_64 AMIs only; with EC2's word that m5.large is arm64, nothing fits.
+        let codes: Vec<_> = crate::check::check(&config, &v.catalog).iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(codes, vec!["resolve::no-usable-ami", "resolve::no-usable-ami"]);
+    }
+
+    #[test]
     fn ec2_capabilities_override_the_builtin_table() {
         let info = InstanceTypeInfo {
             architectures: vec!["arm64".into()],
