@@ -6,6 +6,11 @@ use clap::Args;
 
 use super::ec2::Ec2Args;
 use super::{LimitArgs, OutputArgs, Result, dir_or_cwd};
+use std::collections::BTreeMap;
+
+use crate::config::{Config, Inputs, Limits};
+use crate::diag::Report;
+use crate::resolve::TypeInfo;
 use crate::{check, config, resolve};
 
 #[derive(Debug, Args)]
@@ -27,13 +32,24 @@ pub fn run(args: CheckArgs) -> Result<i32> {
     let dir = dir_or_cwd(args.dir);
     let limits = args.limits.limits();
     let inputs = super::read_inputs(&dir, args.staged, &limits)?;
-    let (config, mut report) = config::load(&inputs, &limits);
-    let (ec2_findings, catalog) = args.ec2.verify(&config)?;
+    let (_, report, _) = checked(&inputs, &limits, &args.ec2)?;
+    Ok(args.output.emit(&report, Some(&dir)))
+}
+
+/// EC2's answers about instance types, which override the built-in table.
+pub type Catalog = BTreeMap<String, TypeInfo>;
+
+/// Loads and checks `inputs`, with EC2 verification when `ec2` asks for it.
+/// Returns the config, the sorted report, and EC2's instance type catalog
+/// when it was consulted (it overrides the built-in table in resolution).
+pub fn checked(inputs: &Inputs, limits: &Limits, ec2: &Ec2Args) -> Result<(Config, Report, Option<Catalog>)> {
+    let (config, mut report) = config::load(inputs, limits);
+    let (ec2_findings, catalog) = ec2.verify(&config)?;
     match &catalog {
         Some(catalog) => report.findings.extend(check::check(&config, catalog)),
         None => report.findings.extend(check::check(&config, &resolve::Builtin)),
     }
     report.findings.extend(ec2_findings);
     report.sort();
-    Ok(args.output.emit(&report, Some(&dir)))
+    Ok((config, report, catalog))
 }
