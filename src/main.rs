@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+// Parsing builds many small trees; mimalloc is markedly faster than the
+// system allocator for that (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = amiset::cli::Cli::parse();
     let code = match amiset::cli::run(cli) {

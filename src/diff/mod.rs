@@ -136,21 +136,6 @@ fn key_changes(old: &Map<String, Json>, new: &Map<String, Json>) -> Vec<KeyChang
     out
 }
 
-/// Resolved JSON of every worker type that resolves; names of those that do not.
-fn resolved(config: &Config, catalog: &dyn TypeCatalog) -> (BTreeMap<String, Map<String, Json>>, Vec<String>) {
-    let mut ok = BTreeMap::new();
-    let mut broken = Vec::new();
-    for (name, wt) in &config.worker_types {
-        match worker_type_json(config, wt, catalog) {
-            Ok(Json::Object(map)) => {
-                ok.insert(name.clone(), map);
-            }
-            _ => broken.push(name.clone()),
-        }
-    }
-    (ok, broken)
-}
-
 fn object(v: Option<&Json>) -> Map<String, Json> {
     v.and_then(Json::as_object).cloned().unwrap_or_default()
 }
@@ -197,20 +182,37 @@ pub fn diff(old: &Config, new: &Config, catalog: &dyn TypeCatalog) -> Diff {
         }
     }
 
-    let (before, broken_before) = resolved(old, catalog);
-    let (after, broken_after) = resolved(new, catalog);
-    let broken: BTreeSet<String> = broken_before.into_iter().chain(broken_after).collect();
-    out.unresolved = broken.iter().cloned().collect();
-    for name in before.keys().filter(|n| !after.contains_key(*n) && !broken.contains(*n)) {
+    // Only worker types whose own file or AMI set changed can resolve differently.
+    let resolve = |config: &Config, name: &str| -> Option<Map<String, Json>> {
+        let wt = config.worker_types.get(name)?;
+        match worker_type_json(config, wt, catalog) {
+            Ok(Json::Object(map)) => Some(map),
+            _ => None,
+        }
+    };
+    fn set_of<'c>(config: &'c Config, name: &str) -> Option<&'c crate::config::AmiSet> {
+        let id = config.worker_types.get(name).and_then(|w| w.ami_set_id.as_deref())?;
+        config.ami_sets.get(id)
+    }
+    for name in old.worker_types.keys().filter(|n| !new.worker_types.contains_key(*n)) {
         out.worker_types.removed.push(name.clone());
     }
-    for (name, wt) in &after {
-        let Some(prev) = before.get(name) else {
-            if !broken.contains(name) {
-                out.worker_types.added.push(name.clone());
+    for (name, wt) in &new.worker_types {
+        let Some(before) = old.worker_types.get(name) else {
+            match resolve(new, name) {
+                Some(_) => out.worker_types.added.push(name.clone()),
+                None => out.unresolved.push(name.clone()),
             }
             continue;
         };
+        if before == wt && set_of(old, name) == set_of(new, name) {
+            continue;
+        }
+        let (Some(prev), Some(wt)) = (resolve(old, name), resolve(new, name)) else {
+            out.unresolved.push(name.clone());
+            continue;
+        };
+        let (prev, wt) = (&prev, &wt);
         let strip = |m: &Map<String, Json>| {
             let mut m = m.clone();
             for key in ["launchSpecs", "launchSpec", "regions", "instanceTypes"] {
