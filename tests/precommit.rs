@@ -111,28 +111,18 @@ fn the_published_hook_builds_and_checks_the_index() {
     );
     assert!(valid.status.success(), "{}{}", stdout(&valid), stderr(&valid));
 
-    // A snapshot of this project as a hook repository.
+    // This project as a hook repository: every file Git would commit (the
+    // tracked ones and the new ones it does not ignore), as users clone it.
     let hook_repo = tmp.path().join("amiset");
-    std::fs::create_dir_all(&hook_repo).unwrap();
-    for entry in [
-        ".pre-commit-hooks.yaml",
-        "Cargo.toml",
-        "Cargo.lock",
-        "src",
-        "schemas",
-        "README.md",
-        "examples",
-        "benches",
-    ] {
-        let from = manifest_dir().join(entry);
-        if !from.exists() {
-            continue;
+    let listed = git(&manifest_dir(), &["ls-files", "-z", "--cached", "--others", "--exclude-standard"]);
+    for rel in listed.split('\0').filter(|p| !p.is_empty()) {
+        let from = manifest_dir().join(rel);
+        if !from.is_file() {
+            continue; // deleted in the work tree
         }
-        if from.is_dir() {
-            copy_dir(&from, &hook_repo.join(entry));
-        } else {
-            std::fs::copy(&from, hook_repo.join(entry)).unwrap();
-        }
+        let to = hook_repo.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap();
     }
     git_init_commit(&hook_repo);
     let rev = git(&hook_repo, &["rev-parse", "HEAD"]);

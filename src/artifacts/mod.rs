@@ -4,7 +4,8 @@
 //! `OUT/manifest.json` names every other file with its sha256;
 //! `OUT/ami-sets/<id>.json` holds the normalized sets and
 //! `OUT/worker-types/<name>.json` each worker type with its fully resolved
-//! `launchSpecs[region][instanceType]`. Bytes are deterministic: keys are
+//! `launchSpecs[region][instanceType]`; `OUT/index.html` is a static page to
+//! browse them ([`crate::html`]). Bytes are deterministic: keys are
 //! sorted, floats use the shortest round-trip form, and nothing depends on the
 //! clock or the machine. [`compile()`] writes them atomically, [`Artifacts`]
 //! reads them back and refuses a tree whose hashes do not match.
@@ -23,6 +24,9 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// Name of the manifest file inside OUT.
 pub const MANIFEST: &str = "manifest.json";
+
+/// Name of the static page inside OUT (see `crate::html`).
+pub const INDEX_HTML: &str = "index.html";
 
 /// The Git commit a compile read its config from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

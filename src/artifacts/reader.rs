@@ -200,8 +200,11 @@ impl Artifacts {
     }
 }
 
-/// `ami-sets/<id>.json` or `worker-types/<name>.json` with a plain file name.
+/// `index.html`, or `ami-sets/<id>.json` or `worker-types/<name>.json` with a plain file name.
 fn is_artifact_path(rel: &str) -> bool {
+    if rel == super::INDEX_HTML {
+        return true;
+    }
     let Some((dir, file)) = rel.split_once('/') else { return false };
     (dir == "ami-sets" || dir == "worker-types")
         && file.ends_with(".json")

@@ -16,10 +16,11 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde_json::{Value as Json, json};
 
-use super::{FORMAT_VERSION, MANIFEST, Manifest, Source, sha256_hex, to_bytes};
+use super::{FORMAT_VERSION, INDEX_HTML, MANIFEST, Manifest, Source, sha256_hex, to_bytes};
 use crate::config::Config;
 use crate::config::model::{AmiSet, WorkerType};
-use crate::resolve::{TypeCatalog, resolve_worker_type};
+use crate::diag::Finding;
+use crate::resolve::{Resolved, TypeCatalog, resolve_worker_type};
 
 /// What a compile needs besides the config.
 #[derive(Clone, Debug, Default)]
@@ -28,6 +29,8 @@ pub struct CompileOptions {
     pub ec2_verified: bool,
     /// Where the config came from, when it is in a Git repository.
     pub source: Option<Source>,
+    /// EC2's findings (`ec2::*`) on the config, marked on `index.html`.
+    pub ec2_findings: Vec<Finding>,
 }
 
 /// What a compile wrote.
@@ -68,23 +71,36 @@ pub fn ami_set_json(set: &AmiSet) -> Json {
 
 /// The JSON of a worker type with `launchSpecs[region][instanceType]` resolved.
 pub fn worker_type_json(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog) -> Result<Json, CompileError> {
+    Ok(worker_type_json_of(wt, &resolved_specs(config, wt, catalog)?))
+}
+
+/// Every launch spec of `wt`, or the first one that does not resolve.
+fn resolved_specs(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog) -> Result<Vec<Resolved>, CompileError> {
     let set = wt.ami_set_id.as_deref().and_then(|id| config.ami_sets.get(id));
-    let mut specs: BTreeMap<String, BTreeMap<String, Json>> = BTreeMap::new();
-    for resolved in resolve_worker_type(wt, set, catalog) {
-        let r = resolved.map_err(|u| CompileError::Unresolved {
-            worker: wt.name.clone(),
-            message: u.message,
-        })?;
+    resolve_worker_type(wt, set, catalog)
+        .into_iter()
+        .map(|r| {
+            r.map_err(|u| CompileError::Unresolved {
+                worker: wt.name.clone(),
+                message: u.message,
+            })
+        })
+        .collect()
+}
+
+fn worker_type_json_of(wt: &WorkerType, resolved: &[Resolved]) -> Json {
+    let mut specs: BTreeMap<&str, BTreeMap<&str, Json>> = BTreeMap::new();
+    for r in resolved {
         specs
-            .entry(r.region)
+            .entry(&r.region)
             .or_default()
-            .insert(r.instance_type, Json::Object(r.launch_spec));
+            .insert(&r.instance_type, Json::Object(r.launch_spec.clone()));
     }
     let mut value = serde_json::to_value(wt).unwrap_or(Json::Null);
     if let Json::Object(map) = &mut value {
         map.insert("launchSpecs".into(), json!(specs));
     }
-    Ok(value)
+    value
 }
 
 /// Whether the config directory of `source` is in a Git work tree, and at which commit.
@@ -190,22 +206,34 @@ fn build(config: &Config, catalog: &dyn TypeCatalog, root: &Path, options: &Comp
             Ok((rel, sha256_hex(&bytes)))
         })
         .collect::<Result<_, CompileError>>()?;
-    let workers: Vec<(String, String, usize)> = config
+    let workers: Vec<(&String, String, String, Vec<Resolved>)> = config
         .worker_types
         .par_iter()
         .map(|(name, wt)| {
             let rel = format!("worker-types/{name}.json");
-            let bytes = to_bytes(worker_type_json(config, wt, catalog)?);
+            let resolved = resolved_specs(config, wt, catalog)?;
+            let bytes = to_bytes(worker_type_json_of(wt, &resolved));
             write_file(&root.join(&rel), &bytes)?;
-            Ok((rel, sha256_hex(&bytes), wt.regions.len() * wt.instance_types.len()))
+            Ok((name, rel, sha256_hex(&bytes), resolved))
         })
         .collect::<Result<_, CompileError>>()?;
     let summary = Summary {
         ami_sets: sets.len(),
         worker_types: workers.len(),
-        launch_specs: workers.iter().map(|w| w.2).sum(),
+        launch_specs: workers.iter().map(|w| w.3.len()).sum(),
     };
-    let files = sets.into_iter().chain(workers.into_iter().map(|(p, h, _)| (p, h))).collect();
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut resolved = BTreeMap::new();
+    for (rel, hash) in sets {
+        files.insert(rel, hash);
+    }
+    for (name, rel, hash, specs) in workers {
+        files.insert(rel, hash);
+        resolved.insert(name.clone(), specs);
+    }
+    let page = crate::html::render(config, &resolved, &options.ec2_findings);
+    write_file(&root.join(INDEX_HTML), page.as_bytes())?;
+    files.insert(INDEX_HTML.to_string(), sha256_hex(page.as_bytes()));
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -38,6 +38,12 @@ pub fn run(args: CompileArgs) -> Result<i32> {
     let options = CompileOptions {
         ec2_verified: catalog.is_some(),
         source: artifacts::source_of(&dir),
+        ec2_findings: report
+            .findings
+            .iter()
+            .filter(|f| f.code.as_str().starts_with("ec2::"))
+            .cloned()
+            .collect(),
     };
     let compiled = match &catalog {
         Some(catalog) => artifacts::compile(&config, catalog, &args.out, &options),
