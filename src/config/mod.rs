@@ -278,10 +278,11 @@ fn parse_one(file: &InputFile, role: Role, stem: &str) -> Parsed {
         Err(e) => {
             let valid = e.valid_up_to();
             let lossy: Arc<str> = Arc::from(String::from_utf8_lossy(bytes).as_ref());
-            // The lossy text has the same prefix, so the offset stays exact.
+            // The lossy text has the same prefix, so the offset stays exact;
+            // the span covers the replacement character that stands for the bad byte.
             out.findings.push(
                 Finding::new(Code::InvalidUtf8, format!("`{}` is not valid UTF-8", file.path))
-                    .at(&file.path, valid..valid + 1)
+                    .at(&file.path, valid..valid + char::REPLACEMENT_CHARACTER.len_utf8())
                     .label("invalid byte here")
                     .help("config files must be UTF-8 text"),
             );
@@ -330,4 +331,27 @@ fn parse_one(file: &InputFile, role: Role, stem: &str) -> Parsed {
     out.findings.extend(schema_findings);
     out.doc = Some(doc);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (`fuzz/` target `config_file`): the span of an
+    /// invalid byte ended inside the replacement character of the lossy text,
+    /// so slicing the source at the span panicked.
+    #[test]
+    fn invalid_utf8_span_covers_the_replacement_character() {
+        let inputs = Inputs {
+            files: vec![InputFile {
+                path: "ami-sets/base.toml".into(),
+                content: Content::Bytes(b"description = \"Base \xff image\"\n".to_vec()),
+            }],
+        };
+        let (_, report) = load(&inputs, &Limits::default());
+        let f = report.findings.iter().find(|f| f.code == Code::InvalidUtf8).expect("an invalid-utf8 finding");
+        let text = &report.sources["ami-sets/base.toml"];
+        let span = f.span.clone().expect("a span");
+        assert_eq!(text.get(span), Some("\u{FFFD}"));
+    }
 }
