@@ -41,7 +41,12 @@ struct Input {
     lookups: Vec<(String, String, String)>,
 }
 
-const PATHS: &[&str] = &["worker-types/linux.json", "ami-sets/ubuntu.json", "index.html", "worker-types/.x.json"];
+const PATHS: &[&str] = &[
+    "worker-types/linux.json",
+    "ami-sets/ubuntu.json",
+    "index.html",
+    "worker-types/.x.json",
+];
 
 fn sha256(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -77,9 +82,8 @@ fuzz_target!(|data: &[u8]| {
     };
     // Only paths that stay inside the scratch directory; escaping is the
     // writer's concern, and the reader never writes.
-    let safe = !rel.is_empty()
-        && !rel.starts_with('/')
-        && rel.split('/').all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\0'));
+    let safe =
+        !rel.is_empty() && !rel.starts_with('/') && rel.split('/').all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\0'));
     if !safe {
         return;
     }
@@ -106,7 +110,11 @@ fuzz_target!(|data: &[u8]| {
                 files.insert(k.clone(), json!(v));
             }
             if *listed {
-                let hash = if *right_hash { sha256(&input.bytes) } else { sha256(b"something else") };
+                let hash = if *right_hash {
+                    sha256(&input.bytes)
+                } else {
+                    sha256(b"something else")
+                };
                 files.insert(rel.clone(), json!(hash));
             }
             let m = json!({
@@ -135,10 +143,17 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(doc) = artifacts.worker_type(w) {
             let specs = doc.get("launchSpecs").and_then(|s| s.as_object()).cloned().unwrap_or_default();
             for (region, types) in specs.iter().take(8) {
-                for it in types.as_object().map(|t| t.keys().take(8).cloned().collect::<Vec<_>>()).unwrap_or_default() {
+                for it in types
+                    .as_object()
+                    .map(|t| t.keys().take(8).cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+                {
                     if let Ok(spec) = artifacts.launch_spec(w, region, &it) {
                         assert_eq!(spec.parameters.get("InstanceType").and_then(|v| v.as_str()), Some(it.as_str()));
-                        assert_eq!(spec.parameters.get("ImageId").and_then(|v| v.as_str()), Some(spec.image_id.as_str()));
+                        assert_eq!(
+                            spec.parameters.get("ImageId").and_then(|v| v.as_str()),
+                            Some(spec.image_id.as_str())
+                        );
                     }
                 }
             }

@@ -11,9 +11,15 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let Some((&role, content)) = data.split_first() else { return };
     let (path, keep): (&str, fn(&str) -> bool) = match role % 3 {
-        0 => ("amiset.toml", |p| p == "SCOPES" || p == "ami-sets/ubuntu-2204.toml" || p == "worker-types/gecko-t-linux-large.toml"),
-        1 => ("ami-sets/ubuntu-2204.toml", |p| p == "amiset.toml" || p == "worker-types/gecko-t-linux-large.toml"),
-        _ => ("worker-types/gecko-t-linux-large.toml", |p| p == "amiset.toml" || p.starts_with("ami-sets/")),
+        0 => ("amiset.toml", |p| {
+            p == "SCOPES" || p == "ami-sets/ubuntu-2204.toml" || p == "worker-types/gecko-t-linux-large.toml"
+        }),
+        1 => ("ami-sets/ubuntu-2204.toml", |p| {
+            p == "amiset.toml" || p == "worker-types/gecko-t-linux-large.toml"
+        }),
+        _ => ("worker-types/gecko-t-linux-large.toml", |p| {
+            p == "amiset.toml" || p.starts_with("ami-sets/")
+        }),
     };
     let mut inputs = example::inputs(keep);
     inputs.files.push(file(path, content));

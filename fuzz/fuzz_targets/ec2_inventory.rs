@@ -60,7 +60,11 @@ const TIMES: &[&str] = &[
 const NOW: i64 = 1_795_599_000;
 
 fn pick<'a, T>(items: &'a [T], i: u8) -> Option<&'a T> {
-    if items.is_empty() { None } else { items.get(i as usize % items.len()) }
+    if items.is_empty() {
+        None
+    } else {
+        items.get(i as usize % items.len())
+    }
 }
 
 fn config() -> &'static (Config, Report, Wanted) {
@@ -111,15 +115,33 @@ fn build(regions: &[Region], wanted: &Wanted) -> Inventory {
                 ri.instance_types.insert(
                     t.to_string(),
                     InstanceTypeInfo {
-                        architectures: arches.iter().take(3).filter_map(|a| pick(ARCHES, *a)).map(|s| s.to_string()).collect(),
-                        virtualization_types: virts.iter().take(3).filter_map(|v| pick(VIRTS, *v)).map(|s| s.to_string()).collect(),
+                        architectures: arches
+                            .iter()
+                            .take(3)
+                            .filter_map(|a| pick(ARCHES, *a))
+                            .map(|s| s.to_string())
+                            .collect(),
+                        virtualization_types: virts
+                            .iter()
+                            .take(3)
+                            .filter_map(|v| pick(VIRTS, *v))
+                            .map(|s| s.to_string())
+                            .collect(),
                     },
                 );
             }
         }
         for (images, ids, error) in r.failures.iter().take(3) {
-            let (call, pool) = if *images { (Call::DescribeImages, &amis) } else { (Call::DescribeInstanceTypes, &types) };
-            ri.fail(call, ids.iter().take(4).filter_map(|i| pick(pool, *i)).map(|s| s.to_string()), error.clone());
+            let (call, pool) = if *images {
+                (Call::DescribeImages, &amis)
+            } else {
+                (Call::DescribeInstanceTypes, &types)
+            };
+            ri.fail(
+                call,
+                ids.iter().take(4).filter_map(|i| pick(pool, *i)).map(|s| s.to_string()),
+                error.clone(),
+            );
         }
         inv.regions.insert(name.to_string(), ri);
     }

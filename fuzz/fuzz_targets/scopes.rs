@@ -27,9 +27,12 @@ impl Input {
     fn from(data: &[u8]) -> Input {
         let data = String::from_utf8_lossy(data);
         let (text, rest) = data.split_once("\n\0\n").unwrap_or((&data, ""));
-        let mut teams: BTreeMap<String, Vec<String>> = [("@example/relops".to_string(), vec!["@alice".to_string(), "bob@example.com".to_string()])]
-            .into_iter()
-            .collect();
+        let mut teams: BTreeMap<String, Vec<String>> = [(
+            "@example/relops".to_string(),
+            vec!["@alice".to_string(), "bob@example.com".to_string()],
+        )]
+        .into_iter()
+        .collect();
         let mut queries = Vec::new();
         for line in rest.lines() {
             let mut words = line.split(' ');
@@ -66,7 +69,11 @@ fuzz_target!(|data: &[u8]| {
     let (parsed, findings): (scopes::Scopes, Vec<Finding>) = scopes::parse("SCOPES", text, &policy);
 
     for g in &parsed.grants {
-        assert_eq!(text.get(g.span.clone()), Some(g.pattern.as_str()), "grant span points at its pattern");
+        assert_eq!(
+            text.get(g.span.clone()),
+            Some(g.pattern.as_str()),
+            "grant span points at its pattern"
+        );
         assert_eq!(text[..g.span.start].matches('\n').count() + 1, g.line, "grant line number");
         assert!(scopes::is_valid_scope(&g.pattern), "a grant's pattern is printable ASCII");
         assert!(!g.grantees.is_empty(), "a grant names someone");
@@ -89,7 +96,12 @@ fuzz_target!(|data: &[u8]| {
     for (who, scope) in queries.iter().take(32) {
         let holding: Vec<_> = parsed.grants_of(who, &policy).collect();
         for g in &parsed.grants {
-            assert_eq!(satisfies(&g.pattern, scope), rule(&g.pattern, scope), "{:?} vs {scope:?}", g.pattern);
+            assert_eq!(
+                satisfies(&g.pattern, scope),
+                rule(&g.pattern, scope),
+                "{:?} vs {scope:?}",
+                g.pattern
+            );
         }
         assert!(satisfies(scope, scope), "a scope satisfies itself");
         match parsed.satisfying(who, scope, &policy) {
@@ -99,7 +111,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(parsed.holds(who, scope, &policy));
             }
             None => {
-                assert!(!holding.iter().any(|h| rule(&h.pattern, scope)), "{who:?} holds {scope:?} but it was not found");
+                assert!(
+                    !holding.iter().any(|h| rule(&h.pattern, scope)),
+                    "{who:?} holds {scope:?} but it was not found"
+                );
                 assert!(!parsed.holds(who, scope, &policy));
             }
         }

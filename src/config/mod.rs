@@ -349,7 +349,11 @@ mod tests {
             }],
         };
         let (_, report) = load(&inputs, &Limits::default());
-        let f = report.findings.iter().find(|f| f.code == Code::InvalidUtf8).expect("an invalid-utf8 finding");
+        let f = report
+            .findings
+            .iter()
+            .find(|f| f.code == Code::InvalidUtf8)
+            .expect("an invalid-utf8 finding");
         let text = &report.sources["ami-sets/base.toml"];
         let span = f.span.clone().expect("a span");
         assert_eq!(text.get(span), Some("\u{FFFD}"));
