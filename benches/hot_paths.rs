@@ -28,6 +28,15 @@ fn parse_and_schema(c: &mut Criterion) {
             .collect::<Vec<InputFile>>(),
     };
     assert!(matches!(one.files.first().map(|f| &f.content), Some(Content::Bytes(_))));
+    // The floor for the line below: the same bytes through the toml crate
+    // alone, no spans, schema or model.
+    let Some(Content::Bytes(bytes)) = one.files.first().map(|f| &f.content) else {
+        unreachable!()
+    };
+    let text = std::str::from_utf8(bytes).expect("UTF-8");
+    c.bench_function("baseline: toml parse of one worker type", |b| {
+        b.iter(|| black_box(text).parse::<toml::Table>())
+    });
     c.bench_function("load one worker type (parse, spans, schema, model)", |b| {
         b.iter(|| amiset::config::load(black_box(&one), &Limits::default()))
     });
