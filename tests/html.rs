@@ -279,7 +279,9 @@ fn the_page_is_deterministic_and_verified_by_the_manifest() {
     let at = tampered.iter().position(|&c| c == b'<').unwrap();
     tampered[at] = b'(';
     std::fs::write(a.join("index.html"), tampered).unwrap();
-    let err = amiset::artifacts::Artifacts::open(&a).err().expect("a tampered page is refused");
+    let Err(err) = amiset::artifacts::Artifacts::open(&a) else {
+        panic!("a tampered page is refused")
+    };
     assert!(err.to_string().contains("index.html"), "{err}");
 }
 

@@ -114,7 +114,7 @@ fn the_published_hook_builds_and_checks_the_index() {
     // This project as a hook repository: every file Git would commit (the
     // tracked ones and the new ones it does not ignore), as users clone it.
     let hook_repo = tmp.path().join("amiset");
-    let listed = git(&manifest_dir(), &["ls-files", "-z", "--cached", "--others", "--exclude-standard"]);
+    let listed = git(manifest_dir(), &["ls-files", "-z", "--cached", "--others", "--exclude-standard"]);
     for rel in listed.split('\0').filter(|p| !p.is_empty()) {
         let from = manifest_dir().join(rel);
         if !from.is_file() {
