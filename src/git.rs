@@ -100,14 +100,9 @@ pub fn tree_inputs(repo: &Repository, tree: &Tree<'_>, dir: &str, limits: &Limit
     for sub in CONFIG_DIRS {
         let Some(entry) = base.get_name(sub) else { continue };
         if entry.filemode() != MODE_TREE {
-            let content = if entry.filemode() == MODE_LINK {
-                Content::Symlink
-            } else {
-                Content::NotAFile("not a directory")
-            };
             files.push(InputFile {
                 path: sub.to_string(),
-                content,
+                content: not_a_dir(entry.filemode()),
             });
             continue;
         }
@@ -124,6 +119,16 @@ pub fn tree_inputs(repo: &Repository, tree: &Tree<'_>, dir: &str, limits: &Limit
         }
     }
     Ok(Inputs { files })
+}
+
+/// What `ami-sets/` or `worker-types/` is when Git records it as something
+/// other than a tree: a symlink, or a file (never followed or read).
+fn not_a_dir(mode: i32) -> Content {
+    if mode == MODE_LINK {
+        Content::Symlink
+    } else {
+        Content::NotAFile("not a directory")
+    }
 }
 
 /// The config files of `dir` (relative to the repository root) as staged in the index.
@@ -149,14 +154,9 @@ pub fn index_inputs(repo: &Repository, dir: &str, limits: &Limits) -> Result<Inp
         }
         let Some((sub, rest)) = rel.split_once('/') else {
             if CONFIG_DIRS.contains(&rel) {
-                let content = if mode == MODE_LINK {
-                    Content::Symlink
-                } else {
-                    Content::NotAFile("not a directory")
-                };
                 files.push(InputFile {
                     path: rel.to_string(),
-                    content,
+                    content: not_a_dir(mode),
                 });
             }
             continue;

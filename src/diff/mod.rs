@@ -122,18 +122,22 @@ fn key_changes(old: &Map<String, Json>, new: &Map<String, Json>) -> Vec<KeyChang
     let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
     leaves(old, "", &mut a);
     leaves(new, "", &mut b);
+    let mut out = changed(&a, &b);
+    out.sort_by_key(|c| (c.key != "ImageId", c.key.clone()));
+    out
+}
+
+/// The keys whose values differ between `a` and `b`, in key order.
+fn changed(a: &BTreeMap<String, Json>, b: &BTreeMap<String, Json>) -> Vec<KeyChange> {
     let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    let mut out: Vec<KeyChange> = keys
-        .into_iter()
+    keys.into_iter()
         .filter(|k| a.get(*k) != b.get(*k))
         .map(|k| KeyChange {
             key: k.clone(),
             old: a.get(k).cloned(),
             new: b.get(k).cloned(),
         })
-        .collect();
-    out.sort_by_key(|c| (c.key != "ImageId", c.key.clone()));
-    out
+        .collect()
 }
 
 fn object(v: Option<&Json>) -> Map<String, Json> {
@@ -166,17 +170,7 @@ pub fn diff(old: &Config, new: &Config, catalog: &dyn TypeCatalog) -> Diff {
             out.ami_sets.added.push(id.clone());
             continue;
         };
-        let (a, b) = (set_entries(&ami_set_json(before)), set_entries(&ami_set_json(set)));
-        let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-        let amis: Vec<KeyChange> = keys
-            .into_iter()
-            .filter(|k| a.get(*k) != b.get(*k))
-            .map(|k| KeyChange {
-                key: k.clone(),
-                old: a.get(k).cloned(),
-                new: b.get(k).cloned(),
-            })
-            .collect();
+        let amis = changed(&set_entries(&ami_set_json(before)), &set_entries(&ami_set_json(set)));
         if !amis.is_empty() {
             out.ami_sets.changed.push(SetChange { id: id.clone(), amis });
         }
