@@ -18,7 +18,12 @@ fn venv_bin(tool: &str) -> PathBuf {
 }
 
 fn pre_commit(repo: &Path, home: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(venv_bin("pre-commit"))
+    in_repo(venv_bin("pre-commit").as_os_str(), args, repo, home)
+}
+
+/// Runs `program` in `repo` with pre-commit's home at `home` and a fixed Git identity.
+fn in_repo(program: &std::ffi::OsStr, args: &[&str], repo: &Path, home: &Path) -> Output {
+    std::process::Command::new(program)
         .args(args)
         .current_dir(repo)
         .env("PRE_COMMIT_HOME", home)
@@ -29,7 +34,7 @@ fn pre_commit(repo: &Path, home: &Path, args: &[&str]) -> Output {
         .env("GIT_COMMITTER_EMAIL", "test@example.com")
         .env("NO_COLOR", "1")
         .output()
-        .expect("pre-commit runs")
+        .expect("the command runs")
 }
 
 /// A config repository with a pre-commit config whose hook runs `entry`.
@@ -47,18 +52,7 @@ const GOOD: &str =
     "amiSetId = \"ubuntu-2204\"\nmaxCapacity = 1\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n[[regions]]\nregion = \"us-east-1\"\n";
 
 fn commit(repo: &Path, home: &Path) -> Output {
-    std::process::Command::new("git")
-        .args(["commit", "-q", "-m", "change"])
-        .current_dir(repo)
-        .env("PRE_COMMIT_HOME", home)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+    in_repo("git".as_ref(), &["commit", "-q", "-m", "change"], repo, home)
 }
 
 /// The hook's command line run against the index: refuses bad staged files,
