@@ -109,7 +109,9 @@ impl Ec2Connection {
     pub fn fetch(&self, _config: &Config) -> Result<Inventory> {
         let _ = (seconds, Wanted::default);
         Err(Error::Usage(
-            "this amiset was built without the `ec2` feature; use `--ec2-inventory FILE` to verify against a snapshot".into(),
+            "this amiset was built without the `ec2` feature: install it with `cargo install amiset --features ec2`, \
+             or verify against a snapshot with `--ec2-inventory FILE`"
+                .into(),
         ))
     }
 }
