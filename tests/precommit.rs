@@ -157,4 +157,28 @@ fn the_published_hook_builds_and_checks_the_index() {
     std::fs::remove_file(repo.join("worker-types/new.toml")).unwrap();
     let run = hook_run();
     assert!(run.status.success(), "{}{}", stdout(&run), stderr(&run));
+
+    // The hook's build leaves out the `ec2` feature, and says so when asked for it.
+    let installed = installed_binary(&home).expect("pre-commit installed the amiset binary under PRE_COMMIT_HOME");
+    let live = std::process::Command::new(&installed)
+        .args(["check", "--ec2"])
+        .current_dir(&repo)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(live.status.code(), Some(2), "{}", stderr(&live));
+    assert!(stderr(&live).contains("--features ec2"), "{}", stderr(&live));
+}
+
+/// `<PRE_COMMIT_HOME>/<repo>/rustenv-*/bin/amiset`, where pre-commit's `cargo install` put the hook.
+fn installed_binary(home: &Path) -> Option<PathBuf> {
+    for repo in std::fs::read_dir(home).ok()?.flatten() {
+        for env in std::fs::read_dir(repo.path()).into_iter().flatten().flatten() {
+            let bin = env.path().join("bin/amiset");
+            if env.file_name().to_string_lossy().starts_with("rustenv") && bin.is_file() {
+                return Some(bin);
+            }
+        }
+    }
+    None
 }
