@@ -15,14 +15,61 @@ use crate::resolve::{self, TypeCatalog};
 /// Loads and checks a config repository: everything `amiset check` does offline.
 pub fn run(inputs: &Inputs, limits: &Limits) -> (Config, Report) {
     let (config, mut report) = config::load(inputs, limits);
-    report.findings.extend(check(&config, &resolve::Builtin));
+    report.findings.extend(check_with_limits(&config, &resolve::Builtin, limits));
     report.sort();
     (config, report)
 }
 
-/// Cross-file checks over a loaded config, with instance type capabilities from `catalog`.
+/// Cross-file checks over a loaded config, with instance type capabilities
+/// from `catalog`, under the default [`Limits`].
 pub fn check(config: &Config, catalog: &dyn TypeCatalog) -> Vec<Finding> {
+    check_with_limits(config, catalog, &Limits::default())
+}
+
+/// The launch specifications a worker type resolves to, as resolution
+/// enumerates them: entries of `regions` times entries of `instanceTypes`.
+/// Without duplicates (which are errors) this is the number compile writes.
+pub fn launch_spec_count(wt: &WorkerType) -> usize {
+    wt.regions.len().saturating_mul(wt.instance_types.len())
+}
+
+/// `limits::too-many-launch-specs` when the worker types together resolve to
+/// more than `limits.max_launch_specs` launch specifications, located at the
+/// worker type (in name order) where the running total crosses the limit.
+pub fn launch_spec_limit(config: &Config, limits: &Limits) -> Option<Finding> {
+    let mut total = 0usize;
+    let mut crossing = None;
+    for (name, wt) in &config.worker_types {
+        total = total.saturating_add(launch_spec_count(wt));
+        if crossing.is_none() && total > limits.max_launch_specs {
+            crossing = Some(name.as_str());
+        }
+    }
+    let name = crossing?;
+    let path = format!("worker-types/{name}.toml");
+    let f = Finding::new(
+        Code::TooManyLaunchSpecs,
+        format!(
+            "the worker types resolve to {total} launch specs, over the limit of {}; the total crosses it at worker type `{name}`",
+            limits.max_launch_specs
+        ),
+    )
+    .label("the limit is crossed here")
+    .help("each worker type resolves to its regions times its instance types; raise `--max-launch-specs` if this is intended");
+    Some(match config.worker_doc(name) {
+        Some(doc) => f.at(&path, doc.span_of_key("/instanceTypes")),
+        None => f.in_file(path),
+    })
+}
+
+/// [`check`] under `limits`: over `max_launch_specs`, nothing is resolved
+/// (the limit bounds the work a hostile repository can cause) and the only
+/// resolution finding is `limits::too-many-launch-specs`.
+pub fn check_with_limits(config: &Config, catalog: &dyn TypeCatalog, limits: &Limits) -> Vec<Finding> {
     let mut findings = Vec::new();
+    let over_limit = launch_spec_limit(config, limits);
+    let feasibility = over_limit.is_none();
+    findings.extend(over_limit);
     findings.extend(check_policy(config));
     if let Some(text) = &config.scopes_source {
         findings.extend(crate::scopes::parse("SCOPES", text, &config.policy).1);
@@ -36,7 +83,7 @@ pub fn check(config: &Config, catalog: &dyn TypeCatalog) -> Vec<Finding> {
     let workers: Vec<Finding> = config
         .worker_types
         .par_iter()
-        .flat_map_iter(|(_, wt)| check_worker_type(config, wt, catalog))
+        .flat_map_iter(|(_, wt)| check_worker_type(config, wt, catalog, feasibility))
         .collect();
     findings.extend(workers);
     findings.extend(unused_sets(config));
@@ -158,7 +205,7 @@ fn check_set(config: &Config, id: &str, set: &AmiSet) -> Vec<Finding> {
     out
 }
 
-fn check_worker_type(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog) -> Vec<Finding> {
+fn check_worker_type(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog, feasibility: bool) -> Vec<Finding> {
     let mut out = Vec::new();
     let name = wt.name.as_str();
     let at = At {
@@ -284,10 +331,11 @@ fn check_worker_type(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog
     out.extend(security_groups_with_subnet(wt, &at));
 
     // Feasibility is only meaningful once the references are sound.
-    let resolvable = match &wt.ami_set_id {
-        Some(_) => set.is_some(),
-        None => wt.regions.iter().all(|r| r.image_id().is_some()),
-    };
+    let resolvable = feasibility
+        && match &wt.ami_set_id {
+            Some(_) => set.is_some(),
+            None => wt.regions.iter().all(|r| r.image_id().is_some()),
+        };
     if resolvable {
         let bad_region = |i: usize| wt.regions.get(i).is_none_or(|r| !policy.allows_region(&r.region));
         // A region that is unknown or not allowed is already reported; its resolution would only repeat that.

@@ -44,10 +44,15 @@ pub type Catalog = BTreeMap<String, TypeInfo>;
 /// when it was consulted (it overrides the built-in table in resolution).
 pub fn checked(inputs: &Inputs, limits: &Limits, ec2: &Ec2Args) -> Result<(Config, Report, Option<Catalog>)> {
     let (config, mut report) = config::load(inputs, limits);
-    let (ec2_findings, catalog) = ec2.verify(&config)?;
+    // Over the launch spec limit nothing is resolved, not even for EC2: the check fails on the limit alone.
+    let (ec2_findings, catalog) = if ec2.enabled() && check::launch_spec_limit(&config, limits).is_some() {
+        (Vec::new(), None)
+    } else {
+        ec2.verify(&config)?
+    };
     match &catalog {
-        Some(catalog) => report.findings.extend(check::check(&config, catalog)),
-        None => report.findings.extend(check::check(&config, &resolve::Builtin)),
+        Some(catalog) => report.findings.extend(check::check_with_limits(&config, catalog, limits)),
+        None => report.findings.extend(check::check_with_limits(&config, &resolve::Builtin, limits)),
     }
     report.findings.extend(ec2_findings);
     report.sort();

@@ -63,6 +63,9 @@ pub fn run(args: DiffArgs) -> Result<i32> {
             .map_err(|e| Error::Git(e.message().to_string()))?;
         let inputs = git::tree_inputs(&repo, &tree, &args.dir, &limits).map_err(git_err)?;
         let (config, report) = check::run(&inputs, &limits);
+        if let Some(f) = report.findings.iter().find(|f| f.code == crate::diag::Code::TooManyLaunchSpecs) {
+            return Err(Error::Other(format!("the {side} revision is not compared: {}", f.message)));
+        }
         if report.errors() > 0 {
             eprintln!(
                 "amiset: warning: the {side} revision has {} errors; run `amiset check`",

@@ -107,6 +107,9 @@ pub struct LimitArgs {
     /// Most files in `ami-sets/` and `worker-types/`.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     pub max_files: usize,
+    /// Most launch specifications (worker types × regions × instance types) resolved in one run.
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    pub max_launch_specs: usize,
 }
 
 impl LimitArgs {
@@ -114,7 +117,7 @@ impl LimitArgs {
         Limits {
             max_file_size: self.max_file_size,
             max_files: self.max_files,
-            ..Limits::default()
+            max_launch_specs: self.max_launch_specs,
         }
     }
 }
