@@ -61,7 +61,8 @@ pub fn run(args: AuthorizeArgs) -> Result<i32> {
             } else {
                 report::render(&decision.report, Format::Human, &options)
             };
-            format!("{findings}{}", decision.table())
+            // The table quotes file names, scopes and the author as given: no terminal controls pass.
+            format!("{findings}{}", report::sanitize(&decision.table()))
         }
         other => report::render(&decision.report, other, &options),
     };

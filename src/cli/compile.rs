@@ -1,6 +1,6 @@
 //! `amiset compile`: check, then write resolved launch specifications.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
@@ -27,6 +27,9 @@ pub struct CompileArgs {
 
 pub fn run(args: CompileArgs) -> Result<i32> {
     let dir = dir_or_cwd(args.dir);
+    if let Some(problem) = clobbers_config(&dir, &args.out) {
+        return Err(Error::Usage(problem));
+    }
     let limits = args.limits.limits();
     let inputs = load::read_dir(&dir, &limits)?;
     let (config, report, catalog) = super::check::checked(&inputs, &limits, &args.ec2)?;
@@ -58,4 +61,36 @@ pub fn run(args: CompileArgs) -> Result<i32> {
         args.out.display()
     );
     Ok(code)
+}
+
+/// Why writing OUT would destroy the config it is compiled from: OUT is the
+/// config directory, one of its ancestors, or inside `ami-sets/` or
+/// `worker-types/` (OUT is replaced as a whole). `None` when OUT is elsewhere,
+/// including a directory of its own inside the config directory.
+fn clobbers_config(dir: &Path, out: &Path) -> Option<String> {
+    let dir = dir.canonicalize().ok()?;
+    let out_abs = match (out.parent(), out.file_name()) {
+        // The last component itself is not followed: a link as OUT is refused when writing.
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+            parent.canonicalize().ok()?.join(name)
+        }
+        _ => out.canonicalize().ok()?,
+    };
+    if dir.starts_with(&out_abs) {
+        return Some(format!(
+            "`--out {}` is the config directory `{}` or contains it; compiling there would replace the config",
+            out.display(),
+            dir.display()
+        ));
+    }
+    crate::config::CONFIG_DIRS
+        .iter()
+        .find(|sub| out_abs.starts_with(dir.join(sub)))
+        .map(|sub| {
+            format!(
+                "`--out {}` is inside the config directory's `{sub}/`; choose a directory of its own",
+                out.display()
+            )
+        })
 }

@@ -76,7 +76,8 @@ pub fn run(args: DiffArgs) -> Result<i32> {
     }
     let d = diff::diff(&configs[0], &configs[1], &Builtin);
     let out = match args.format {
-        DiffFormat::Text => diff::text(&d),
+        // Values are printed as they are in the config: no terminal controls pass.
+        DiffFormat::Text => crate::report::sanitize(&diff::text(&d)),
         DiffFormat::Markdown => diff::markdown(&d, args.max_rows),
         DiffFormat::Json => {
             let mut s = serde_json::to_string_pretty(&d).unwrap_or_default();

@@ -106,7 +106,14 @@ fn read_entry(path: &Path, limits: &Limits) -> Result<Option<Content>, LoadError
     if meta.len() > limits.max_file_size {
         return Ok(Some(Content::TooLarge(meta.len())));
     }
-    let file = open_no_follow(path).map_err(io_err(path))?;
+    let file = match open_no_follow(path) {
+        Ok(file) => file,
+        // Replaced by a link since the metadata was read: O_NOFOLLOW refused it.
+        Err(e) if e.raw_os_error() == Some(ELOOP) => return Ok(Some(Content::Symlink)),
+        // Removed since: as if it had never been there.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(path)(e)),
+    };
     // The entry may have been replaced since the metadata was read: check
     // again on the open handle.
     let meta = file.metadata().map_err(io_err(path))?;
@@ -120,6 +127,12 @@ fn read_entry(path: &Path, limits: &Limits) -> Result<Option<Content>, LoadError
     }
     Ok(Some(Content::Bytes(bytes)))
 }
+
+/// What `open` with `O_NOFOLLOW` fails with on a link.
+#[cfg(unix)]
+const ELOOP: i32 = libc::ELOOP;
+#[cfg(not(unix))]
+const ELOOP: i32 = -1;
 
 #[cfg(unix)]
 fn open_no_follow(path: &Path) -> std::io::Result<fs::File> {

@@ -58,18 +58,26 @@ impl Diagnostic for Diag<'_> {
     }
 }
 
-/// Replaces control bytes other than line breaks and tabs with `?`, one byte
-/// for one byte, so spans stay exact.
+/// Replaces control characters other than line breaks and tabs with `?`,
+/// one per byte, so spans stay exact. A `\r` is a line break only before
+/// `\n`; alone it would move the cursor back over the line.
 fn sanitize_source(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() && !matches!(c, '\n' | '\r' | '\t') && c.len_utf8() == 1 {
-                '?'
-            } else {
-                c
-            }
-        })
-        .collect()
+    let mut chars = text.chars().peekable();
+    let mut out = String::with_capacity(text.len());
+    while let Some(c) = chars.next() {
+        let keep = match c {
+            '\n' | '\t' => true,
+            '\r' => chars.peek() == Some(&'\n'),
+            c => !c.is_control(),
+        };
+        if keep {
+            out.push(c);
+        } else {
+            // One `?` per byte (C1 controls take two), so spans stay exact.
+            out.extend(std::iter::repeat_n('?', c.len_utf8()));
+        }
+    }
+    out
 }
 
 pub(super) fn render(report: &Report, options: &Options) -> String {
