@@ -278,6 +278,13 @@ fn case_collisions_are_reported_in_both_directories() {
     assert!(collisions.iter().any(|f| f.starts_with("ami-sets/")) && collisions.iter().any(|f| f.starts_with("worker-types/")));
 }
 
+/// A valid worker type whose content, if it were ever read, shows in a finding (its set is unknown).
+fn secret_worker() -> String {
+    String::from_utf8(worker(&["us-east-1"], &["m5.large"]))
+        .unwrap()
+        .replace("\"s\"", "\"TOP-SECRET-CONTENT\"")
+}
+
 /// Swaps `path` between a regular file, a symlink to `target` and a FIFO until `stop`.
 fn swap_loop(path: &Path, target: &Path, regular: &[u8], stop: &std::sync::atomic::AtomicBool) -> usize {
     use std::sync::atomic::Ordering;
@@ -314,7 +321,7 @@ fn files_swapped_for_links_while_check_runs_never_leak_the_target() {
     use std::sync::atomic::AtomicBool;
     let secret_dir = tempfile::tempdir().unwrap();
     let secret = secret_dir.path().join("secret.toml");
-    fs::write(&secret, "description = \"TOP-SECRET-CONTENT\"\nmaxCapacity = 1\n").unwrap();
+    fs::write(&secret, secret_worker()).unwrap();
     let files = six_launch_specs();
     let dir = repo(&borrowed(&files));
     // The entry itself is swapped, and so is the directory that holds it.
@@ -344,14 +351,16 @@ fn files_swapped_for_links_while_check_runs_never_leak_the_target() {
 #[test]
 fn config_directory_swapped_for_a_link_while_check_runs_never_leaks_the_target() {
     use std::sync::atomic::{AtomicBool, Ordering};
+    // Many entries make the window between listing `worker-types/` and reading its files wide.
     let secret_dir = tempfile::tempdir().unwrap();
-    fs::write(
-        secret_dir.path().join("a.toml"),
-        "description = \"TOP-SECRET-CONTENT\"\nmaxCapacity = 1\n",
-    )
-    .unwrap();
     let files = six_launch_specs();
     let dir = repo(&borrowed(&files));
+    for i in 0..300 {
+        let name = format!("w{i}.toml");
+        // Read through the link, this content would show: the unknown set is named in a finding.
+        fs::write(secret_dir.path().join(&name), secret_worker()).unwrap();
+        fs::write(dir.path().join("worker-types").join(&name), worker(&["us-east-1"], &["m5.large"])).unwrap();
+    }
     let (real, parked, link) = (
         dir.path().join("worker-types"),
         dir.path().join(".parked"),
