@@ -58,6 +58,28 @@ pub fn normalize_dir(dir: &str) -> String {
     dir.split('/').filter(|s| !s.is_empty() && *s != ".").collect::<Vec<_>>().join("/")
 }
 
+/// Checks a `--dir` flag before use: a path inside the repository, without
+/// `..`, that is a directory in at least one of `trees` (a mistyped
+/// `--dir` must not read as a repository without config, where every
+/// change is allowed).
+pub fn check_config_dir(trees: &[&Tree<'_>], dir: &str) -> Result<(), String> {
+    if dir.starts_with('/') || dir.split('/').any(|s| s == "..") {
+        return Err(format!("`--dir {dir}` must be a relative path inside the repository, without `..`"));
+    }
+    let dir = normalize_dir(dir);
+    if dir.is_empty() {
+        return Ok(());
+    }
+    let found = trees
+        .iter()
+        .any(|t| t.get_path(Path::new(&dir)).is_ok_and(|e| e.filemode() == MODE_TREE));
+    if found {
+        Ok(())
+    } else {
+        Err(format!("`--dir {dir}` is not a directory in either revision"))
+    }
+}
+
 /// The content of one tree or index entry, by object id and file mode.
 pub fn content_of(repo: &Repository, id: Oid, mode: i32, limits: &Limits) -> Result<Content, GitError> {
     Ok(match mode {

@@ -435,6 +435,46 @@ fn compile_never_replaces_the_config_directory_or_its_parts() {
     assert!(cfg.join("build/manifest.json").is_file());
 }
 
+#[test]
+fn dir_flags_outside_the_repository_or_mistyped_are_tool_errors_never_an_empty_pass() {
+    let repo = Repo::with_dir("config");
+    repo.edit("config/ami-sets/ubuntu-2204.toml", "description", "# changed\ndescription")
+        .commit();
+    for dir in ["..", "../..", "/etc", "config/../..", "conifg", "config/ami-sets/ubuntu-2204.toml"] {
+        for args in [
+            vec!["authorize", "--base", "main", "--author", "@nobody", "--dir", dir],
+            vec!["diff", "--base", "main", "--dir", dir],
+        ] {
+            let out = amiset(&repo.root, &args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}{}", stdout(&out), stderr(&out));
+            assert!(stdout(&out).is_empty(), "{args:?}: partial output {}", stdout(&out));
+            assert!(stderr(&out).contains("--dir"), "{args:?}: {}", stderr(&out));
+        }
+    }
+    // The right directory still works, written either way.
+    for dir in ["config", "./config/", "config/."] {
+        let out = amiset(&repo.root, &["authorize", "--base", "main", "--author", "@nobody", "--dir", dir]);
+        assert_eq!(out.status.code(), Some(1), "--dir {dir}: {}", stderr(&out));
+        assert!(stdout(&out).contains("manage-ami-set:ubuntu-2204"), "{}", stdout(&out));
+    }
+}
+
+#[test]
+fn sockets_in_the_config_directory_are_not_files() {
+    let dir = repo(&[("ami-sets/ok.toml", SET)]);
+    let _listener = std::os::unix::net::UnixListener::bind(dir.path().join("ami-sets/sock.toml")).unwrap();
+    let (exit, doc) = json(dir.path(), &["check", "."]);
+    assert_eq!(exit, 1);
+    let f = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "file::not-a-file")
+        .expect("a not-a-file finding");
+    assert_eq!(f["file"], "ami-sets/sock.toml");
+    assert!(f["message"].as_str().unwrap().contains("a socket"), "{f}");
+}
+
 /// Replaces `path` in the index of `repo` with an entry of `mode` and object `id`, and commits.
 fn commit_index_entry(repo: &Repo, path: &str, mode: &str, id: &str) {
     repo.git(&["rm", "-q", "--cached", path]);

@@ -35,6 +35,9 @@ pub struct AuthorizeArgs {
 
 pub fn run(args: AuthorizeArgs) -> Result<i32> {
     let repo = git::open(&args.repo).map_err(|e| Error::Git(e.to_string()))?;
+    let trees = [git::tree_at(&repo, &args.base), git::tree_at(&repo, &args.head)];
+    let [base, head] = trees.map(|t| t.map_err(|e| Error::Git(e.to_string())));
+    git::check_config_dir(&[&base?, &head?], &args.dir).map_err(Error::Usage)?;
     let request = Request {
         base: &args.base,
         head: &args.head,

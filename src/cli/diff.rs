@@ -51,6 +51,11 @@ pub fn run(args: DiffArgs) -> Result<i32> {
     let repo = git::open(&args.repo).map_err(git_err)?;
     let base = git::commit_id(&repo, &args.base).map_err(git_err)?;
     let head = git::commit_id(&repo, &args.head).map_err(git_err)?;
+    let (base_tree, head_tree) = (
+        git::tree_at(&repo, &args.base).map_err(git_err)?,
+        git::tree_at(&repo, &args.head).map_err(git_err)?,
+    );
+    git::check_config_dir(&[&base_tree, &head_tree], &args.dir).map_err(Error::Usage)?;
     let merge_base = repo
         .merge_base(base, head)
         .map_err(|e| Error::Git(format!("no merge base of `{}` and `{}`: {}", args.base, args.head, e.message())))?;
