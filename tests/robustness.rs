@@ -553,6 +553,7 @@ fn tree_entry_replacing_the_worker_types_directory_is_a_finding() {
     let (exit, doc) = json(&repo.root, &["authorize", "--base", "main", "--author", "@alice"]);
     assert_eq!(exit, 1, "{doc:#}");
     assert_eq!(doc["authorized"], false);
+    assert!(codes(&doc).contains(&"file::not-a-file".to_string()), "{doc:#}");
 }
 
 // ---------------------------------------------------------------- output
