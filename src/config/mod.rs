@@ -130,9 +130,20 @@ pub fn load(inputs: &Inputs, limits: &Limits) -> (Config, Report) {
     let mut entries: Vec<(&InputFile, Role, String)> = Vec::new();
     let mut dir_entries = 0usize;
     let mut lower_stems: BTreeMap<(Role, String), &str> = BTreeMap::new();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
 
     for file in &inputs.files {
         let path = file.path.as_str();
+        // A malformed Git tree can list a name twice; reading both would mix
+        // one file's findings with the other's text.
+        if !seen.insert(path) {
+            report.findings.push(
+                Finding::new(Code::CaseCollision, format!("{} appears more than once", quote_name(path)))
+                    .in_file(path)
+                    .help("the tree lists two entries with this name; only the first was read"),
+            );
+            continue;
+        }
         if let Some(role) = match path {
             "amiset.toml" => Some(Role::Policy),
             "SCOPES" => Some(Role::Scopes),
@@ -357,5 +368,28 @@ mod tests {
         let text = &report.sources["ami-sets/base.toml"];
         let span = f.span.clone().expect("a span");
         assert_eq!(text.get(span), Some("\u{FFFD}"));
+    }
+
+    /// Found by fuzzing (`fuzz/` target `repository`): two inputs with the
+    /// same path were both parsed, but only the last one's text was kept, so
+    /// the first one's findings pointed past the end of the text reported.
+    #[test]
+    fn duplicate_path_is_read_once_and_reported() {
+        let file = |text: &str| InputFile {
+            path: "ami-sets/base.toml".into(),
+            content: Content::Bytes(text.as_bytes().to_vec()),
+        };
+        let inputs = Inputs {
+            files: vec![file("description = \"long enough to put a syntax error far in\"\n[[amis]\n"), file("x = 1\n")],
+        };
+        let (_, report) = load(&inputs, &Limits::default());
+        assert!(report.findings.iter().any(|f| f.code == Code::CaseCollision && f.message.contains("more than once")));
+        let text = &report.sources["ami-sets/base.toml"];
+        assert!(text.starts_with("description"), "the first entry is the one read");
+        for f in &report.findings {
+            if let Some(span) = &f.span {
+                assert!(text.get(span.clone()).is_some(), "{:?} at {span:?} is outside the text", f.code);
+            }
+        }
     }
 }
