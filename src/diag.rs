@@ -82,7 +82,7 @@ codes! {
     StrayFile = "file::stray", Error;
     /// A file name whose stem is not a valid id (`^[A-Za-z0-9][A-Za-z0-9_-]{0,37}$`).
     InvalidName = "file::invalid-name", Error;
-    /// Two files whose names differ only by case; they collide on case-insensitive checkouts.
+    /// Two files whose names differ only by case (they collide on case-insensitive checkouts), or one name listed twice.
     CaseCollision = "file::case-collision", Error;
     /// The file is not valid TOML.
     TomlSyntax = "parse::syntax", Error;
