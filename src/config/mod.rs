@@ -380,10 +380,18 @@ mod tests {
             content: Content::Bytes(text.as_bytes().to_vec()),
         };
         let inputs = Inputs {
-            files: vec![file("description = \"long enough to put a syntax error far in\"\n[[amis]\n"), file("x = 1\n")],
+            files: vec![
+                file("description = \"long enough to put a syntax error far in\"\n[[amis]\n"),
+                file("x = 1\n"),
+            ],
         };
         let (_, report) = load(&inputs, &Limits::default());
-        assert!(report.findings.iter().any(|f| f.code == Code::CaseCollision && f.message.contains("more than once")));
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.code == Code::CaseCollision && f.message.contains("more than once"))
+        );
         let text = &report.sources["ami-sets/base.toml"];
         assert!(text.starts_with("description"), "the first entry is the one read");
         for f in &report.findings {
