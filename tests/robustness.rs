@@ -142,6 +142,25 @@ fn diff_refuses_a_revision_over_the_launch_spec_limit() {
     );
 }
 
+/// Over the limit nothing is resolved, not even for EC2 verification: the
+/// snapshot (which knows none of these AMIs) yields findings only under it.
+#[test]
+fn ec2_verification_is_skipped_over_the_launch_spec_limit() {
+    let files = six_launch_specs();
+    let dir = repo(&borrowed(&files));
+    let snapshot = common::manifest_dir().join("tests/fixtures/migrate/ec2-inventory/inventory.json");
+    let snapshot = snapshot.to_str().unwrap();
+    let (exit, under) = json(dir.path(), &["check", ".", "--ec2-inventory", snapshot, "--max-launch-specs", "6"]);
+    assert_eq!(exit, 1, "{under:#}");
+    assert!(codes(&under).iter().any(|c| c.starts_with("ec2::")), "{under:#}");
+    let (exit, over) = json(dir.path(), &["check", ".", "--ec2-inventory", snapshot, "--max-launch-specs", "5"]);
+    assert_eq!(
+        (exit, codes(&over)),
+        (1, vec!["limits::too-many-launch-specs".to_string()]),
+        "{over:#}"
+    );
+}
+
 #[test]
 fn a_worker_type_of_a_few_hundred_kilobytes_cannot_make_check_resolve_millions_of_specs() {
     // 2000 × 2000 entries resolve to 4 million launch specs: over the default limit, nothing is resolved.
