@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::repo::Repo;
-use common::{amiset, copy_dir, git, manifest_dir, stderr, stdout};
+use common::{amiset, codes, copy_dir, git, manifest_dir, stderr, stdout};
 use serde_json::Value as Json;
 
 /// Runs authorize for `author` with `--format json`; returns the exit code and the document.
@@ -30,15 +30,6 @@ fn required(doc: &Json) -> Vec<(String, bool)> {
         .unwrap()
         .iter()
         .map(|r| (r["scope"].as_str().unwrap().to_string(), !r["satisfiedBy"].is_null()))
-        .collect()
-}
-
-fn codes(doc: &Json) -> Vec<String> {
-    doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap().to_string())
         .collect()
 }
 

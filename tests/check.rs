@@ -9,7 +9,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{amiset, manifest_dir, stderr, stdout};
+use common::{amiset, codes, json, manifest_dir, stderr, stdout};
 use serde_json::Value;
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
@@ -151,21 +151,7 @@ fn repo(files: &[(&str, &[u8])]) -> tempfile::TempDir {
 }
 
 fn check_json(dir: &Path, extra: &[&str]) -> (i32, Value) {
-    let mut args = vec!["check", ".", "--format", "json"];
-    args.extend_from_slice(extra);
-    let out = amiset(dir, &args);
-    let text = stdout(&out);
-    let doc = serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid json ({e}): {text}\nstderr: {}", stderr(&out)));
-    (out.status.code().expect("exit code"), doc)
-}
-
-fn codes(doc: &Value) -> Vec<String> {
-    doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap().to_string())
-        .collect()
+    json(dir, &[&["check", "."], extra].concat())
 }
 
 #[test]

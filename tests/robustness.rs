@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 
 use common::repo::Repo;
-use common::{amiset, git, git_init_commit, stderr, stdout};
+use common::{amiset, codes, git, git_init_commit, json, stderr, stdout};
 use serde_json::Value;
 
 /// A config repository in a temporary directory, from (path, bytes) pairs.
@@ -25,23 +25,6 @@ fn write_all(root: &Path, files: &[(&str, &[u8])]) {
         fs::create_dir_all(full.parent().unwrap()).unwrap();
         fs::write(full, bytes).unwrap();
     }
-}
-
-/// Runs `amiset` with `args` and `--format json`; the exit code and the document.
-fn json(dir: &Path, args: &[&str]) -> (i32, Value) {
-    let out = amiset(dir, &[args, &["--format", "json"]].concat());
-    let text = stdout(&out);
-    let doc = serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid json ({e}): {text}\nstderr: {}", stderr(&out)));
-    (out.status.code().expect("exit code"), doc)
-}
-
-fn codes(doc: &Value) -> Vec<String> {
-    doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap().to_string())
-        .collect()
 }
 
 const SET: &[u8] = b"[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-0123456789abcdef0\"\n\n[[amis]]\nregion = \"us-west-2\"\nhvm = \"ami-0123456789abcdef1\"\n";

@@ -47,14 +47,35 @@ pub fn check_report(report: &Report) {
     }
 }
 
+/// Nothing unverified passes: every AMI of `wanted` that `inventory` does
+/// not describe as available has an error finding naming it.
+pub fn assert_nothing_unverified_passes(wanted: &amiset::ec2::Wanted, inventory: &amiset::ec2::Inventory, findings: &[amiset::Finding]) {
+    use amiset::ec2::Status;
+    for (region, want) in &wanted.regions {
+        for ami in &want.amis {
+            let available = match inventory.region(region) {
+                Status::Found(r) => matches!(r.image(ami), Status::Found(img) if img.state == "available"),
+                _ => false,
+            };
+            assert!(
+                available
+                    || findings
+                        .iter()
+                        .any(|f| f.severity == amiset::Severity::Error && f.message.contains(ami.as_str())),
+                "`{ami}` in {region} was not described as available, yet has no error"
+            );
+        }
+    }
+}
+
 /// A fresh scratch directory, on `/dev/shm` when there is one (fsync there is free).
 pub fn scratch_dir() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
     let builder = tempfile::Builder::new().prefix("amiset-fuzz-").to_owned();
-    if shm.is_dir() {
-        if let Ok(dir) = builder.tempdir_in(shm) {
-            return dir;
-        }
+    if shm.is_dir()
+        && let Ok(dir) = builder.tempdir_in(shm)
+    {
+        return dir;
     }
     builder.tempdir().expect("a scratch directory")
 }

@@ -28,6 +28,25 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Runs `amiset` with `args` and `--format json`: the exit code and the
+/// document, or a panic showing what was printed instead of JSON.
+pub fn json(cwd: &Path, args: &[&str]) -> (i32, serde_json::Value) {
+    let out = amiset(cwd, &[args, &["--format", "json"]].concat());
+    let text = stdout(&out);
+    let doc = serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid json ({e}): {text}\nstderr: {}", stderr(&out)));
+    (out.status.code().expect("exit code"), doc)
+}
+
+/// The codes of the findings of a `--format json` document, in order.
+pub fn codes(doc: &serde_json::Value) -> Vec<String> {
+    doc["findings"]
+        .as_array()
+        .expect("a findings array")
+        .iter()
+        .map(|f| f["code"].as_str().expect("a code").to_string())
+        .collect()
+}
+
 /// The directory of this crate.
 pub fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
