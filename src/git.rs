@@ -99,16 +99,22 @@ pub fn content_of(repo: &Repository, id: Oid, mode: i32, limits: &Limits) -> Res
     })
 }
 
+/// The tree of the config directory `dir` in `tree`, if it is a directory there.
+fn config_tree<'r>(repo: &'r Repository, tree: &Tree<'r>, dir: &str) -> Result<Option<Tree<'r>>, GitError> {
+    let dir = normalize_dir(dir);
+    if dir.is_empty() {
+        return Ok(Some(tree.clone()));
+    }
+    match tree.get_path(Path::new(&dir)) {
+        Ok(entry) if entry.filemode() == MODE_TREE => Ok(Some(repo.find_tree(entry.id())?)),
+        _ => Ok(None),
+    }
+}
+
 /// The config files of `dir` (relative to the repository root) in `tree`.
 pub fn tree_inputs(repo: &Repository, tree: &Tree<'_>, dir: &str, limits: &Limits) -> Result<Inputs, GitError> {
-    let dir = normalize_dir(dir);
-    let base = if dir.is_empty() {
-        tree.clone()
-    } else {
-        match tree.get_path(Path::new(&dir)) {
-            Ok(entry) if entry.filemode() == MODE_TREE => repo.find_tree(entry.id())?,
-            _ => return Ok(Inputs::default()),
-        }
+    let Some(base) = config_tree(repo, tree, dir)? else {
+        return Ok(Inputs::default());
     };
     let mut files = Vec::new();
     for name in TOP_LEVEL_FILES {
@@ -212,14 +218,8 @@ pub fn index_inputs(repo: &Repository, dir: &str, limits: &Limits) -> Result<Inp
 /// with their object id and file mode. No blob is read.
 pub fn config_entries(repo: &Repository, tree: &Tree<'_>, dir: &str) -> Result<std::collections::BTreeMap<String, (Oid, i32)>, GitError> {
     let mut out = std::collections::BTreeMap::new();
-    let dir = normalize_dir(dir);
-    let base = if dir.is_empty() {
-        tree.clone()
-    } else {
-        match tree.get_path(Path::new(&dir)) {
-            Ok(entry) if entry.filemode() == MODE_TREE => repo.find_tree(entry.id())?,
-            _ => return Ok(out),
-        }
+    let Some(base) = config_tree(repo, tree, dir)? else {
+        return Ok(out);
     };
     for name in TOP_LEVEL_FILES.iter().chain(CONFIG_DIRS.iter()) {
         let Some(entry) = base.get_name(name) else { continue };
