@@ -46,6 +46,12 @@ struct World {
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
+        // SAFETY: set before this process starts a thread of its own.
+        unsafe {
+            std::env::set_var("AWS_ACCESS_KEY_ID", "fuzz");
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", "fuzz");
+            std::env::remove_var("AWS_PROFILE");
+        }
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let endpoint = format!("http://{}", listener.local_addr().expect("its address"));
         std::thread::spawn(move || {
@@ -53,12 +59,6 @@ fn world() -> &'static World {
                 std::thread::spawn(move || serve(stream));
             }
         });
-        // SAFETY: set once, before any other thread of this process reads the environment.
-        unsafe {
-            std::env::set_var("AWS_ACCESS_KEY_ID", "fuzz");
-            std::env::set_var("AWS_SECRET_ACCESS_KEY", "fuzz");
-            std::env::remove_var("AWS_PROFILE");
-        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
