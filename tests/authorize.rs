@@ -6,21 +6,14 @@ mod common;
 use std::path::Path;
 
 use common::repo::Repo;
-use common::{amiset, codes, copy_dir, git, manifest_dir, stderr, stdout};
+use common::{amiset, codes, copy_dir, git, json, manifest_dir, stderr, stdout};
 use serde_json::Value as Json;
 
 /// Runs authorize for `author` with `--format json`; returns the exit code and the document.
 fn authorize(repo: &Repo, author: &str, extra: &[&str]) -> (i32, Json) {
-    let out = amiset(
-        &repo.root,
-        &[&["authorize", "--base", "main", "--author", author, "--format", "json"], extra].concat(),
-    );
-    let code = out.status.code().unwrap();
-    assert!(code == 0 || code == 1, "exit {code}: {}", stderr(&out));
-    (
-        code,
-        serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out))),
-    )
+    let (code, doc) = json(&repo.root, &[&["authorize", "--base", "main", "--author", author], extra].concat());
+    assert!(code == 0 || code == 1, "exit {code}: {doc}");
+    (code, doc)
 }
 
 /// `(scope, satisfied)` for every requirement.
