@@ -148,6 +148,8 @@ codes! {
     InvalidGrantee = "scopes::invalid-grantee", Error;
     /// A team grantee that `amiset.toml` `[teams]` does not define.
     UnknownTeam = "scopes::unknown-team", Error;
+    /// A `protectedPaths` pattern in `amiset.toml` that is not a valid glob from the repository root; while it is, nothing is authorized.
+    InvalidProtectedPath = "policy::invalid-protected-path", Error;
     /// The author of a change lacks a scope the change needs.
     ScopeMissing = "scope::missing", Error;
     /// An AMI does not exist in its region.

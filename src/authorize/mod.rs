@@ -7,6 +7,8 @@
 //! commits that landed on the base branch after the branch point are not the
 //! pull request's doing and need nothing from its author.
 
+mod protected;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use git2::{Oid, Repository};
@@ -16,6 +18,8 @@ use crate::config::{self, Config, InputFile, Inputs, Limits, Policy, is_valid_id
 use crate::diag::{Code, Finding, Report, Severity};
 use crate::git::{self, GitError};
 use crate::scopes::{self, Scopes};
+
+pub use protected::{InvalidPattern, ProtectedPaths};
 
 /// Where a requirement is satisfied in `SCOPES`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -228,6 +232,16 @@ pub fn authorize(repo: &Repository, request: &Request<'_>) -> Result<Decision, G
             }
         }
     }
+    match ProtectedPaths::new(&policy.protected_paths()) {
+        Ok(protected) => {
+            for (path, change) in protected_changes(repo, &old_tree, &new_tree, &protected)? {
+                let pattern = protected.matching(&path).unwrap_or_default();
+                let because = format!("{path} {} (protected path `{pattern}`)", change.as_str());
+                need(policy.admin_scope(), because, &relative_to_dir(request.dir, &path), None);
+            }
+        }
+        Err(invalid) => report.findings.push(invalid_protected_path(&base_config, &invalid, true)),
+    }
     required.dedup_by(|a, b| a.scope == b.scope && a.because == b.because);
 
     for req in &mut required {
@@ -257,6 +271,70 @@ pub fn authorize(repo: &Repository, request: &Request<'_>) -> Result<Decision, G
         required,
         report,
     })
+}
+
+/// Every path of the whole repository that changed between `old` and `new`
+/// (both sides of a rename, a mode change, a submodule) and is protected.
+fn protected_changes(
+    repo: &Repository,
+    old: &git2::Tree<'_>,
+    new: &git2::Tree<'_>,
+    protected: &ProtectedPaths,
+) -> Result<Vec<(String, Change)>, GitError> {
+    let diff = repo.diff_tree_to_tree(Some(old), Some(new), None)?;
+    let mut out = BTreeSet::new();
+    for delta in diff.deltas() {
+        let change = match delta.status() {
+            git2::Delta::Added => Change::Added,
+            git2::Delta::Deleted => Change::Deleted,
+            _ => Change::Modified,
+        };
+        for file in [delta.old_file(), delta.new_file()] {
+            // Git paths are bytes; a name that is not UTF-8 is matched by its lossy form.
+            let Some(path) = file.path_bytes().map(|b| String::from_utf8_lossy(b).into_owned()) else {
+                continue;
+            };
+            if protected.matching(&path).is_some() {
+                out.insert((path, change));
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// `path` (from the repository root) relative to the config directory `dir`.
+fn relative_to_dir(dir: &str, path: &str) -> String {
+    let dir = git::normalize_dir(dir);
+    if dir.is_empty() {
+        return path.to_string();
+    }
+    match path.strip_prefix(&format!("{dir}/")) {
+        Some(inside) => inside.to_string(),
+        None => format!("{}{path}", "../".repeat(dir.split('/').count())),
+    }
+}
+
+/// The finding for a `protectedPaths` pattern that does not compile, at its
+/// place in `amiset.toml`; `base` says it was read from the base revision.
+pub fn invalid_protected_path(config: &Config, invalid: &InvalidPattern, base: bool) -> Finding {
+    let mut f = Finding::new(
+        Code::InvalidProtectedPath,
+        format!(
+            "protected path pattern `{}` is invalid: {}{}",
+            invalid.pattern,
+            invalid.reason,
+            if base { " (in the base revision)" } else { "" }
+        ),
+    )
+    .label("invalid pattern")
+    .help(
+        "patterns are globs from the repository root, e.g. `.github/**` or `deploy/*.yml`; fix the pattern, or nothing can be authorized",
+    );
+    f = match &config.policy_doc {
+        Some(doc) => f.at("amiset.toml", doc.span_of_value(&format!("/protectedPaths/{}", invalid.index))),
+        None => f.in_file("amiset.toml"),
+    };
+    f
 }
 
 /// A changed file whose name differs only by case from another file of the new side.

@@ -148,6 +148,9 @@ fn check_policy(config: &Config) -> Vec<Finding> {
             }
         }
     }
+    if let Err(invalid) = crate::authorize::ProtectedPaths::new(&config.policy.protected_paths()) {
+        out.push(crate::authorize::invalid_protected_path(config, &invalid, false));
+    }
     out
 }
 

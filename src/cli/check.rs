@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::ec2::Ec2Args;
-use super::{LimitArgs, OutputArgs, Result, dir_or_cwd};
+use super::{LimitArgs, OutputArgs, Result, Source, dir_or_cwd};
 use std::collections::BTreeMap;
 
 use crate::config::{Config, Inputs, Limits};
@@ -20,6 +20,10 @@ pub struct CheckArgs {
     /// Check the files staged in the Git index (what is about to be committed), not the work tree.
     #[arg(long)]
     pub staged: bool,
+    /// Check the config as committed in revision REV, read from Git objects without checking anything out
+    /// (a pull request's head, read as data by a gate that runs the base branch's workflow).
+    #[arg(long, value_name = "REV", conflicts_with = "staged")]
+    pub rev: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -31,7 +35,12 @@ pub struct CheckArgs {
 pub fn run(args: CheckArgs) -> Result<i32> {
     let dir = dir_or_cwd(args.dir);
     let limits = args.limits.limits();
-    let inputs = super::read_inputs(&dir, args.staged, &limits)?;
+    let source = match (&args.rev, args.staged) {
+        (Some(rev), _) => Source::Revision(rev),
+        (None, true) => Source::Index,
+        (None, false) => Source::WorkTree,
+    };
+    let inputs = super::read_inputs(&dir, source, &limits)?;
     let (_, report, _) = checked(&inputs, &limits, &args.ec2)?;
     Ok(args.output.emit(&report, Some(&dir)))
 }

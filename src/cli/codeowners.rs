@@ -4,7 +4,9 @@
 //! Each AMI set file is owned by the grantees of its `manage-ami-set` scope,
 //! each worker type file by those of its `manage-worker-type` scope, and
 //! `SCOPES`, `amiset.toml` and new files in `ami-sets/` and `worker-types/`
-//! by the holders of the admin scope. Teams defined in `amiset.toml`
+//! by the holders of the admin scope, and so are the protected paths
+//! (`protectedPaths`, from the repository root), last so that they win over
+//! any earlier line. Teams defined in `amiset.toml`
 //! `[teams]` are expanded to their members (GitHub may not know them);
 //! other `@org/team` grantees are kept as GitHub teams.
 
@@ -55,7 +57,7 @@ pub fn codeowners(config: &Config, grants: &Scopes, prefix: &str) -> String {
     text += &line(format!("/{prefix}SCOPES"), admin.clone());
     text += &line(format!("/{prefix}amiset.toml"), admin.clone());
     text += &line(format!("/{prefix}ami-sets/"), admin.clone());
-    text += &line(format!("/{prefix}worker-types/"), admin);
+    text += &line(format!("/{prefix}worker-types/"), admin.clone());
     for id in &config.set_ids {
         text += &line(format!("/{prefix}ami-sets/{id}.toml"), owners(&config.policy.manage_ami_set(id)));
     }
@@ -64,6 +66,9 @@ pub fn codeowners(config: &Config, grants: &Scopes, prefix: &str) -> String {
             format!("/{prefix}worker-types/{name}.toml"),
             owners(&config.policy.manage_worker_type(name)),
         );
+    }
+    for pattern in config.policy.protected_paths() {
+        text += &line(format!("/{}", pattern.trim_start_matches('/')), admin.clone());
     }
     text
 }

@@ -173,15 +173,35 @@ pub fn dir_or_cwd(dir: Option<PathBuf>) -> PathBuf {
     dir.unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// The config files of `dir`: from the work tree, or with `staged` from the
-/// Git index of the repository that contains `dir`.
-pub fn read_inputs(dir: &std::path::Path, staged: bool, limits: &Limits) -> Result<crate::config::Inputs> {
-    if !staged {
+/// Where a command reads the config files from.
+#[derive(Clone, Copy, Debug)]
+pub enum Source<'a> {
+    /// The files on disk.
+    WorkTree,
+    /// The Git index (what is about to be committed).
+    Index,
+    /// A revision's tree, read as Git objects: nothing is checked out.
+    Revision(&'a str),
+}
+
+/// The config files of `dir` from `source`; for the index and revisions,
+/// of the Git repository that contains `dir`.
+pub fn read_inputs(dir: &std::path::Path, source: Source<'_>, limits: &Limits) -> Result<crate::config::Inputs> {
+    if let Source::WorkTree = source {
         return Ok(crate::config::load::read_dir(dir, limits)?);
     }
     let git = |e: crate::git::GitError| Error::Git(e.to_string());
     let repo = crate::git::open(dir).map_err(git)?;
     let rel = crate::git::dir_in_repo(&repo, dir)
         .ok_or_else(|| Error::Git(format!("`{}` is not inside the work tree of a Git repository", dir.display())))?;
-    crate::git::index_inputs(&repo, &rel, limits).map_err(git)
+    match source {
+        Source::Revision(rev) => {
+            let tree = crate::git::tree_at(&repo, rev).map_err(git)?;
+            // A directory the revision lacks would read as an empty config that passes.
+            crate::git::check_config_dir(&[&tree], &rel)
+                .map_err(|_| Error::Usage(format!("`{}` is not a directory in revision `{rev}`", dir.display())))?;
+            crate::git::tree_inputs(&repo, &tree, &rel, limits).map_err(git)
+        }
+        _ => crate::git::index_inputs(&repo, &rel, limits).map_err(git),
+    }
 }

@@ -56,5 +56,11 @@ pub fn run(args: WhoCanArgs) -> Result<i32> {
         return Ok(EXIT_FINDINGS);
     }
     println!("holders: {}", holders.into_iter().collect::<Vec<_>>().join(", "));
+    if args.scope == config.policy.admin_scope() {
+        println!(
+            "needed to change: SCOPES, amiset.toml and the protected paths {}",
+            config.policy.protected_paths().join(", ")
+        );
+    }
     Ok(EXIT_OK)
 }

@@ -49,7 +49,22 @@ pub struct Policy {
     pub teams: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     pub revoked: Vec<Revoked>,
+    /// Paths (globs from the repository root) whose change needs the admin
+    /// scope; `None` means [`DEFAULT_PROTECTED_PATHS`].
+    #[serde(default)]
+    pub protected_paths: Option<Vec<String>>,
 }
+
+/// What enforces the gate itself (DESIGN §4): CI definitions, code owners,
+/// hooks and attributes. A change to one of them needs the admin scope.
+pub const DEFAULT_PROTECTED_PATHS: [&str; 6] = [
+    ".github/**",
+    "CODEOWNERS",
+    ".github/CODEOWNERS",
+    "docs/CODEOWNERS",
+    ".pre-commit-config.yaml",
+    ".gitattributes",
+];
 
 fn default_prefix() -> String {
     "aws-provisioner".to_string()
@@ -70,6 +85,7 @@ impl Default for Policy {
             deprecation_warning_days: default_deprecation_days(),
             teams: BTreeMap::new(),
             revoked: Vec::new(),
+            protected_paths: None,
         }
     }
 }
@@ -97,6 +113,14 @@ impl Policy {
         match &self.regions {
             Some(list) => list.iter().any(|r| r == region),
             None => crate::regions::is_known(region),
+        }
+    }
+
+    /// The protected path patterns: `protectedPaths`, or the default list.
+    pub fn protected_paths(&self) -> Vec<&str> {
+        match &self.protected_paths {
+            Some(list) => list.iter().map(String::as_str).collect(),
+            None => DEFAULT_PROTECTED_PATHS.to_vec(),
         }
     }
 

@@ -90,13 +90,28 @@ fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
+/// A finding's file (relative to the config directory, possibly leading out
+/// of it with `..`) as a path from the repository root, given the config
+/// directory `prefix` (`""` or `dir/`).
+pub fn repo_path(prefix: &str, file: &str) -> String {
+    let mut parts: Vec<&str> = prefix.split('/').filter(|s| !s.is_empty()).collect();
+    for segment in file.split('/') {
+        if segment == ".." && parts.last().is_some_and(|p| *p != "..") {
+            parts.pop();
+        } else {
+            parts.push(segment);
+        }
+    }
+    parts.join("/")
+}
+
 /// GitHub Actions annotations, one line per finding.
 pub fn github(report: &Report, options: &Options) -> String {
     let mut out = String::new();
     for f in report.located() {
         let mut props = Vec::new();
         if let Some(file) = f.file {
-            props.push(format!("file={}", escape_property(&format!("{}{file}", options.path_prefix))));
+            props.push(format!("file={}", escape_property(&repo_path(&options.path_prefix, file))));
             props.push(format!("line={}", f.line));
             props.push(format!("col={}", f.column));
         }

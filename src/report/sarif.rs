@@ -55,7 +55,7 @@ pub(super) fn render(report: &Report, options: &Options) -> String {
                 }
                 result["locations"] = json!([{
                     "physicalLocation": {
-                        "artifactLocation": {"uri": format!("{}{file}", options.path_prefix)},
+                        "artifactLocation": {"uri": super::repo_path(&options.path_prefix, file)},
                         "region": region,
                     }
                 }]);
