@@ -122,8 +122,8 @@ codes! {
     InvalidRange = "worker-type::invalid-range", Error;
     /// A worker type carries a `secrets` key; secrets do not belong in Git.
     Secrets = "worker-type::secrets", Error;
-    /// An instance type whose family amiset does not know; it is assumed to be HVM-only x86_64.
-    UnknownInstanceFamily = "worker-type::unknown-instance-family", Warning;
+    /// An instance type that the built-in catalogue of EC2 instance types does not know (a typo, or a type newer than this amiset); `unknownInstanceTypes = "warn"` in `amiset.toml` makes it a warning, and it is then assumed to be HVM-only x86_64.
+    UnknownInstanceType = "worker-type::unknown-instance-type", Error;
     /// A launchSpec key that is not allowed at this place (`ImageId` outside `regions[].launchSpec`, `InstanceType`, `UserData`).
     ForbiddenLaunchSpecKey = "launch-spec::forbidden-key", Error;
     /// `SecurityGroups` together with `SubnetId`; EC2 rejects this combination.

@@ -16,6 +16,7 @@ pub mod ec2;
 pub mod git;
 pub mod html;
 pub mod init;
+pub mod instance_types;
 pub mod migrate;
 pub mod regions;
 pub mod report;

@@ -15,236 +15,28 @@ pub struct TypeInfo {
     pub arch: Arch,
     pub hvm: bool,
     pub pv: bool,
-    /// Whether the family is in the built-in table (or came from EC2).
+    /// Whether the type is in the built-in catalogue (or came from EC2).
     pub known: bool,
 }
 
-/// Built-in table of instance families: architecture and PV support, from
-/// EC2's DescribeInstanceTypes. Every family supports HVM.
-const FAMILIES: &[(&str, Arch, bool)] = &[
-    ("a1", Arch::Arm64, false),
-    ("c1", Arch::X86_64, true),
-    ("c3", Arch::X86_64, true),
-    ("c4", Arch::X86_64, false),
-    ("c5", Arch::X86_64, false),
-    ("c5a", Arch::X86_64, false),
-    ("c5ad", Arch::X86_64, false),
-    ("c5d", Arch::X86_64, false),
-    ("c5n", Arch::X86_64, false),
-    ("c6a", Arch::X86_64, false),
-    ("c6g", Arch::Arm64, false),
-    ("c6gd", Arch::Arm64, false),
-    ("c6gn", Arch::Arm64, false),
-    ("c6i", Arch::X86_64, false),
-    ("c6id", Arch::X86_64, false),
-    ("c6in", Arch::X86_64, false),
-    ("c7a", Arch::X86_64, false),
-    ("c7g", Arch::Arm64, false),
-    ("c7gd", Arch::Arm64, false),
-    ("c7gn", Arch::Arm64, false),
-    ("c7i", Arch::X86_64, false),
-    ("c7i-flex", Arch::X86_64, false),
-    ("c8a", Arch::X86_64, false),
-    ("c8g", Arch::Arm64, false),
-    ("c8gb", Arch::Arm64, false),
-    ("c8gd", Arch::Arm64, false),
-    ("c8gn", Arch::Arm64, false),
-    ("c8i", Arch::X86_64, false),
-    ("c8i-flex", Arch::X86_64, false),
-    ("c8ib", Arch::X86_64, false),
-    ("c8id", Arch::X86_64, false),
-    ("c8in", Arch::X86_64, false),
-    ("c8ine", Arch::X86_64, false),
-    ("c9g", Arch::Arm64, false),
-    ("c9gd", Arch::Arm64, false),
-    ("cc1", Arch::X86_64, false),
-    ("cc2", Arch::X86_64, false),
-    ("cg1", Arch::X86_64, false),
-    ("cr1", Arch::X86_64, false),
-    ("d2", Arch::X86_64, false),
-    ("d3", Arch::X86_64, false),
-    ("d3en", Arch::X86_64, false),
-    ("dl2q", Arch::X86_64, false),
-    ("f2", Arch::X86_64, false),
-    ("g2", Arch::X86_64, false),
-    ("g4dn", Arch::X86_64, false),
-    ("g5", Arch::X86_64, false),
-    ("g5g", Arch::Arm64, false),
-    ("g6", Arch::X86_64, false),
-    ("g6e", Arch::X86_64, false),
-    ("g6f", Arch::X86_64, false),
-    ("g7", Arch::X86_64, false),
-    ("g7e", Arch::X86_64, false),
-    ("gr6", Arch::X86_64, false),
-    ("gr6f", Arch::X86_64, false),
-    ("h1", Arch::X86_64, false),
-    ("hi1", Arch::X86_64, true),
-    ("hpc6a", Arch::X86_64, false),
-    ("hpc6id", Arch::X86_64, false),
-    ("hpc7a", Arch::X86_64, false),
-    ("hpc7g", Arch::Arm64, false),
-    ("hpc8a", Arch::X86_64, false),
-    ("hs1", Arch::X86_64, true),
-    ("i2", Arch::X86_64, false),
-    ("i3", Arch::X86_64, false),
-    ("i3en", Arch::X86_64, false),
-    ("i4g", Arch::Arm64, false),
-    ("i4i", Arch::X86_64, false),
-    ("i7i", Arch::X86_64, false),
-    ("i7ie", Arch::X86_64, false),
-    ("i8g", Arch::Arm64, false),
-    ("i8ge", Arch::Arm64, false),
-    ("im4gn", Arch::Arm64, false),
-    ("inf1", Arch::X86_64, false),
-    ("inf2", Arch::X86_64, false),
-    ("is4gen", Arch::Arm64, false),
-    ("m1", Arch::X86_64, true),
-    ("m2", Arch::X86_64, true),
-    ("m3", Arch::X86_64, true),
-    ("m4", Arch::X86_64, false),
-    ("m5", Arch::X86_64, false),
-    ("m5a", Arch::X86_64, false),
-    ("m5ad", Arch::X86_64, false),
-    ("m5d", Arch::X86_64, false),
-    ("m5dn", Arch::X86_64, false),
-    ("m5n", Arch::X86_64, false),
-    ("m5zn", Arch::X86_64, false),
-    ("m6a", Arch::X86_64, false),
-    ("m6g", Arch::Arm64, false),
-    ("m6gd", Arch::Arm64, false),
-    ("m6i", Arch::X86_64, false),
-    ("m6id", Arch::X86_64, false),
-    ("m6idn", Arch::X86_64, false),
-    ("m6in", Arch::X86_64, false),
-    ("m7a", Arch::X86_64, false),
-    ("m7g", Arch::Arm64, false),
-    ("m7gd", Arch::Arm64, false),
-    ("m7i", Arch::X86_64, false),
-    ("m7i-flex", Arch::X86_64, false),
-    ("m8a", Arch::X86_64, false),
-    ("m8azn", Arch::X86_64, false),
-    ("m8g", Arch::Arm64, false),
-    ("m8gb", Arch::Arm64, false),
-    ("m8gd", Arch::Arm64, false),
-    ("m8gn", Arch::Arm64, false),
-    ("m8i", Arch::X86_64, false),
-    ("m8i-flex", Arch::X86_64, false),
-    ("m8ib", Arch::X86_64, false),
-    ("m8id", Arch::X86_64, false),
-    ("m8idb", Arch::X86_64, false),
-    ("m8idn", Arch::X86_64, false),
-    ("m8in", Arch::X86_64, false),
-    ("m8ine", Arch::X86_64, false),
-    ("m9g", Arch::Arm64, false),
-    ("m9gd", Arch::Arm64, false),
-    ("mac-m3ultra", Arch::Arm64, false),
-    ("mac-m4", Arch::Arm64, false),
-    ("mac-m4max", Arch::Arm64, false),
-    ("mac-m4pro", Arch::Arm64, false),
-    ("mac1", Arch::X86_64, false),
-    ("mac2", Arch::Arm64, false),
-    ("mac2-m1ultra", Arch::Arm64, false),
-    ("mac2-m2", Arch::Arm64, false),
-    ("mac2-m2pro", Arch::Arm64, false),
-    ("p3dn", Arch::X86_64, false),
-    ("p4d", Arch::X86_64, false),
-    ("p4de", Arch::X86_64, false),
-    ("p5", Arch::X86_64, false),
-    ("p5e", Arch::X86_64, false),
-    ("p5en", Arch::X86_64, false),
-    ("p6-b200", Arch::X86_64, false),
-    ("p6-b300", Arch::X86_64, false),
-    ("r3", Arch::X86_64, false),
-    ("r4", Arch::X86_64, false),
-    ("r5", Arch::X86_64, false),
-    ("r5a", Arch::X86_64, false),
-    ("r5ad", Arch::X86_64, false),
-    ("r5b", Arch::X86_64, false),
-    ("r5d", Arch::X86_64, false),
-    ("r5dn", Arch::X86_64, false),
-    ("r5n", Arch::X86_64, false),
-    ("r6a", Arch::X86_64, false),
-    ("r6g", Arch::Arm64, false),
-    ("r6gd", Arch::Arm64, false),
-    ("r6i", Arch::X86_64, false),
-    ("r6id", Arch::X86_64, false),
-    ("r6idn", Arch::X86_64, false),
-    ("r6in", Arch::X86_64, false),
-    ("r7a", Arch::X86_64, false),
-    ("r7g", Arch::Arm64, false),
-    ("r7gd", Arch::Arm64, false),
-    ("r7i", Arch::X86_64, false),
-    ("r7iz", Arch::X86_64, false),
-    ("r8a", Arch::X86_64, false),
-    ("r8g", Arch::Arm64, false),
-    ("r8gb", Arch::Arm64, false),
-    ("r8gd", Arch::Arm64, false),
-    ("r8gn", Arch::Arm64, false),
-    ("r8i", Arch::X86_64, false),
-    ("r8i-flex", Arch::X86_64, false),
-    ("r8ib", Arch::X86_64, false),
-    ("r8id", Arch::X86_64, false),
-    ("r8idb", Arch::X86_64, false),
-    ("r8idn", Arch::X86_64, false),
-    ("r8in", Arch::X86_64, false),
-    ("r9g", Arch::Arm64, false),
-    ("r9gd", Arch::Arm64, false),
-    ("t1", Arch::X86_64, true),
-    ("t2", Arch::X86_64, false),
-    ("t3", Arch::X86_64, false),
-    ("t3a", Arch::X86_64, false),
-    ("t4g", Arch::Arm64, false),
-    ("t8i", Arch::X86_64, false),
-    ("trn1", Arch::X86_64, false),
-    ("trn1n", Arch::X86_64, false),
-    ("trn2", Arch::X86_64, false),
-    ("trn2u", Arch::X86_64, false),
-    ("u-3tb1", Arch::X86_64, false),
-    ("u-6tb1", Arch::X86_64, false),
-    ("u7i-12tb", Arch::X86_64, false),
-    ("u7i-6tb", Arch::X86_64, false),
-    ("u7i-8tb", Arch::X86_64, false),
-    ("u7in-16tb", Arch::X86_64, false),
-    ("u7in-24tb", Arch::X86_64, false),
-    ("u7in-32tb", Arch::X86_64, false),
-    ("vt1", Arch::X86_64, false),
-    ("x1", Arch::X86_64, false),
-    ("x1e", Arch::X86_64, false),
-    ("x2gd", Arch::Arm64, false),
-    ("x2idn", Arch::X86_64, false),
-    ("x2iedn", Arch::X86_64, false),
-    ("x2iezn", Arch::X86_64, false),
-    ("x8aedz", Arch::X86_64, false),
-    ("x8g", Arch::Arm64, false),
-    ("x8i", Arch::X86_64, false),
-    ("z1d", Arch::X86_64, false),
-];
-
 /// The family of an instance type (`m5` for `m5.large`).
 pub fn family(instance_type: &str) -> &str {
-    instance_type.split('.').next().unwrap_or(instance_type)
+    crate::instance_types::family(instance_type)
 }
 
-/// Every family in the built-in table.
-pub fn known_families() -> impl Iterator<Item = &'static str> {
-    FAMILIES.iter().map(|(f, _, _)| *f)
-}
-
-/// Capabilities of an instance type from the built-in table. Unknown families
-/// are assumed to be HVM-only x86_64 (and reported as a warning by `check`).
+/// Capabilities of an instance type from the built-in catalogue
+/// ([`crate::instance_types`]). An unknown type is reported by `check` (an
+/// error, or a warning under `unknownInstanceTypes = "warn"`); resolution
+/// then assumes HVM-only x86_64 and marks it not `known`.
 pub fn builtin_type_info(instance_type: &str) -> TypeInfo {
-    let fam = family(instance_type);
-    match FAMILIES.binary_search_by(|(f, _, _)| (*f).cmp(fam)) {
-        Ok(i) => {
-            let (_, arch, pv) = FAMILIES[i];
-            TypeInfo {
-                arch,
-                hvm: true,
-                pv,
-                known: true,
-            }
-        }
-        Err(_) => TypeInfo {
+    match crate::instance_types::lookup(instance_type) {
+        Some(t) => TypeInfo {
+            arch: t.arch(),
+            hvm: t.hvm(),
+            pv: t.pv(),
+            known: true,
+        },
+        None => TypeInfo {
             arch: Arch::X86_64,
             hvm: true,
             pv: false,
@@ -259,7 +51,7 @@ pub trait TypeCatalog: Sync {
     fn type_info(&self, instance_type: &str) -> TypeInfo;
 }
 
-/// The built-in family table.
+/// The built-in instance type catalogue.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Builtin;
 
@@ -269,7 +61,7 @@ impl TypeCatalog for Builtin {
     }
 }
 
-/// EC2's answers for some instance types, the built-in table for the rest.
+/// EC2's answers for some instance types, the built-in catalogue for the rest.
 impl TypeCatalog for BTreeMap<String, TypeInfo> {
     fn type_info(&self, instance_type: &str) -> TypeInfo {
         self.get(instance_type).copied().unwrap_or_else(|| builtin_type_info(instance_type))
@@ -562,8 +354,7 @@ mod tests {
     }
 
     #[test]
-    fn family_table_is_sorted_and_knows_graviton_and_pv() {
-        assert!(FAMILIES.windows(2).all(|w| w[0].0 < w[1].0));
+    fn builtin_capabilities_come_from_the_catalogue() {
         assert_eq!(builtin_type_info("m6g.large").arch, Arch::Arm64);
         assert_eq!(builtin_type_info("t4g.micro").arch, Arch::Arm64);
         assert_eq!(
@@ -577,6 +368,8 @@ mod tests {
         );
         assert!(builtin_type_info("m3.medium").pv);
         assert!(!builtin_type_info("zz9.large").known);
+        // A known family with an unknown size is unknown too.
+        assert!(!builtin_type_info("m5.huge").known);
     }
 
     #[test]

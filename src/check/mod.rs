@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rayon::prelude::*;
 
 use crate::config::doc::Doc;
-use crate::config::{self, AmiSet, Config, Inputs, LegacyPolicy, Limits, Policy, WorkerType};
+use crate::config::{self, AmiSet, Config, Inputs, LegacyPolicy, Limits, Policy, UnknownTypePolicy, WorkerType};
 use crate::diag::{Code, Finding, Report, Severity, did_you_mean};
 use crate::regions;
 use crate::resolve::{self, TypeCatalog};
@@ -86,6 +86,7 @@ pub fn check_with_limits(config: &Config, catalog: &dyn TypeCatalog, limits: &Li
         .flat_map_iter(|(_, wt)| check_worker_type(config, wt, catalog, feasibility))
         .collect();
     findings.extend(workers);
+    findings.extend(forbidden_instance_type_values(config, catalog));
     findings.extend(unused_sets(config));
     findings
 }
@@ -150,6 +151,55 @@ fn check_policy(config: &Config) -> Vec<Finding> {
     }
     if let Err(invalid) = crate::authorize::ProtectedPaths::new(&config.policy.protected_paths()) {
         out.push(crate::authorize::invalid_protected_path(config, &invalid, false));
+    }
+    out
+}
+
+/// `worker-type::unknown-instance-type` when neither EC2's answer (in
+/// `catalog`) nor the built-in catalogue knows `instance_type`: an error,
+/// or a warning under `unknownInstanceTypes = "warn"`.
+fn unknown_instance_type(policy: &Policy, instance_type: &str, catalog: &dyn TypeCatalog, at: &At<'_>, pointer: &str) -> Option<Finding> {
+    if catalog.type_info(instance_type).known {
+        return None;
+    }
+    let (severity, assumed) = match policy.unknown_instance_types {
+        UnknownTypePolicy::Deny => (Severity::Error, ""),
+        UnknownTypePolicy::Warn => (Severity::Warning, "; assuming HVM-only x86_64"),
+    };
+    let help = crate::instance_types::suggest(instance_type).unwrap_or_else(|| {
+        format!(
+            "amiset knows the EC2 instance types of {}; for a newer type, set `unknownInstanceTypes = \"warn\"` in `amiset.toml` and verify with `--ec2`",
+            crate::instance_types::SOURCE
+        )
+    });
+    let f = Finding::new(Code::UnknownInstanceType, format!("`{instance_type}` is not a known EC2 instance type{assumed}"))
+        .severity(severity)
+        .label("unknown instance type")
+        .help(help);
+    Some(at.value(f, pointer))
+}
+
+/// An `InstanceType` in a launchSpec is never allowed (the schema reports
+/// it, and the worker type then has no model); when its value is not a known
+/// instance type either, that is reported on the value too.
+fn forbidden_instance_type_values(config: &Config, catalog: &dyn TypeCatalog) -> Vec<Finding> {
+    let mut out = Vec::new();
+    // A worker type with a model passed its schema, so it has no `InstanceType` key.
+    for name in config.worker_names.iter().filter(|n| !config.worker_types.contains_key(*n)) {
+        let Some(doc) = config.worker_doc(name) else { continue };
+        let at = At {
+            doc: Some(doc),
+            path: format!("worker-types/{name}.toml"),
+        };
+        let count = |key: &str| doc.root.get(key).and_then(|n| n.as_array()).map_or(0, <[_]>::len);
+        let pointers = std::iter::once("/launchSpec/InstanceType".to_string())
+            .chain((0..count("regions")).map(|i| format!("/regions/{i}/launchSpec/InstanceType")))
+            .chain((0..count("instanceTypes")).map(|i| format!("/instanceTypes/{i}/launchSpec/InstanceType")));
+        for pointer in pointers {
+            if let Some(value) = doc.root.pointer(&pointer).and_then(|n| n.as_str()) {
+                out.extend(unknown_instance_type(&config.policy, value, catalog, &at, &pointer));
+            }
+        }
     }
     out
 }
@@ -298,16 +348,7 @@ fn check_worker_type(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog
             .help("merge the two `[[instanceTypes]]` entries");
             out.push(at.value(f, &pointer));
         }
-        if !catalog.type_info(&it.instance_type).known {
-            let fam = resolve::family(&it.instance_type);
-            let f = Finding::new(
-                Code::UnknownInstanceFamily,
-                format!("instance family `{fam}` is not known; assuming HVM-only x86_64"),
-            )
-            .label("unknown family")
-            .maybe_help(did_you_mean(fam, resolve::known_families()).or_else(|| Some("`--ec2` verifies it against EC2".to_string())));
-            out.push(at.value(f, &pointer));
-        }
+        out.extend(unknown_instance_type(policy, &it.instance_type, catalog, &at, &pointer));
     }
 
     if wt.min_capacity > wt.max_capacity {

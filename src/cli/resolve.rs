@@ -40,6 +40,7 @@ pub struct ResolveArgs {
 pub fn run(args: ResolveArgs) -> Result<i32> {
     if let Some(out) = &args.artifacts {
         let artifacts = Artifacts::open(out).map_err(|e| Error::Other(e.to_string()))?;
+        unknown_instance_type(&args.instance_type, &[])?;
         let spec = artifacts
             .launch_spec(&args.worker, &args.region, &args.instance_type)
             .map_err(|e| Error::Other(e.to_string()))?;
@@ -66,6 +67,8 @@ pub fn run(args: ResolveArgs) -> Result<i32> {
             .unwrap_or_default();
         return Err(Error::Usage(format!("no worker type `{}`{help}", args.worker)));
     };
+    let listed: Vec<&str> = wt.instance_types.iter().map(|t| t.instance_type.as_str()).collect();
+    unknown_instance_type(&args.instance_type, &listed)?;
     let explained = explain(&config, wt, &args.region, &args.instance_type, &Builtin).map_err(Error::Usage)?;
     if args.explain {
         for line in &explained.origins {
@@ -75,6 +78,24 @@ pub fn run(args: ResolveArgs) -> Result<i32> {
         print_json(Json::Object(explained.launch_spec));
     }
     Ok(EXIT_OK)
+}
+
+/// `--instance-type` names no EC2 instance type and none the worker type
+/// lists (an unknown type a worker type lists under `unknownInstanceTypes =
+/// "warn"` still resolves): a bad flag, with the finding code and a
+/// suggestion from the worker type's types, else from the catalogue.
+fn unknown_instance_type(instance_type: &str, listed: &[&str]) -> Result<()> {
+    if listed.contains(&instance_type) || crate::instance_types::lookup(instance_type).is_some() {
+        return Ok(());
+    }
+    let help = did_you_mean(instance_type, listed.iter().copied())
+        .or_else(|| crate::instance_types::suggest(instance_type))
+        .map(|s| format!(" ({s})"))
+        .unwrap_or_default();
+    Err(Error::Usage(format!(
+        "{}: `--instance-type {instance_type}` is not a known EC2 instance type{help}",
+        crate::diag::Code::UnknownInstanceType.as_str()
+    )))
 }
 
 fn print_json(value: Json) {

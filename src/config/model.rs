@@ -19,6 +19,17 @@ pub enum LegacyPolicy {
     Deny,
 }
 
+/// What to do with instance types the built-in catalogue does not know.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownTypePolicy {
+    /// An error: a typo must not reach launch.
+    #[default]
+    Deny,
+    /// A warning: for instance types newer than this amiset.
+    Warn,
+}
+
 /// An AMI that must never be launched again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revoked {
@@ -44,6 +55,8 @@ pub struct Policy {
     pub legacy_image_ids: LegacyPolicy,
     #[serde(default = "default_deprecation_days")]
     pub deprecation_warning_days: u32,
+    #[serde(default)]
+    pub unknown_instance_types: UnknownTypePolicy,
     /// Team name (`@org/team`) to members (`@user` or e-mail).
     #[serde(default)]
     pub teams: BTreeMap<String, Vec<String>>,
@@ -83,6 +96,7 @@ impl Default for Policy {
             ami_owners: None,
             legacy_image_ids: LegacyPolicy::default(),
             deprecation_warning_days: default_deprecation_days(),
+            unknown_instance_types: UnknownTypePolicy::default(),
             teams: BTreeMap::new(),
             revoked: Vec::new(),
             protected_paths: None,
