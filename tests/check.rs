@@ -373,3 +373,75 @@ fn github_annotations_are_one_well_formed_line_per_finding() {
         }
     }
 }
+
+/// Unknown instance types are reported at the value wherever they appear:
+/// `[[instanceTypes]]` and an `InstanceType` in a launchSpec (itself never
+/// allowed), each with the exact line and column.
+#[test]
+fn unknown_instance_types_are_reported_at_their_value_in_every_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fs::create_dir_all(dir.join("ami-sets")).unwrap();
+    fs::create_dir_all(dir.join("worker-types")).unwrap();
+    fs::write(
+        dir.join("ami-sets/base.toml"),
+        "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-0123456789abcdef0\"\n",
+    )
+    .unwrap();
+    // Line 5 column 16: the value `"c5.2xlargee"`.
+    fs::write(
+        dir.join("worker-types/typo.toml"),
+        "amiSetId = \"base\"\nmaxCapacity = 1\n\n[[instanceTypes]]\ninstanceType = \"c5.2xlargee\"\n\n[[regions]]\nregion = \"us-east-1\"\n",
+    )
+    .unwrap();
+    // Line 6 column 31: the value `"m5.larrge"` of the forbidden key.
+    fs::write(
+        dir.join("worker-types/override.toml"),
+        "amiSetId = \"base\"\nmaxCapacity = 1\n\n[[instanceTypes]]\ninstanceType = \"m5.large\"\nlaunchSpec = { InstanceType = \"m5.larrge\" }\n\n[[regions]]\nregion = \"us-east-1\"\n",
+    )
+    .unwrap();
+    let (exit, doc) = json(dir, &["check", "."]);
+    assert_eq!(exit, 1, "{doc:#}");
+    let got: Vec<(String, String, u64, u64, String)> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["file"].as_str().unwrap().to_string(),
+                f["line"].as_u64().unwrap(),
+                f["column"].as_u64().unwrap(),
+                f["help"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let forbidden_help = "instance types come from `[[instanceTypes]]`".to_string();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "launch-spec::forbidden-key".into(),
+                "worker-types/override.toml".into(),
+                6,
+                16,
+                forbidden_help
+            ),
+            (
+                "worker-type::unknown-instance-type".into(),
+                "worker-types/override.toml".into(),
+                6,
+                31,
+                "did you mean `m5.large`?".into()
+            ),
+            (
+                "worker-type::unknown-instance-type".into(),
+                "worker-types/typo.toml".into(),
+                5,
+                16,
+                "did you mean `c5.2xlarge`?".into()
+            ),
+        ],
+        "{doc:#}"
+    );
+}

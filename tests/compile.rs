@@ -352,3 +352,41 @@ fn sigkill_at_any_moment_leaves_the_old_or_the_new_artifacts() {
         .collect();
     assert!(names.iter().all(|n| !n.contains(".amiset-")), "temporaries left: {names:?}");
 }
+
+#[test]
+fn resolve_rejects_an_unknown_instance_type_with_its_code_and_a_suggestion() {
+    for extra in [&[][..], &["--artifacts", "does-not-matter"][..]] {
+        let mut args = vec![
+            "resolve",
+            "gecko-t-linux-large",
+            "--region",
+            "us-east-1",
+            "--instance-type",
+            "m5.larg",
+        ];
+        args.extend_from_slice(extra);
+        let run = amiset(&example(), &args);
+        assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+        assert!(
+            stderr(&run).contains(
+                "worker-type::unknown-instance-type: `--instance-type m5.larg` is not a known EC2 instance type (did you mean `m5.large`?)"
+            ),
+            "{}",
+            stderr(&run)
+        );
+    }
+    // Known to EC2 but not listed by the worker type: the worker type's own message.
+    let run = amiset(
+        &example(),
+        &[
+            "resolve",
+            "gecko-t-linux-large",
+            "--region",
+            "us-east-1",
+            "--instance-type",
+            "r5.large",
+        ],
+    );
+    assert_eq!(run.status.code(), Some(2));
+    assert!(stderr(&run).contains("has no instance type `r5.large`"), "{}", stderr(&run));
+}

@@ -172,10 +172,13 @@ fn unknown_instance_type(policy: &Policy, instance_type: &str, catalog: &dyn Typ
             crate::instance_types::SOURCE
         )
     });
-    let f = Finding::new(Code::UnknownInstanceType, format!("`{instance_type}` is not a known EC2 instance type{assumed}"))
-        .severity(severity)
-        .label("unknown instance type")
-        .help(help);
+    let f = Finding::new(
+        Code::UnknownInstanceType,
+        format!("`{instance_type}` is not a known EC2 instance type{assumed}"),
+    )
+    .severity(severity)
+    .label("unknown instance type")
+    .help(help);
     Some(at.value(f, pointer))
 }
 
@@ -511,6 +514,59 @@ mod tests {
             Just("pv = \"ami-0123abcd\"\narch = \"arm64\"\n".to_string()),
             "[ -~\n]{0,40}",
         ]
+    }
+
+    fn unknown_type_findings(policy: &str, catalog: &dyn TypeCatalog) -> Vec<(Code, Severity, String)> {
+        let files = vec![
+            ("amiset.toml", policy.as_bytes().to_vec()),
+            ("ami-sets/s.toml", b"[[amis]]\nregion = \"us-east-1\"\narch = \"arm64\"\nhvm = \"ami-0123abcd\"\n".to_vec()),
+            (
+                "worker-types/w.toml",
+                b"amiSetId = \"s\"\nmaxCapacity = 1\n[[instanceTypes]]\ninstanceType = \"zz9.large\"\n[[regions]]\nregion = \"us-east-1\"\n".to_vec(),
+            ),
+        ];
+        let (config, report) = config::load(&inputs(files), &Limits::default());
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        check(&config, catalog)
+            .into_iter()
+            .map(|f| (f.code, f.severity, f.message))
+            .collect()
+    }
+
+    #[test]
+    fn unknown_instance_type_is_an_error_a_warning_by_policy_and_nothing_when_ec2_knows_it() {
+        let unknown = (
+            Code::UnknownInstanceType,
+            Severity::Error,
+            "`zz9.large` is not a known EC2 instance type".to_string(),
+        );
+        let no_arm = |f: &(Code, Severity, String)| f.0 == Code::NoUsableAmi && f.2.contains("needs hvm/x86_64");
+        let denied = unknown_type_findings("", &resolve::Builtin);
+        assert_eq!(denied[0], unknown, "{denied:?}");
+        // Unknown, it is assumed x86_64: the arm64-only set cannot serve it.
+        assert!(denied.iter().any(no_arm), "{denied:?}");
+
+        let warned = unknown_type_findings("unknownInstanceTypes = \"warn\"\n", &resolve::Builtin);
+        assert_eq!(
+            warned[0],
+            (
+                Code::UnknownInstanceType,
+                Severity::Warning,
+                "`zz9.large` is not a known EC2 instance type; assuming HVM-only x86_64".to_string()
+            )
+        );
+
+        // EC2 described it (arm64): EC2's answer wins over the catalogue.
+        let ec2: BTreeMap<String, resolve::TypeInfo> = BTreeMap::from([(
+            "zz9.large".to_string(),
+            resolve::TypeInfo {
+                arch: config::Arch::Arm64,
+                hvm: true,
+                pv: false,
+                known: true,
+            },
+        )]);
+        assert_eq!(unknown_type_findings("", &ec2), vec![]);
     }
 
     proptest! {

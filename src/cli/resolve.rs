@@ -39,8 +39,8 @@ pub struct ResolveArgs {
 
 pub fn run(args: ResolveArgs) -> Result<i32> {
     if let Some(out) = &args.artifacts {
-        let artifacts = Artifacts::open(out).map_err(|e| Error::Other(e.to_string()))?;
         unknown_instance_type(&args.instance_type, &[])?;
+        let artifacts = Artifacts::open(out).map_err(|e| Error::Other(e.to_string()))?;
         let spec = artifacts
             .launch_spec(&args.worker, &args.region, &args.instance_type)
             .map_err(|e| Error::Other(e.to_string()))?;

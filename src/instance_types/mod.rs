@@ -100,13 +100,10 @@ pub fn family(name: &str) -> &str {
 
 /// The catalogue entry for `name`, exactly as EC2 spells it (lower case).
 pub fn lookup(name: &str) -> Option<InstanceType> {
-    table::TYPES
-        .binary_search_by(|(n, _)| (*n).cmp(name))
-        .ok()
-        .map(|i| InstanceType {
-            name: table::TYPES[i].0,
-            bits: table::TYPES[i].1,
-        })
+    table::TYPES.binary_search_by(|(n, _)| (*n).cmp(name)).ok().map(|i| InstanceType {
+        name: table::TYPES[i].0,
+        bits: table::TYPES[i].1,
+    })
 }
 
 /// Every instance type name, sorted.
@@ -152,7 +149,10 @@ mod tests {
     #[test]
     fn lookup_knows_graviton_pv_and_mac_families() {
         let m5 = lookup("m5.large").unwrap();
-        assert_eq!((m5.family(), m5.size(), m5.arch(), m5.hvm(), m5.pv()), ("m5", "large", Arch::X86_64, true, false));
+        assert_eq!(
+            (m5.family(), m5.size(), m5.arch(), m5.hvm(), m5.pv()),
+            ("m5", "large", Arch::X86_64, true, false)
+        );
         assert_eq!(m5.architectures().collect::<Vec<_>>(), ["x86_64"]);
         assert_eq!(lookup("c7g.xlarge").unwrap().arch(), Arch::Arm64);
         assert_eq!(lookup("t4g.micro").unwrap().arch(), Arch::Arm64);
