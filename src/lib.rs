@@ -5,6 +5,8 @@
 //! ([`check`]), resolve launch specifications ([`resolve`]), and report
 //! findings ([`diag`], [`report`]).
 
+#![forbid(unsafe_code)]
+
 pub mod artifacts;
 pub mod authorize;
 pub mod check;

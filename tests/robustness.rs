@@ -370,25 +370,43 @@ fn config_directory_swapped_for_a_link_while_check_runs_never_leaks_the_target()
     );
     std::os::unix::fs::symlink(secret_dir.path(), &link).unwrap();
     let stop = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        s.spawn(|| {
+    let (swaps, runs, saw_link) = std::thread::scope(|s| {
+        let swapper = s.spawn(|| {
+            let mut swaps = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 // worker-types/ becomes a link to a directory outside, then becomes itself again.
                 fs::rename(&real, &parked).unwrap();
                 fs::rename(&link, &real).unwrap();
                 fs::rename(&real, &link).unwrap();
                 fs::rename(&parked, &real).unwrap();
+                swaps += 1;
             }
+            swaps
         });
-        let _guard = StopOnDrop(&stop);
+        let guard = StopOnDrop(&stop);
+        let (mut runs, mut saw_link) = (0usize, 0usize);
         for _ in 0..60 {
             let out = amiset(dir.path(), &["check", ".", "--format", "json"]);
             let code = out.status.code();
             assert!(matches!(code, Some(0) | Some(1) | Some(2)), "exit {code:?}: {}", stderr(&out));
             let all = format!("{}{}", stdout(&out), stderr(&out));
             assert!(!all.contains("TOP-SECRET"), "the link target was read: {all}");
+            runs += 1;
+            // The run met `worker-types` while it was the link, and refused it.
+            if all.contains("file::symlink") {
+                saw_link += 1;
+            }
         }
+        drop(guard);
+        (swapper.join().unwrap(), runs, saw_link)
     });
+    // Each run overlapped swaps (else the test proves nothing), and some run
+    // met the link itself rather than only a directory before or after.
+    assert!(
+        swaps > runs,
+        "worker-types/ was not swapped while check ran ({swaps} swaps, {runs} runs)"
+    );
+    assert!(saw_link > 0, "no run met worker-types/ as a link ({swaps} swaps, {runs} runs)");
 }
 
 #[test]

@@ -126,14 +126,8 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CompileError> {
 /// flushes the whole filesystem, far cheaper than an fsync per file.
 #[cfg(target_os = "linux")]
 fn sync_tree(root: &Path, _files: &[PathBuf]) -> Result<(), CompileError> {
-    use std::os::fd::AsRawFd;
     let dir = File::open(root).map_err(io(root))?;
-    // SAFETY: `dir` is an open descriptor for the duration of the call.
-    if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
-        Ok(())
-    } else {
-        Err(io(root)(std::io::Error::last_os_error()))
-    }
+    rustix::fs::syncfs(&dir).map_err(|e| io(root)(e.into()))
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -280,25 +274,18 @@ fn swap_in(tmp: &Path, out: &Path, parent: &Path) -> Result<(), CompileError> {
     sync_dir(parent)
 }
 
-#[cfg(target_os = "linux")]
+/// Swaps two directories in one step: `renameat2(RENAME_EXCHANGE)` on
+/// Linux, `renameatx_np(RENAME_SWAP)` on macOS.
+#[cfg(any(target_os = "linux", target_vendor = "apple"))]
 fn exchange(a: &Path, b: &Path) -> Result<(), CompileError> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(|e| io(p)(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)));
-    let (ca, cb) = (c(a)?, c(b)?);
-    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
-    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io(b)(std::io::Error::last_os_error()))
-    }
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|e| io(b)(e.into()))
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", target_vendor = "apple")))]
 fn exchange(_a: &Path, b: &Path) -> Result<(), CompileError> {
     Err(io(b)(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
-        "replacing an existing output directory atomically needs Linux renameat2(RENAME_EXCHANGE)",
+        "replacing an existing output directory atomically needs renameat2(RENAME_EXCHANGE) (Linux) or renameatx_np(RENAME_SWAP) (macOS)",
     )))
 }

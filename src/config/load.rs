@@ -35,15 +35,17 @@ pub fn read_dir(dir: &Path, limits: &Limits) -> Result<Inputs, LoadError> {
     if !meta.is_dir() {
         return Err(LoadError::NotADirectory(dir.to_path_buf()));
     }
-    #[cfg(target_os = "linux")]
+    #[cfg(unix)]
     return at::read_dir(dir, limits);
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(unix))]
     read_dir_by_path(dir, limits)
 }
 
-/// [`read_dir`] by path names: a directory swapped for a link between two
-/// calls could be followed. Linux uses [`at::read_dir`] instead.
-#[cfg(not(target_os = "linux"))]
+/// [`read_dir`] by path names, where there are no directory handles to
+/// read relative to (Windows): a directory swapped for a link between two
+/// calls could be followed. Unix (Linux, macOS, the BSDs) uses
+/// [`at::read_dir`] instead.
+#[cfg(not(unix))]
 fn read_dir_by_path(dir: &Path, limits: &Limits) -> Result<Inputs, LoadError> {
     let mut files = Vec::new();
     for name in TOP_LEVEL_FILES {
@@ -96,8 +98,8 @@ fn read_dir_by_path(dir: &Path, limits: &Limits) -> Result<Inputs, LoadError> {
     Ok(Inputs { files })
 }
 
-/// Reads one entry without following links; `None` when it does not exist.
-#[cfg(not(target_os = "linux"))]
+/// Reads one entry without following a link it finds; `None` when it does not exist.
+#[cfg(not(unix))]
 fn read_entry(path: &Path, limits: &Limits) -> Result<Option<Content>, LoadError> {
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
@@ -117,10 +119,8 @@ fn read_entry(path: &Path, limits: &Limits) -> Result<Option<Content>, LoadError
     if meta.len() > limits.max_file_size {
         return Ok(Some(Content::TooLarge(meta.len())));
     }
-    match open_no_follow(path) {
+    match fs::File::open(path) {
         Ok(file) => read_open(file, path, limits),
-        // Replaced by a link since the metadata was read: O_NOFOLLOW refused it.
-        Err(e) if e.raw_os_error() == Some(ELOOP) => Ok(Some(Content::Symlink)),
         // Removed since: as if it had never been there.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(path)(e)),
@@ -142,28 +142,6 @@ fn read_open(file: fs::File, path: &Path, limits: &Limits) -> Result<Option<Cont
     Ok(Some(Content::Bytes(bytes)))
 }
 
-/// What `open` with `O_NOFOLLOW` fails with on a link.
-#[cfg(all(unix, not(target_os = "linux")))]
-const ELOOP: i32 = libc::ELOOP;
-#[cfg(not(unix))]
-const ELOOP: i32 = -1;
-
-#[cfg(all(unix, not(target_os = "linux")))]
-fn open_no_follow(path: &Path) -> std::io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    const O_NOFOLLOW: i32 = 0o400000; // Linux value; a link swapped in after the check fails to open
-    const O_NONBLOCK: i32 = 0o4000; // a FIFO swapped in after the check must not block the open
-    fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(if cfg!(target_os = "linux") { O_NOFOLLOW | O_NONBLOCK } else { 0 })
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_no_follow(path: &Path) -> std::io::Result<fs::File> {
-    fs::File::open(path)
-}
-
 #[cfg(unix)]
 fn special_kind(ft: &fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
@@ -183,18 +161,22 @@ fn special_kind(_: &fs::FileType) -> &'static str {
     "not a regular file"
 }
 
-/// Reading relative to open directory handles (`openat`, `fstatat`): each
-/// component is resolved once, without following links, so that nothing
-/// swapped in while amiset reads (a link where `worker-types/` or a file
-/// was) can lead it outside the config directory.
-#[cfg(target_os = "linux")]
+/// Reading relative to open directory handles (`openat`, `fstatat` through
+/// `rustix`, on every unix): each component is resolved once, without
+/// following links, so that nothing swapped in while amiset reads (a link
+/// where `worker-types/` or a file was) can lead it outside the config
+/// directory.
+#[cfg(unix)]
 mod at {
-    use std::ffi::{CStr, CString, OsStr, OsString};
+    use std::ffi::{OsStr, OsString};
     use std::fs;
     use std::io;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::os::fd::OwnedFd;
+    use std::os::unix::ffi::OsStringExt;
     use std::path::Path;
+
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+    use rustix::io::Errno;
 
     use super::{CONFIG_DIRS, Content, InputFile, Inputs, Limits, LoadError, TOP_LEVEL_FILES, io_err};
 
@@ -207,90 +189,49 @@ mod at {
         Special(&'static str),
     }
 
-    fn c_name(name: &OsStr) -> io::Result<CString> {
-        CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
-    }
-
-    fn kind(dir: RawFd, name: &OsStr) -> io::Result<Kind> {
-        let c = c_name(name)?;
-        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-        // SAFETY: `c` is NUL-terminated and `st` is a valid out-pointer for one `stat`.
-        if unsafe { libc::fstatat(dir, c.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) } != 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::NotFound {
-                Ok(Kind::Missing)
-            } else {
-                Err(e)
-            };
-        }
-        // SAFETY: fstatat succeeded, so it filled `st`.
-        let st = unsafe { st.assume_init() };
-        Ok(match st.st_mode & libc::S_IFMT {
-            libc::S_IFLNK => Kind::Link,
-            libc::S_IFDIR => Kind::Dir,
-            libc::S_IFREG => Kind::File(st.st_size.max(0) as u64),
-            libc::S_IFIFO => Kind::Special("a FIFO"),
-            libc::S_IFSOCK => Kind::Special("a socket"),
-            libc::S_IFBLK | libc::S_IFCHR => Kind::Special("a device"),
+    fn kind(dir: &OwnedFd, name: &OsStr) -> io::Result<Kind> {
+        let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::NOENT) => return Ok(Kind::Missing),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(match FileType::from_raw_mode(st.st_mode) {
+            FileType::Symlink => Kind::Link,
+            FileType::Directory => Kind::Dir,
+            FileType::RegularFile => Kind::File(u64::try_from(st.st_size).unwrap_or(0)),
+            FileType::Fifo => Kind::Special("a FIFO"),
+            FileType::Socket => Kind::Special("a socket"),
+            FileType::BlockDevice | FileType::CharacterDevice => Kind::Special("a device"),
             _ => Kind::Special("not a regular file"),
         })
     }
 
-    /// `openat` that never follows a link in the last component (and there is no other).
-    fn open(dir: RawFd, name: &OsStr, flags: i32) -> io::Result<OwnedFd> {
-        let c = c_name(name)?;
-        // SAFETY: `c` is NUL-terminated; the returned descriptor is owned below.
-        let fd = unsafe { libc::openat(dir, c.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor nothing else owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    /// `openat` that never follows a link in the last component (and there is
+    /// no other): a link there fails with `ELOOP`, on Linux and macOS alike.
+    fn open(dir: &OwnedFd, name: &OsStr, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+        rustix::fs::openat(dir, name, flags | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
     }
 
     /// The names in an open directory, at most `max` of them.
     fn list(dir: &OwnedFd, max: usize) -> io::Result<Vec<OsString>> {
-        // SAFETY: duplicating a valid descriptor; the copy is owned by the stream below.
-        let fd = unsafe { libc::dup(dir.as_raw_fd()) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is valid; on success the stream owns it, on failure it is closed here.
-        let stream = unsafe { libc::fdopendir(fd) };
-        if stream.is_null() {
-            let e = io::Error::last_os_error();
-            // SAFETY: `fd` is still ours when fdopendir failed.
-            unsafe { libc::close(fd) };
-            return Err(e);
-        }
         let mut names = Vec::new();
-        let result = loop {
-            // SAFETY: errno is thread-local; clearing it tells the end of the stream from an error.
-            unsafe { *libc::__errno_location() = 0 };
-            // SAFETY: `stream` is a valid open directory stream.
-            let entry = unsafe { libc::readdir(stream) };
-            if entry.is_null() {
-                let e = io::Error::last_os_error();
-                break if e.raw_os_error().unwrap_or(0) == 0 { Ok(()) } else { Err(e) };
-            }
-            // SAFETY: `d_name` of a returned entry is a NUL-terminated name valid until the next readdir.
-            let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) }.to_bytes();
+        for entry in rustix::fs::Dir::read_from(dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_bytes();
             if name == b"." || name == b".." {
                 continue;
             }
             names.push(OsString::from_vec(name.to_vec()));
             if names.len() >= max {
-                break Ok(());
+                break;
             }
-        };
-        // SAFETY: closes the stream (and its descriptor) exactly once.
-        unsafe { libc::closedir(stream) };
-        result.map(|()| names)
+        }
+        Ok(names)
     }
 
     /// One entry of the directory `dir`; `path` names it in errors.
     fn read_entry(dir: &OwnedFd, name: &OsStr, path: &Path, limits: &Limits) -> Result<Option<Content>, LoadError> {
-        let size = match kind(dir.as_raw_fd(), name).map_err(io_err(path))? {
+        let size = match kind(dir, name).map_err(io_err(path))? {
             Kind::Missing => return Ok(None),
             Kind::Link => return Ok(Some(Content::Symlink)),
             Kind::Dir => return Ok(Some(Content::NotAFile("a directory"))),
@@ -301,11 +242,13 @@ mod at {
             return Ok(Some(Content::TooLarge(size)));
         }
         // O_NONBLOCK: a FIFO swapped in since must not block the open.
-        match open(dir.as_raw_fd(), name, libc::O_RDONLY | libc::O_NONBLOCK) {
+        match open(dir, name, OFlags::RDONLY | OFlags::NONBLOCK) {
             Ok(fd) => super::read_open(fs::File::from(fd), path, limits),
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Ok(Some(Content::Symlink)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err(path)(e)),
+            // Replaced by a link since: O_NOFOLLOW refused it.
+            Err(Errno::LOOP) => Ok(Some(Content::Symlink)),
+            // Removed since: as if it had never been there.
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(io_err(path)(e.into())),
         }
     }
 
@@ -329,7 +272,7 @@ mod at {
                     content,
                 })
             };
-            match kind(root.as_raw_fd(), OsStr::new(sub)).map_err(io_err(&path))? {
+            match kind(&root, OsStr::new(sub)).map_err(io_err(&path))? {
                 Kind::Missing => continue,
                 Kind::Link => {
                     push(Content::Symlink);
@@ -341,18 +284,18 @@ mod at {
                     continue;
                 }
             }
-            let handle = match open(root.as_raw_fd(), OsStr::new(sub), libc::O_RDONLY | libc::O_DIRECTORY) {
+            let handle = match open(&root, OsStr::new(sub), OFlags::RDONLY | OFlags::DIRECTORY) {
                 Ok(fd) => fd,
-                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                Err(Errno::LOOP) => {
                     push(Content::Symlink);
                     continue;
                 }
-                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                Err(Errno::NOTDIR) => {
                     push(Content::NotAFile("not a directory"));
                     continue;
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err(&path)(e)),
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(io_err(&path)(e.into())),
             };
             // One more than the limit, so that load can tell it was exceeded.
             let mut names = list(&handle, limits.max_files.saturating_add(1)).map_err(io_err(&path))?;

@@ -116,16 +116,52 @@ pub fn all() -> impl ExactSizeIterator<Item = InstanceType> {
     table::TYPES.iter().map(|&(name, bits)| InstanceType { name, bits })
 }
 
-/// "did you mean" for an unknown instance type: the nearest name of the
-/// same family first (a mistyped size), else the nearest name overall.
+/// The entries of one family, a contiguous run of the sorted table (every
+/// name of family `f` starts with `f.`).
+fn family_entries(fam: &str) -> &'static [(&'static str, u8)] {
+    let prefix = format!("{fam}.");
+    let start = table::TYPES.partition_point(|(n, _)| *n < prefix.as_str());
+    let len = table::TYPES[start..].iter().take_while(|(n, _)| n.starts_with(&prefix)).count();
+    &table::TYPES[start..start + len]
+}
+
+/// Every family, sorted.
+pub fn families() -> &'static [&'static str] {
+    static FAMILIES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    FAMILIES.get_or_init(|| {
+        let set: std::collections::BTreeSet<&'static str> = names().map(family).collect();
+        set.into_iter().collect()
+    })
+}
+
+/// "did you mean" for an unknown instance type: a mistyped size is matched
+/// within its family, a mistyped family against the families (then the
+/// size within the family found). Bounded work per name (a family's sizes,
+/// the list of families), so that thousands of unknown types in a hostile
+/// repository cost no more than a few hundred comparisons each.
 pub fn suggest(name: &str) -> Option<String> {
     let lower = name.to_ascii_lowercase();
     if lower != name && lookup(&lower).is_some() {
         return Some(format!("did you mean `{lower}`?"));
     }
     let fam = family(&lower);
-    let same_family = names().filter(|n| family(n) == fam);
-    crate::diag::did_you_mean(name, same_family).or_else(|| crate::diag::did_you_mean(name, names()))
+    let entries = family_entries(fam);
+    if !entries.is_empty() {
+        return crate::diag::did_you_mean(&lower, entries.iter().map(|(n, _)| *n));
+    }
+    // The nearest family, by the same rule as every other suggestion.
+    let near = families()
+        .iter()
+        .map(|f| (strsim::damerau_levenshtein(fam, f), *f))
+        .filter(|(d, f)| *d <= (f.len().max(fam.len()) / 3).max(1))
+        .min()?
+        .1;
+    let size = lower.split_once('.').map_or("", |(_, size)| size);
+    let candidate = format!("{near}.{size}");
+    match lookup(&candidate) {
+        Some(t) => Some(format!("did you mean `{}`?", t.name)),
+        None => crate::diag::did_you_mean(&candidate, family_entries(near).iter().map(|(n, _)| *n)),
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +218,14 @@ mod tests {
         assert_eq!(suggest("m5.larg").as_deref(), Some("did you mean `m5.large`?"));
         assert_eq!(suggest("m5x.large").as_deref(), Some("did you mean `m5.large`?"));
         assert_eq!(suggest("definitely-not-a-type"), None);
+        assert_eq!(suggest("c7gx.xlarge").as_deref(), Some("did you mean `c7g.xlarge`?"));
+        assert_eq!(suggest("m5.huge"), None);
+        assert_eq!(
+            family_entries("c7i").len(),
+            family_entries("c7i").iter().filter(|(n, _)| n.starts_with("c7i.")).count()
+        );
+        assert!(family_entries("c7i").iter().all(|(n, _)| family(n) == "c7i"));
+        assert!(families().contains(&"c7i-flex") && families().contains(&"u-12tb1"));
     }
 
     /// The catalogue must know every instance type the AWS SDK for Rust
