@@ -250,7 +250,8 @@ fn the_wheel_hook_installs_without_compiling_and_checks_the_index() {
 /// in it needs no optimization here (this proves the packaging and the hook;
 /// docs/benchmarks.md measures speed), so the release profile is built at
 /// opt-level 0 into the build directory the source-built hook's test uses:
-/// same profile, same features, so the two tests compile the crate once.
+/// same profile and features, so most of the dependencies are built once
+/// for both tests (and once per machine, the directory being kept).
 fn build_wheel(dir: &Path) -> PathBuf {
     let built = std::process::Command::new(venv_bin("maturin"))
         .args(["build", "--release", "--locked", "--out"])
