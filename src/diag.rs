@@ -433,7 +433,9 @@ pub fn codes_markdown() -> String {
 #[cfg(test)]
 mod readme {
     /// The README's table of codes is generated from [`super::Code`]; run
-    /// with `AMISET_UPDATE_README=1` to rewrite it.
+    /// with `AMISET_UPDATE_README=1` to rewrite it. A stale table fails the
+    /// test either way (the rewrite is reported, then committed and rerun),
+    /// so the variable can never turn the check into a pass.
     #[test]
     fn readme_lists_every_code() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
@@ -443,10 +445,11 @@ mod readme {
             panic!("README.md lacks the codes markers")
         };
         let generated = super::codes_markdown();
-        if std::env::var_os("AMISET_UPDATE_README").is_some() {
+        let stale = readme[a + start.len()..b] != generated;
+        if stale && std::env::var_os("AMISET_UPDATE_README").is_some() {
             let updated = format!("{}{start}{generated}{}", &readme[..a], &readme[b..]);
             std::fs::write(path, updated).expect("write README.md");
-            return;
+            panic!("README.md codes table was stale and has been rewritten: review it and run the test again");
         }
         assert_eq!(
             &readme[a + start.len()..b],

@@ -233,6 +233,52 @@ fn resolve_from_config_and_from_artifacts_agree_on_every_launch_spec() {
     assert_eq!(checked, 28);
 }
 
+/// `--from DIR` resolves from DIR wherever the command runs, even inside
+/// another config; the spec is the hand-merged layers of config-example.
+#[test]
+fn resolve_from_reads_the_named_directory_not_the_current_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The current directory is another config, whose set has a different us-east-1 AMI.
+    let other = tmp.path().join("other");
+    copy_dir(&example(), &other);
+    let set = other.join("ami-sets/ubuntu-2204.toml");
+    let text = std::fs::read_to_string(&set).unwrap();
+    std::fs::write(&set, text.replacen("ami-0123456789abcdef0", "ami-0999999999999999a", 1)).unwrap();
+    let args = [
+        "resolve",
+        "gecko-t-linux-large",
+        "--region",
+        "us-east-1",
+        "--instance-type",
+        "c5.xlarge",
+    ];
+    let from = example();
+    let run = amiset(&other, &[&args[..], &["--from", from.to_str().unwrap()]].concat());
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let spec: Json = serde_json::from_str(&stdout(&run)).unwrap();
+    // Worker type layer, region layer, instance type layer (KeyName replaced), then ImageId and InstanceType.
+    let expected = serde_json::json!({
+        "SecurityGroupIds": ["sg-0abc1234"],
+        "KeyName": "relops-2026-c5",
+        "MetadataOptions": {"HttpTokens": "required"},
+        "SubnetId": "subnet-0abc1111",
+        "EbsOptimized": true,
+        "ImageId": "ami-0123456789abcdef0",
+        "InstanceType": "c5.xlarge",
+    });
+    assert_eq!(spec, expected);
+    // Without --from, the current directory is what resolves.
+    let here = amiset(&other, &args);
+    assert_eq!(here.status.code(), Some(0), "{}", stderr(&here));
+    let spec: Json = serde_json::from_str(&stdout(&here)).unwrap();
+    assert_eq!(spec["ImageId"], "ami-0999999999999999a");
+    // A --from that does not exist is a tool error naming it.
+    let missing = tmp.path().join("no-such-config");
+    let run = amiset(&other, &[&args[..], &["--from", missing.to_str().unwrap()]].concat());
+    assert_eq!(run.status.code(), Some(2));
+    assert!(stderr(&run).contains("no-such-config"), "{}", stderr(&run));
+}
+
 #[test]
 fn resolve_explain_names_file_line_and_layer() {
     let run = amiset(
@@ -313,19 +359,30 @@ fn sigkill_at_any_moment_leaves_the_old_or_the_new_artifacts() {
     assert_ne!(manifests[0], manifests[1]);
     assert_eq!(compile(tmp.path(), &configs[0], &out).status.code(), Some(0));
 
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
+    // A fixed seed (AMISET_KILL_SEED replays another one).
+    let seed: u64 = std::env::var("AMISET_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_261_203);
     eprintln!("kill test seed {seed}, one compile takes {longest:?}");
     let mut rng = Lcg(seed);
-    let mut seen = [0usize; 2];
-    for round in 0..40 {
-        let target = &configs[round % 2];
+    let temporary_of = |pid: u32| -> Option<std::path::PathBuf> {
+        let prefix = format!(".out.amiset-{pid}-");
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path())
+    };
+    // OUT holds configs[0]'s compile; each round compiles the other one.
+    let mut current = 0;
+    let (mut mid_write, mut completed) = (0, 0);
+    for round in 0..30 {
+        let target = 1 - current;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_amiset"))
             .args([
                 "compile",
-                target.to_str().unwrap(),
+                configs[target].to_str().unwrap(),
                 "--out",
                 out.to_str().unwrap(),
                 "--format",
@@ -335,15 +392,34 @@ fn sigkill_at_any_moment_leaves_the_old_or_the_new_artifacts() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        // Wait until the compile has started writing its temporary tree,
+        // then kill it at a random moment of what a whole compile takes.
+        let started = Instant::now();
+        while temporary_of(child.id()).is_none() && child.try_wait().unwrap().is_none() && started.elapsed() < longest * 4 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
         std::thread::sleep(Duration::from_micros(rng.below(longest.as_micros() as u64 * 5 / 4)));
         let _ = child.kill();
         let _ = child.wait();
         let artifacts = Artifacts::open(&out).unwrap_or_else(|e| panic!("round {round} (seed {seed}): OUT is broken: {e}"));
         let which = manifests.iter().position(|m| m == artifacts.manifest());
         let which = which.unwrap_or_else(|| panic!("round {round} (seed {seed}): OUT is neither the old nor the new compile"));
-        seen[which] += 1;
+        // The killed run's temporary tree still holding files, with OUT
+        // unchanged, is a kill that landed while the new tree was written.
+        let files_left = temporary_of(child.id()).map_or(0, |t| snapshot_tree(&t).len());
+        if which == current && files_left > 0 {
+            mid_write += 1;
+        }
+        if which == target {
+            completed += 1;
+        }
+        current = which;
     }
-    eprintln!("states seen after kills: old/new {seen:?}");
+    eprintln!("after 30 kills: {mid_write} landed mid-write (OUT kept the old compile), {completed} after the swap");
+    assert!(
+        mid_write >= 4,
+        "too few kills landed mid-write to prove anything: {mid_write} (seed {seed})"
+    );
     // A clean compile afterwards removes the temporaries killed runs left.
     assert_eq!(compile(tmp.path(), &configs[1], &out).status.code(), Some(0));
     let names: Vec<String> = std::fs::read_dir(tmp.path())

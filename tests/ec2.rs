@@ -331,6 +331,24 @@ fn deprecation_is_an_error_after_and_a_warning_within_the_window() {
 /// Runs the valid fleet (plus a missing AMI in us-east-2) with `fault` in us-west-2.
 /// Returns the messages of the `ec2::unverified` findings.
 fn fault_in_one_region(fault: Fault, flags: &[&str]) -> Vec<String> {
+    let retried = matches!(fault, Fault::Throttle | Fault::Reset);
+    let (messages, proxy) = unverified_west(|p| p.fault("us-west-2", fault), flags);
+    let west = calls_in(&proxy, "us-west-2");
+    if retried {
+        assert!(west > 3, "transient faults are retried: {:?}", proxy.calls());
+    }
+    messages
+}
+
+/// EC2 calls made for `region`, all actions and pages.
+fn calls_in(proxy: &Proxy, region: &str) -> usize {
+    proxy.calls().iter().filter(|((r, _), _)| r == region).map(|(_, n)| n).sum()
+}
+
+/// The valid fleet plus a missing AMI in us-east-2, checked through a proxy
+/// that `setup` makes fail in us-west-2: everything us-west-2 covers, and
+/// nothing else, is `ec2::unverified`. Returns those findings' messages and the proxy.
+fn unverified_west(setup: impl FnOnce(&Proxy), flags: &[&str]) -> (Vec<String>, Proxy) {
     let moto = Moto::start(&templates());
     let proxy = Proxy::start(&moto.url);
     let fleet = valid_fleet(&moto);
@@ -342,7 +360,7 @@ fn fault_in_one_region(fault: Fault, flags: &[&str]) -> Vec<String> {
         "worker-types/extra-user.toml",
         &worker(Some("extra"), &["m5.large"], &[("us-east-2", None)]),
     );
-    proxy.fault("us-west-2", fault);
+    setup(&proxy);
     let started = Instant::now();
     let (code, json) = check(&fleet.repo, &proxy.url, flags);
     let elapsed = started.elapsed();
@@ -388,15 +406,12 @@ fn fault_in_one_region(fault: Fault, flags: &[&str]) -> Vec<String> {
         .map(|f| f["code"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(others, vec!["ec2::ami-not-found".to_string()], "{json:#}");
-    let west: usize = proxy.calls().iter().filter(|((r, _), _)| r == "us-west-2").map(|(_, n)| n).sum();
-    if matches!(fault, Fault::Throttle | Fault::Reset) {
-        assert!(west > 3, "transient faults are retried: {:?}", proxy.calls());
-    }
     assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
-    unverified
+    let messages = unverified
         .iter()
         .map(|f| f["message"].as_str().unwrap_or_default().to_string())
-        .collect()
+        .collect();
+    (messages, proxy)
 }
 
 /// Short timeouts and three attempts per call.
@@ -423,6 +438,201 @@ fn connection_resets_in_one_region_leave_it_unverified() {
 fn malformed_answers_in_one_region_leave_it_unverified() {
     let messages = fault_in_one_region(Fault::Malformed, &IMPATIENT);
     assert!(messages.iter().all(|m| m.contains("malformed answer")), "{messages:#?}");
+}
+
+/// EC2 refusing the credentials (HTTP 401 `AuthFailure`) is a client error:
+/// not retried, and what it covered is unverified, never a pass.
+#[test]
+fn auth_failure_in_one_region_is_unverified_without_retries() {
+    let (messages, proxy) = unverified_west(|p| p.fault("us-west-2", Fault::AuthFailure), &IMPATIENT);
+    assert!(messages.iter().all(|m| m.contains("AuthFailure")), "{messages:#?}");
+    // DescribeImages, DescribeInstanceTypeOfferings, DescribeInstanceTypes: once each.
+    assert_eq!(calls_in(&proxy, "us-west-2"), 3, "a 4xx is not retried: {:?}", proxy.calls());
+}
+
+/// The first page of every call in us-west-2 is answered, every later page
+/// is throttled: the whole call is unverified, the items of page 1 included.
+#[test]
+fn a_fault_on_page_two_only_leaves_the_whole_call_unverified() {
+    let (messages, proxy) = unverified_west(
+        |p| {
+            p.page_size(1);
+            p.fault_after_first_page("us-west-2", Fault::Throttle);
+        },
+        &IMPATIENT,
+    );
+    assert!(messages.iter().all(|m| m.contains("RequestLimitExceeded")), "{messages:#?}");
+    let later = proxy.later_page_calls();
+    for action in ["DescribeImages", "DescribeInstanceTypeOfferings", "DescribeInstanceTypes"] {
+        let key = ("us-west-2".to_string(), action.to_string());
+        // Page 1 was answered (else no page 2 was asked for); page 2 was retried, then given up.
+        assert!(later.get(&key).copied().unwrap_or(0) > 1, "{action}: {later:?}");
+        // The other regions read all their pages.
+        let east = ("us-east-1".to_string(), action.to_string());
+        assert!(later.get(&east).copied().unwrap_or(0) >= 1, "{action}: {later:?}");
+    }
+}
+
+/// Throttling that clears within the attempts is retried and then passes:
+/// no finding is left from the throttled attempts.
+#[test]
+fn throttling_that_clears_after_a_retry_passes() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let fleet = valid_fleet(&moto);
+    // Two of the three calls in us-west-2 are throttled once each (or one twice).
+    proxy.fault("us-west-2", Fault::ThrottleFirst(2));
+    let (code, json) = check(&fleet.repo, &proxy.url, &IMPATIENT);
+    assert_eq!(findings(&json), vec![], "{json:#}");
+    assert_eq!(code, 0);
+    assert_eq!(calls_in(&proxy, "us-west-2"), 3 + 2, "two retries: {:?}", proxy.calls());
+    assert_eq!(calls_in(&proxy, "us-east-1"), 3, "{:?}", proxy.calls());
+}
+
+/// Every file under `dir` with its bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                files.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// `compile --ec2`, as the publish workflow runs it: a verified config is
+/// compiled with `ec2Verified: true` and the AMIs EC2 confirmed; when
+/// verification finds a problem or cannot be done, OUT stays byte for byte
+/// what it was, and a new OUT is never created.
+#[test]
+fn compile_ec2_writes_only_what_ec2_verified() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let fleet = valid_fleet(&moto);
+    let compile = |out: &str, flags: &[&str]| {
+        let mut args = vec![
+            "compile",
+            ".",
+            "--out",
+            out,
+            "--format",
+            "json",
+            "--ec2",
+            "--ec2-endpoint",
+            &proxy.url,
+        ];
+        args.extend_from_slice(flags);
+        parse(amiset(fleet.repo.path(), &args))
+    };
+    let out = fleet.repo.path().join("out");
+    let (code, json) = compile("out", &[]);
+    assert_eq!((code, findings(&json)), (0, vec![]), "{json:#}");
+    let manifest: Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["ec2Verified"], true);
+    let builder: Value = serde_json::from_slice(&std::fs::read(out.join("worker-types/builder.json")).unwrap()).unwrap();
+    for r in REGIONS {
+        let specs = &builder["launchSpecs"][r];
+        assert_eq!(specs["m5.large"]["ImageId"], fleet.amis[&(r, "hvm")].as_str(), "{r}");
+        assert_eq!(specs["m6g.large"]["ImageId"], fleet.amis[&(r, "arm")].as_str(), "{r}");
+    }
+    let before = tree(&out);
+
+    // EC2 cannot be asked in one region: unverified, and nothing is written.
+    proxy.fault("us-west-2", Fault::Throttle);
+    let (code, json) = compile("out", &IMPATIENT);
+    assert_eq!(code, 1, "{json:#}");
+    assert!(codes(&json).iter().any(|c| c == "ec2::unverified"), "{json:#}");
+    assert!(tree(&out) == before, "OUT changed although verification failed");
+    let (code, _) = compile("fresh", &IMPATIENT);
+    assert_eq!(code, 1);
+    assert!(
+        !fleet.repo.path().join("fresh").exists(),
+        "a new OUT was created although verification failed"
+    );
+    proxy.clear_faults("us-west-2");
+
+    // An AMI deregistered after it was merged: found, and nothing is written.
+    deregister(&moto, &fleet.amis[&("us-east-2", "hvm")], "us-east-2");
+    let (code, json) = compile("out", &[]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(codes(&json), vec!["ec2::ami-not-found"], "{json:#}");
+    assert!(tree(&out) == before, "OUT changed although an AMI is gone");
+}
+
+/// A snapshot taken while a region failed records the failure: checked
+/// offline, what that region covers stays `ec2::unverified` (never a pass),
+/// exactly as the live check says, and the other regions are verified.
+#[test]
+fn a_snapshot_with_failed_calls_stays_unverified_offline() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let fleet = valid_fleet(&moto);
+    fleet.repo.write(
+        "ami-sets/extra.toml",
+        &entry("us-east-2", "x86_64", Some("ami-0000000000000beef"), None),
+    );
+    fleet.repo.write(
+        "worker-types/extra-user.toml",
+        &worker(Some("extra"), &["m5.large"], &[("us-east-2", None)]),
+    );
+    proxy.fault("us-west-2", Fault::AuthFailure);
+    let (live_code, live) = check(&fleet.repo, &proxy.url, &IMPATIENT);
+    assert_eq!(live_code, 1);
+    let snapshot = amiset(
+        fleet.repo.path(),
+        &[
+            &[
+                "ec2",
+                "snapshot",
+                ".",
+                "--out",
+                "snap.json",
+                "--format",
+                "json",
+                "--ec2-endpoint",
+                &proxy.url,
+            ][..],
+            &IMPATIENT,
+        ]
+        .concat(),
+    );
+    let (snap_code, snap_json) = parse(snapshot);
+    assert_eq!(snap_code, 1, "failed calls are reported: {snap_json:#}");
+    assert!(
+        codes(&snap_json).iter().all(|c| c == "ec2::unverified") && !codes(&snap_json).is_empty(),
+        "{snap_json:#}"
+    );
+    drop(proxy);
+    drop(moto);
+
+    let (code, offline) = parse(amiset(
+        fleet.repo.path(),
+        &["check", ".", "--format", "json", "--ec2-inventory", "snap.json"],
+    ));
+    assert_eq!(code, 1, "{offline:#}");
+    // Same findings at the same places as the live check: us-west-2's three
+    // AMIs of the set, the legacy ImageId there, and three instance types.
+    assert_eq!(findings(&offline), findings(&live), "{offline:#}\nlive: {live:#}");
+    let unverified: Vec<&Value> = offline["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "ec2::unverified")
+        .collect();
+    assert_eq!(unverified.len(), 7, "{offline:#}");
+    assert!(
+        unverified.iter().all(|f| f["message"].as_str().unwrap().contains("us-west-2")),
+        "{offline:#}"
+    );
+    let others: Vec<String> = codes(&offline).into_iter().filter(|c| c != "ec2::unverified").collect();
+    assert_eq!(others, vec!["ec2::ami-not-found"], "{offline:#}");
 }
 
 #[test]
@@ -497,21 +707,7 @@ fn launch_verifier_asks_once_per_region_per_burst() {
     let moto = Moto::start(&templates());
     let proxy = Proxy::start(&moto.url);
     let fleet = valid_fleet(&moto);
-    let limits = amiset::Limits::default();
-    let inputs = amiset::config::load::read_dir(fleet.repo.path(), &limits).expect("read config");
-    let (config, report) = amiset::check::run(&inputs, &limits);
-    assert_eq!(report.errors(), 0);
-    let wt = &config.worker_types["builder"];
-    let specs: Vec<_> = amiset::resolve::resolve_worker_type(wt, config.ami_sets.get("linux"), &amiset::resolve::Builtin)
-        .into_iter()
-        .map(|r| r.expect("resolves"))
-        .collect();
-    assert_eq!(specs.len(), 6);
-    // SAFETY: nextest runs each test in its own process, and no other thread reads the environment yet.
-    unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-    }
+    let (config, specs) = builder_specs(&fleet);
     let now = amiset::ec2::inventory::parse_rfc3339(NOW).unwrap();
     moto::block_on(async {
         let ec2 = Ec2::connect(Options {
@@ -547,6 +743,84 @@ fn launch_verifier_asks_once_per_region_per_burst() {
         tokio::time::sleep(Duration::from_millis(600)).await;
         let found = verifier.verify(e2, now).await;
         assert_eq!(found.iter().map(|f| f.code.as_str()).collect::<Vec<_>>(), vec!["ec2::unverified"]);
+    });
+}
+
+/// The valid fleet's config and the six launch specs of `builder` (two
+/// instance types in three regions), with dummy credentials in the environment.
+fn builder_specs(fleet: &Fleet) -> (amiset::Config, Vec<amiset::resolve::Resolved>) {
+    let limits = amiset::Limits::default();
+    let inputs = amiset::config::load::read_dir(fleet.repo.path(), &limits).expect("read config");
+    let (config, report) = amiset::check::run(&inputs, &limits);
+    assert_eq!(report.errors(), 0);
+    let wt = &config.worker_types["builder"];
+    let specs: Vec<_> = amiset::resolve::resolve_worker_type(wt, config.ami_sets.get("linux"), &amiset::resolve::Builtin)
+        .into_iter()
+        .map(|r| r.expect("resolves"))
+        .collect();
+    assert_eq!(specs.len(), 6);
+    // SAFETY: nextest runs each test in its own process, and no other thread reads the environment yet.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    }
+    (config, specs)
+}
+
+/// A failed DescribeImages is kept like an answer for the TTL: a burst of
+/// launches during an outage asks EC2 once and is refused every time
+/// (`ec2::unverified`, never a pass), the refusal outlives the outage until
+/// the TTL ends, and then one new call lets the launches through.
+#[test]
+fn launch_verifier_caches_a_failure_as_unverified_for_the_ttl() {
+    use amiset::ec2::client::{Ec2, Options};
+    use amiset::ec2::launch::LaunchVerifier;
+
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let fleet = valid_fleet(&moto);
+    let (config, specs) = builder_specs(&fleet);
+    let now = amiset::ec2::inventory::parse_rfc3339(NOW).unwrap();
+    // AuthFailure is not retried, so one fetch is one call.
+    proxy.fault("us-east-2", Fault::AuthFailure);
+    let ttl = Duration::from_millis(1500);
+    let images_in = |region: &str| {
+        proxy
+            .calls()
+            .get(&(region.to_string(), "DescribeImages".to_string()))
+            .copied()
+            .unwrap_or(0)
+    };
+    let east2: Vec<_> = specs.iter().filter(|s| s.region == "us-east-2").collect();
+    assert_eq!(east2.len(), 2);
+    moto::block_on(async {
+        let ec2 = Ec2::connect(Options {
+            endpoint: Some(proxy.url.clone()),
+            ..Options::default()
+        })
+        .await;
+        let verifier = LaunchVerifier::new(ec2, &config, ttl);
+        let unverified = |found: &Vec<amiset::Finding>| found.iter().map(|f| f.code.as_str()).collect::<Vec<_>>() == ["ec2::unverified"];
+        let burst = east2.iter().cycle().take(10).map(|s| verifier.verify(s, now));
+        let results = futures_join_all(burst).await;
+        assert!(results.iter().all(unverified), "{results:?}");
+        assert!(results[0][0].message.contains("AuthFailure"), "{:?}", results[0]);
+        assert_eq!(images_in("us-east-2"), 1, "one call for the burst: {:?}", proxy.calls());
+
+        // EC2 recovers, but the failure is still cached: refused, no new call.
+        proxy.clear_faults("us-east-2");
+        let found = verifier.verify(east2[0], now).await;
+        assert!(unverified(&found), "a cached failure passed: {found:?}");
+        assert_eq!(images_in("us-east-2"), 1, "{:?}", proxy.calls());
+        // Another region is not held back by it.
+        let east1 = specs.iter().find(|s| s.region == "us-east-1").unwrap();
+        assert_eq!(verifier.verify(east1, now).await, vec![]);
+
+        // After the TTL: asked again, and fit to launch.
+        tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+        let found = verifier.verify(east2[1], now).await;
+        assert_eq!(found, vec![], "after the TTL");
+        assert_eq!(images_in("us-east-2"), 2, "{:?}", proxy.calls());
     });
 }
 

@@ -100,18 +100,45 @@ fn values_are_escaped_and_only_our_own_script_remains() {
     assert!(!page.contains("http://") && !page.contains("https://"), "no network reference");
 }
 
+/// CSP source hashes are `'sha256-' + base64(sha256(text))`; the expected
+/// values were computed with Python's hashlib and base64.
+#[test]
+fn csp_hash_is_the_base64_sha256_of_the_text() {
+    assert_eq!(csp_hash("alert(1)"), "'sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI='");
+    assert_eq!(csp_hash(""), "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='");
+    assert_eq!(csp_hash("é\n"), "'sha256-7dOoY4cqBCOesprUvBL8iSs9SuV8x+eGo2l4FvjhQcI='");
+}
+
+/// The text between `open` and the next `close` in `page`, once.
+fn between<'a>(page: &'a str, open: &str, close: &str) -> &'a str {
+    assert_eq!(page.matches(open).count(), 1, "{open}");
+    let start = page.find(open).unwrap() + open.len();
+    &page[start..start + page[start..].find(close).unwrap()]
+}
+
 #[test]
 fn the_policy_pins_the_inline_style_and_script_by_hash() {
     let c = example();
     let page = render(&c, &resolved(&c), &[]);
-    assert!(page.contains(&format!("script-src {}", escape(&csp_hash(JS)))));
-    assert!(page.contains(&format!("style-src {}", escape(&csp_hash(CSS)))));
-    assert!(
-        page.contains(&format!("<script>{JS}</script>")),
-        "the hashed text is exactly the script's text"
-    );
-    assert!(page.contains(&format!("<style>{CSS}</style>")));
-    assert!(page.contains("default-src &#39;none&#39;"));
+    // The text the browser hashes is what stands between the tags in the page.
+    let script = between(&page, "<script>", "</script>");
+    let style = between(&page, "<style>", "</style>");
+    assert_eq!(script, JS);
+    assert_eq!(style, CSS);
+    // The attribute escapes quotes (`&#39;`); the browser reads it unescaped.
+    let policy = between(&page, "http-equiv=\"Content-Security-Policy\" content=\"", "\"").replace("&#39;", "'");
+    let directives: Vec<&str> = policy.split(';').map(str::trim).collect();
+    assert!(directives.contains(&"default-src 'none'"), "{policy}");
+    let hash_of = |name: &str| {
+        directives
+            .iter()
+            .find_map(|d| d.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {name} in {policy}"))
+    };
+    assert_eq!(hash_of("script-src"), csp_hash(script));
+    assert_eq!(hash_of("style-src"), csp_hash(style));
+    assert_ne!(hash_of("script-src"), hash_of("style-src"));
 }
 
 #[test]
@@ -140,18 +167,50 @@ fn the_matrix_has_a_column_per_region_and_the_specs_every_resolved_image() {
     assert!(page.contains("<span class=\"ami\">ami-0123456789abcdef0</span> <span class=\"tag\">x86_64 hvm</span>"));
 }
 
+/// Every marked element of `page`: its class attribute and the text up to the next tag's end.
+fn marked(page: &str) -> Vec<String> {
+    page.match_indices(" class=\"entry bad\"")
+        .chain(page.match_indices("<td class=\"bad\""))
+        .map(|(i, _)| {
+            let rest = &page[i..];
+            // The marked element's AMI: the first `class="ami"` span after the mark.
+            let ami = rest.find("<span class=\"ami\">").map(|a| &rest[a..a + 60]).unwrap_or("");
+            format!("{} {}", &rest[..rest.find('>').unwrap()], ami)
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
 #[test]
 fn output_is_deterministic_and_independent_of_finding_order() {
-    let c = example();
-    let r = resolved(&c);
+    // Two configs loaded from the same files listed in opposite orders.
+    let files = [
+        ("ami-sets/ubuntu.toml", SET),
+        (
+            "ami-sets/unused.toml",
+            "[[amis]]\nregion = \"us-west-2\"\nhvm = \"ami-02222222222222222\"\n",
+        ),
+        ("worker-types/linux.toml", WORKER),
+    ];
+    let c = config(&files);
+    let mut reversed = files;
+    reversed.reverse();
+    let c2 = config(&reversed);
     let (a, b) = problems(&c);
-    assert_eq!(render(&c, &r, &[a.clone(), b.clone()]), render(&c, &r, &[a.clone(), b.clone()]));
-    let page = render(&c, &r, &[a.clone(), b.clone()]);
-    let swapped = render(&c, &r, &[b, a]);
-    // The per-cell order follows the input order; what is marked does not.
-    assert_eq!(
-        page.matches("class=\"entry bad\"").count(),
-        swapped.matches("class=\"entry bad\"").count()
+    let page = render(&c, &resolved(&c), &[a.clone(), b.clone()]);
+    assert_eq!(page, render(&c2, &resolved(&c2), &[a.clone(), b.clone()]));
+    // The per-cell order of messages follows the input order; what is marked does not.
+    let swapped = render(&c, &resolved(&c), &[b, a]);
+    let marks = marked(&page);
+    assert_eq!(marks, marked(&swapped));
+    assert_eq!(marks.len(), 2, "the PV AMI's entry and m5.large's eu-central-1 cell: {marks:#?}");
+    assert!(marks.iter().any(|m| m.contains("ami-0a1b2c3d")), "{marks:#?}");
+    assert!(
+        marks
+            .iter()
+            .any(|m| m.starts_with("<td class=\"bad\"") && m.contains("ami-01111111111111111")),
+        "{marks:#?}"
     );
 }
 

@@ -23,6 +23,10 @@ pub enum Fault {
     Reset,
     /// HTTP 200 with a body that is not XML.
     Malformed,
+    /// HTTP 503 `RequestLimitExceeded` for this many requests, then answers.
+    ThrottleFirst(usize),
+    /// HTTP 401 `AuthFailure` (bad or expired credentials), on every attempt.
+    AuthFailure,
 }
 
 /// Recorded answers by (region, request body).
@@ -31,7 +35,10 @@ type Cache = HashMap<(String, Vec<u8>), Vec<u8>>;
 #[derive(Default)]
 struct State {
     calls: Mutex<BTreeMap<(String, String), usize>>,
+    later_pages: Mutex<BTreeMap<(String, String), usize>>,
     faults: Mutex<BTreeMap<String, Fault>>,
+    /// Faults only for requests that ask for a later page (carry a NextToken).
+    page_faults: Mutex<BTreeMap<String, Fault>>,
     latency: Mutex<Duration>,
     deprecations: Mutex<BTreeMap<String, String>>,
     cache: Mutex<Option<Cache>>,
@@ -79,6 +86,22 @@ impl Proxy {
 
     pub fn fault(&self, region: &str, fault: Fault) {
         self.state.faults.lock().unwrap().insert(region.into(), fault);
+    }
+
+    /// `fault` for `region`'s requests of a second or later page only; first pages are answered.
+    pub fn fault_after_first_page(&self, region: &str, fault: Fault) {
+        self.state.page_faults.lock().unwrap().insert(region.into(), fault);
+    }
+
+    /// Ends every fault of `region`.
+    pub fn clear_faults(&self, region: &str) {
+        self.state.faults.lock().unwrap().remove(region);
+        self.state.page_faults.lock().unwrap().remove(region);
+    }
+
+    /// Requests seen that asked for a later page (carried a NextToken), by (region, action).
+    pub fn later_page_calls(&self) -> BTreeMap<(String, String), usize> {
+        self.state.later_pages.lock().unwrap().clone()
     }
 
     pub fn latency(&self, d: Duration) {
@@ -236,12 +259,42 @@ fn serve(conn: TcpStream, upstream: &str, state: &State) {
     if !latency.is_zero() {
         std::thread::sleep(latency);
     }
-    let fault = state.faults.lock().unwrap().get(&region).copied();
+    let later_page = String::from_utf8_lossy(&req.body).split('&').any(|kv| kv.starts_with("NextToken="));
+    if later_page {
+        *state
+            .later_pages
+            .lock()
+            .unwrap()
+            .entry((region.clone(), action.clone()))
+            .or_default() += 1;
+    }
+    let fault = if later_page {
+        state.page_faults.lock().unwrap().get(&region).copied()
+    } else {
+        None
+    };
+    let fault = fault.or_else(|| {
+        let mut faults = state.faults.lock().unwrap();
+        let fault = faults.get_mut(&region)?;
+        match fault {
+            Fault::ThrottleFirst(0) => None,
+            Fault::ThrottleFirst(n) => {
+                *n -= 1;
+                Some(Fault::Throttle)
+            }
+            other => Some(*other),
+        }
+    });
     let out = match fault {
         Some(Fault::Throttle) => response(
             "503 Service Unavailable",
             "text/xml",
             b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>proxy</RequestID></Response>",
+        ),
+        Some(Fault::AuthFailure) => response(
+            "401 Unauthorized",
+            "text/xml",
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>AuthFailure</Code><Message>AWS was not able to validate the provided access credentials</Message></Error></Errors><RequestID>proxy</RequestID></Response>",
         ),
         Some(Fault::Reset) => {
             let _ = conn.shutdown(Shutdown::Both);
@@ -252,7 +305,8 @@ fn serve(conn: TcpStream, upstream: &str, state: &State) {
             std::thread::sleep(d);
             upstream_answer(upstream, &req, &region, state)
         }
-        None => upstream_answer(upstream, &req, &region, state),
+        // ThrottleFirst is resolved above into Throttle or an answer.
+        Some(Fault::ThrottleFirst(_)) | None => upstream_answer(upstream, &req, &region, state),
     };
     let _ = conn.write_all(&out);
     let _ = conn.flush();
