@@ -17,7 +17,9 @@ use rayon::prelude::*;
 use crate::diag::{Code, Finding, Report};
 use crate::schema::{self, Kind};
 use doc::Doc;
-pub use model::{AmiEntry, AmiSet, Arch, InstanceTypeSpec, LaunchSpec, LegacyPolicy, Policy, RegionSpec, Revoked, Virt, WorkerType};
+pub use model::{
+    AmiEntry, AmiSet, Arch, InstanceTypeSpec, LaunchSpec, LegacyPolicy, Lifecycle, Policy, RegionSpec, Revoked, Taskcluster, Virt, WorkerType,
+};
 
 /// Files at the top of the config directory that amiset reads.
 pub const TOP_LEVEL_FILES: [&str; 2] = ["amiset.toml", "SCOPES"];
