@@ -81,6 +81,11 @@ impl Proxy {
         self.state.faults.lock().unwrap().insert(region.into(), fault);
     }
 
+    /// Lets `region`'s calls through again.
+    pub fn clear_fault(&self, region: &str) {
+        self.state.faults.lock().unwrap().remove(region);
+    }
+
     pub fn latency(&self, d: Duration) {
         *self.state.latency.lock().unwrap() = d;
     }
