@@ -61,7 +61,9 @@ impl Drift {
 pub fn compare(config: &Config, catalog: &dyn TypeCatalog, instances: &[Instance]) -> Drift {
     let mut rows: BTreeMap<(String, String, String), Row> = BTreeMap::new();
     for (name, wt) in &config.worker_types {
-        let Ok(resolved) = artifacts::resolved_specs(config, wt, catalog) else { continue };
+        let Ok(resolved) = artifacts::resolved_specs(config, wt, catalog) else {
+            continue;
+        };
         for r in resolved {
             rows.insert(
                 (name.clone(), r.region.clone(), r.instance_type.clone()),

@@ -62,7 +62,9 @@ pub fn worker_pools(config: &Config, catalog: &dyn TypeCatalog) -> (Vec<(String,
         if findings[before..].iter().any(Finding::is_error) {
             continue;
         }
-        let (Some(provisioner), Some(provider)) = (&tc.provisioner_id, &tc.provider_id) else { continue };
+        let (Some(provisioner), Some(provider)) = (&tc.provisioner_id, &tc.provider_id) else {
+            continue;
+        };
         let resolved = match artifacts::resolved_specs(config, wt, catalog) {
             Ok(r) => r,
             Err(e) => {
@@ -163,7 +165,10 @@ fn worker_type_findings(config: &Config, wt: &WorkerType) -> Vec<Finding> {
         None => out.push(
             Finding::new(
                 Code::TaskclusterMissingSetting,
-                format!("worker type `{}` has no `owner`, and `[taskcluster]` in `amiset.toml` has no default `owner`", wt.name),
+                format!(
+                    "worker type `{}` has no `owner`, and `[taskcluster]` in `amiset.toml` has no default `owner`",
+                    wt.name
+                ),
             )
             .in_file(&file)
             .help("worker-manager needs an owner e-mail for every worker pool: set `owner` here or in `[taskcluster]`"),
@@ -203,7 +208,12 @@ fn worker_type_findings(config: &Config, wt: &WorkerType) -> Vec<Finding> {
         }
     }
     let layers = std::iter::once(("/launchSpec".to_string(), &wt.launch_spec))
-        .chain(wt.regions.iter().enumerate().map(|(i, r)| (format!("/regions/{i}/launchSpec"), &r.launch_spec)))
+        .chain(
+            wt.regions
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("/regions/{i}/launchSpec"), &r.launch_spec)),
+        )
         .chain(
             wt.instance_types
                 .iter()

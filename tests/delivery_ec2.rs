@@ -89,7 +89,11 @@ fn codes(doc: &Value) -> Vec<String> {
 
 /// Writing calls seen by the proxy, by (region, action).
 fn writes(proxy: &Proxy) -> BTreeMap<(String, String), usize> {
-    proxy.calls().into_iter().filter(|((_, a), _)| WRITES.contains(&a.as_str())).collect()
+    proxy
+        .calls()
+        .into_iter()
+        .filter(|((_, a), _)| WRITES.contains(&a.as_str()))
+        .collect()
 }
 
 fn count(proxy: &Proxy, action: &str) -> usize {
@@ -136,7 +140,12 @@ fn describe(moto: &Moto, region: &str) -> BTreeMap<String, Seen> {
     let c = moto.client(region);
     block_on(async {
         let mut out = BTreeMap::new();
-        let list = c.describe_launch_templates().max_results(200).send().await.expect("DescribeLaunchTemplates");
+        let list = c
+            .describe_launch_templates()
+            .max_results(200)
+            .send()
+            .await
+            .expect("DescribeLaunchTemplates");
         for t in list.launch_templates() {
             let id = t.launch_template_id().unwrap();
             let v = c
@@ -236,7 +245,11 @@ fn apply_creates_then_writes_nothing_then_versions_only_the_changed_templates() 
     assert_eq!(steps(&done), steps(&plan));
     for region in REGIONS {
         let w = writes(&proxy);
-        assert_eq!(w.get(&(region.to_string(), "CreateLaunchTemplateVersion".to_string())), Some(&1), "{w:?}");
+        assert_eq!(
+            w.get(&(region.to_string(), "CreateLaunchTemplateVersion".to_string())),
+            Some(&1),
+            "{w:?}"
+        );
         assert_eq!(w.get(&(region.to_string(), "ModifyLaunchTemplate".to_string())), Some(&1), "{w:?}");
         assert_eq!(w.get(&(region.to_string(), "CreateLaunchTemplate".to_string())), None);
         let seen = describe(&moto, region);
@@ -330,7 +343,12 @@ fn launch(moto: &Moto, region: &str, template: &str, worker_type: &str, instance
     let c = moto.client(region);
     block_on(async {
         c.run_instances()
-            .launch_template(LaunchTemplateSpecification::builder().launch_template_name(template).version("$Default").build())
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_name(template)
+                    .version("$Default")
+                    .build(),
+            )
             .instance_type(instance_type.into())
             .min_count(n)
             .max_count(n)
@@ -395,8 +413,17 @@ fn drift_counts_instances_from_an_old_version_and_flags_revoked_and_unknown_ones
     assert_eq!(code, 1, "{doc:#}");
     let mut found = codes(&doc);
     found.sort();
-    assert_eq!(found, ["drift::image", "drift::revoked-ami", "drift::unknown-worker-type"], "{doc:#}");
-    let revoked = doc["findings"].as_array().unwrap().iter().find(|f| f["code"] == "drift::revoked-ami").unwrap();
+    assert_eq!(
+        found,
+        ["drift::image", "drift::revoked-ami", "drift::unknown-worker-type"],
+        "{doc:#}"
+    );
+    let revoked = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "drift::revoked-ami")
+        .unwrap();
     assert!(revoked["message"].as_str().unwrap().contains("CVE-2026-0001"));
     assert_eq!(revoked["file"], "worker-types/a.toml");
     assert_eq!(row(&doc, "ghost", "us-east-1", "m5.large")["desiredImageId"], Value::Null);

@@ -98,7 +98,10 @@ fn valid_pools(out: &Path) -> std::collections::BTreeMap<String, Json> {
 }
 
 fn export(cwd: &Path, dir: &Path, out: &Path) -> (i32, Json) {
-    json(cwd, &["export", "taskcluster", dir.to_str().unwrap(), "--out", out.to_str().unwrap()])
+    json(
+        cwd,
+        &["export", "taskcluster", dir.to_str().unwrap(), "--out", out.to_str().unwrap()],
+    )
 }
 
 const TASKCLUSTER: &str = "\n[taskcluster]\nprovisionerId = \"proj-gen\"\nproviderId = \"aws-prod\"\n";
@@ -154,7 +157,10 @@ fn config_example_exports_one_valid_pool_per_worker_type_with_the_compiled_image
         assert_eq!(pool["workerPoolId"], format!("proj-example/{w}"));
         assert_eq!(pool["providerId"], "aws");
         assert_eq!(pool["emailOnError"], true);
-        assert_eq!(pool["config"]["lifecycle"], json!({"registrationTimeout": 1800, "reregistrationTimeout": 345600}));
+        assert_eq!(
+            pool["config"]["lifecycle"],
+            json!({"registrationTimeout": 1800, "reregistrationTimeout": 345600})
+        );
         let artifact: Json = serde_json::from_slice(&std::fs::read(compiled.join(format!("worker-types/{w}.json"))).unwrap()).unwrap();
         let mut expected = 0;
         for (region, specs) in artifact["launchSpecs"].as_object().unwrap() {
@@ -182,7 +188,9 @@ fn config_example_exports_one_valid_pool_per_worker_type_with_the_compiled_image
         .unwrap();
     assert_eq!(c5["capacityPerInstance"], 2);
     assert!(
-        codes(&doc).iter().all(|c| c == "taskcluster::not-exported" || c == "policy::legacy-image-id"),
+        codes(&doc)
+            .iter()
+            .all(|c| c == "taskcluster::not-exported" || c == "policy::legacy-image-id"),
         "{doc:#}"
     );
 }
@@ -241,7 +249,11 @@ fn export_is_deterministic_and_a_failed_export_leaves_the_old_output_untouched()
     // A worker type worker-manager would reject: nothing is written, OUT keeps its old bytes.
     let path = repo.join("worker-types/gecko-t-linux-large.toml");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replacen("[launchSpec]", "[launchSpec]\nIamInstanceProfile = { Name = \"admin\" }", 1)).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen("[launchSpec]", "[launchSpec]\nIamInstanceProfile = { Name = \"admin\" }", 1),
+    )
+    .unwrap();
     let (code, doc) = export(tmp.path(), &repo, &a);
     assert_eq!(code, 1, "{doc:#}");
     assert!(codes(&doc).contains(&"taskcluster::forbidden-key".to_string()), "{doc:#}");
@@ -288,7 +300,10 @@ const WORKER: &str = "owner = \"ci@example.com\"\namiSetId = \"base\"\nmaxCapaci
 
 #[test]
 fn missing_taskcluster_settings_are_coded_errors_and_nothing_is_written() {
-    let tmp = repo_with("regions = [\"us-east-1\"]\n\n[taskcluster]\nemailOnError = true\n", &[("linux", WORKER)]);
+    let tmp = repo_with(
+        "regions = [\"us-east-1\"]\n\n[taskcluster]\nemailOnError = true\n",
+        &[("linux", WORKER)],
+    );
     let out = tmp.path().join("out");
     let (code, doc) = export(tmp.path(), &tmp.path().join("repo"), &out);
     assert_eq!(code, 1, "{doc:#}");
@@ -300,12 +315,20 @@ fn missing_taskcluster_settings_are_coded_errors_and_nothing_is_written() {
             ("taskcluster::missing-setting".into(), "amiset.toml".into(), 3, 2)
         ]
     );
-    let messages: Vec<&str> = doc["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
+    let messages: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
     assert!(messages.iter().any(|m| m.contains("`provisionerId`")) && messages.iter().any(|m| m.contains("`providerId`")));
     assert!(!out.exists(), "nothing is written");
 
     // No `[taskcluster]` at all, and a worker type without an owner.
-    let tmp = repo_with("regions = [\"us-east-1\"]\n", &[("linux", &WORKER.replace("owner = \"ci@example.com\"\n", ""))]);
+    let tmp = repo_with(
+        "regions = [\"us-east-1\"]\n",
+        &[("linux", &WORKER.replace("owner = \"ci@example.com\"\n", ""))],
+    );
     let (code, doc) = export(tmp.path(), &tmp.path().join("repo"), &out);
     assert_eq!(code, 1);
     let found = errors(&doc);

@@ -221,7 +221,10 @@ pub(crate) fn write_files(root: &Path, files: &[(String, Vec<u8>)], source: Opti
         ec2_verified: false,
         files: hashes,
     };
-    write_file(&root.join(MANIFEST), &to_bytes(serde_json::to_value(&manifest).unwrap_or(Json::Null)))?;
+    write_file(
+        &root.join(MANIFEST),
+        &to_bytes(serde_json::to_value(&manifest).unwrap_or(Json::Null)),
+    )?;
     let written: Vec<PathBuf> = files.iter().map(|(rel, _)| root.join(rel)).chain([root.join(MANIFEST)]).collect();
     sync_tree(root, &written)
 }

@@ -53,7 +53,11 @@ fn drift(args: &DriftArgs, config: &crate::config::Config, report: &mut Report) 
         "summary": {"drifted": drift.rows.iter().filter(|r| r.drifted).count(), "instances": instances.len()},
     });
     let code = emit(args.format, &crate::drift::render_human(&drift), object, report);
-    Ok(if code == EXIT_OK && args.exit_code && drift.drifted() { EXIT_FINDINGS } else { code })
+    Ok(if code == EXIT_OK && args.exit_code && drift.drifted() {
+        EXIT_FINDINGS
+    } else {
+        code
+    })
 }
 
 #[cfg(not(feature = "ec2"))]

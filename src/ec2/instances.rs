@@ -27,7 +27,13 @@ impl Ec2 {
                     let mut pages = client
                         .describe_instances()
                         .filters(Filter::builder().name("tag-key").values(WORKER_TYPE_TAG).build())
-                        .filters(Filter::builder().name("instance-state-name").values("pending").values("running").build())
+                        .filters(
+                            Filter::builder()
+                                .name("instance-state-name")
+                                .values("pending")
+                                .values("running")
+                                .build(),
+                        )
                         .max_results(1000)
                         .into_paginator()
                         .send();
@@ -35,7 +41,8 @@ impl Ec2 {
                     while let Some(page) = pages.next().await {
                         for reservation in page.map_err(error)?.reservations() {
                             for i in reservation.instances() {
-                                let Some(worker_type) = i.tags().iter().find(|t| t.key() == Some(WORKER_TYPE_TAG)).and_then(|t| t.value()) else {
+                                let Some(worker_type) = i.tags().iter().find(|t| t.key() == Some(WORKER_TYPE_TAG)).and_then(|t| t.value())
+                                else {
                                     continue;
                                 };
                                 out.push(Instance {

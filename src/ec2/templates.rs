@@ -1,8 +1,8 @@
 //! The EC2 side of `amiset apply launch-templates`: read every region's
 //! launch templates (DescribeLaunchTemplates filtered by amiset's tag, and
-//! by name only for templates to create; DescribeLaunchTemplateVersions for
-//! the `$Default` and `$Latest` versions of all templates at once, every
-//! call paginated), plan with [`crate::launch_templates::plan_region`], and
+//! by the names amiset wants, in chunks; DescribeLaunchTemplateVersions for
+//! the `$Default` versions of all templates at once, every call paginated,
+//! all three at once), plan with [`crate::launch_templates::plan_region`], and
 //! carry the plan out. All regions run at once over the shared client stack
 //! (retries, timeouts, the XML interceptor, a bound on calls in flight); a
 //! region that fails is reported and the others go on.
@@ -15,12 +15,11 @@ use aws_sdk_ec2::types::{
     CreditSpecificationRequest, Filter, InstanceInterruptionBehavior, LaunchTemplateBlockDeviceMappingRequest,
     LaunchTemplateCpuOptionsRequest, LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateEnclaveOptionsRequest,
     LaunchTemplateHibernationOptionsRequest, LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
-    LaunchTemplateInstanceMarketOptionsRequest, LaunchTemplateInstanceMetadataEndpointState,
-    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateInstanceMetadataProtocolIpv6,
-    LaunchTemplateInstanceMetadataTagsState, LaunchTemplateInstanceNetworkInterfaceSpecificationRequest,
-    LaunchTemplatePlacementRequest, LaunchTemplateSpotMarketOptionsRequest, LaunchTemplateTagSpecificationRequest,
-    LaunchTemplatesMonitoringRequest, MarketType, RequestLaunchTemplateData, ResourceType, ShutdownBehavior, SpotInstanceType, Tag,
-    TagSpecification, Tenancy, VolumeType,
+    LaunchTemplateInstanceMarketOptionsRequest, LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
+    LaunchTemplateInstanceMetadataProtocolIpv6, LaunchTemplateInstanceMetadataTagsState,
+    LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, LaunchTemplatePlacementRequest, LaunchTemplateSpotMarketOptionsRequest,
+    LaunchTemplateTagSpecificationRequest, LaunchTemplatesMonitoringRequest, MarketType, RequestLaunchTemplateData, ResourceType,
+    ShutdownBehavior, SpotInstanceType, Tag, TagSpecification, Tenancy, VolumeType,
 };
 use serde_json::{Map, Value as Json};
 use tokio::sync::Semaphore;
@@ -82,8 +81,11 @@ impl Ec2 {
                 }
                 Ok((region, Err(e))) => {
                     outcome.findings.push(
-                        Finding::new(Code::LaunchTemplateFailed, format!("cannot read the launch templates of {region}: {e}"))
-                            .help("nothing was changed in that region; run apply again when EC2 answers"),
+                        Finding::new(
+                            Code::LaunchTemplateFailed,
+                            format!("cannot read the launch templates of {region}: {e}"),
+                        )
+                        .help("nothing was changed in that region; run apply again when EC2 answers"),
                     );
                     outcome.failed_regions.push((region, e));
                 }
@@ -95,13 +97,20 @@ impl Ec2 {
                 outcome.findings.push(
                     Finding::new(
                         Code::LaunchTemplateFailed,
-                        format!("{} of launch template `{}` in {} failed: {e}", s.action.as_str(), s.template, s.region),
+                        format!(
+                            "{} of launch template `{}` in {} failed: {e}",
+                            s.action.as_str(),
+                            s.template,
+                            s.region
+                        ),
                     )
                     .help("running apply again converges: it starts from what EC2 has now"),
                 );
             }
         }
-        outcome.steps.sort_by(|a, b| (&a.region, &a.template, a.action).cmp(&(&b.region, &b.template, b.action)));
+        outcome
+            .steps
+            .sort_by(|a, b| (&a.region, &a.template, a.action).cmp(&(&b.region, &b.template, b.action)));
         outcome.failed_regions.sort();
         outcome
     }
@@ -205,7 +214,12 @@ async fn execute(
         }
         (Action::Delete, _) => {
             let id = id.ok_or("no template id")?;
-            client.delete_launch_template().launch_template_id(&id).send().await.map_err(error)?;
+            client
+                .delete_launch_template()
+                .launch_template_id(&id)
+                .send()
+                .await
+                .map_err(error)?;
             Ok((Some(id), None))
         }
         _ => Ok((id, None)),
@@ -234,70 +248,108 @@ fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {
     Filter::builder().name(name).set_values(Some(values.into_iter().collect())).build()
 }
 
-/// One region's templates: the tagged ones with their default and latest
-/// versions, and untagged ones with a name in `desired`.
+/// One region's templates: the tagged ones with their default (and, where
+/// it differs, latest) version's description, and untagged ones with a name
+/// in `desired`. The three listings run at once; each is paginated.
 async fn read_region(client: &Client, desired: &[Desired], permits: &Permits) -> Result<RegionState, String> {
-    let mut state = RegionState::default();
-    {
-        let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
-        let mut pages = client
-            .describe_launch_templates()
-            .filters(filter("tag-key", [WORKER_TYPE_TAG.to_string()]))
-            .max_results(PAGE)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            for t in page.map_err(error)?.launch_templates() {
-                state.managed.push(existing(t));
-            }
-        }
-    }
-    let managed_names: BTreeSet<&str> = state.managed.iter().map(|e| e.name.as_str()).collect();
-    let unknown: Vec<String> = desired
-        .iter()
-        .map(|d| d.name.clone())
-        .filter(|n| !managed_names.contains(n.as_str()))
+    let names: Vec<String> = desired.iter().map(|d| d.name.clone()).collect();
+    let chunks: Vec<_> = names
+        .chunks(PAGE as usize)
+        .map(|chunk| list_templates(client.clone(), filter("launch-template-name", chunk.to_vec()), permits.clone()))
         .collect();
-    for chunk in unknown.chunks(PAGE as usize) {
-        let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
-        let mut pages = client
-            .describe_launch_templates()
-            .filters(filter("launch-template-name", chunk.iter().cloned()))
-            .max_results(PAGE)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            for t in page.map_err(error)?.launch_templates() {
-                let e = existing(t);
-                if !managed_names.contains(e.name.as_str()) {
-                    state.untagged.push(e);
-                }
-            }
-        }
+    let (tagged, named, defaults) = tokio::try_join!(
+        list_templates(client.clone(), filter("tag-key", [WORKER_TYPE_TAG.to_string()]), permits.clone()),
+        all(chunks),
+        list_versions(client.clone(), None, "$Default", permits.clone()),
+    )?;
+    let named: Vec<Existing> = named.into_iter().flatten().collect();
+    let mut state = RegionState {
+        managed: tagged,
+        untagged: Vec::new(),
+    };
+    let managed_ids: BTreeSet<String> = state.managed.iter().map(|e| e.id.clone()).collect();
+    state.untagged = named.into_iter().filter(|e| !managed_ids.contains(&e.id)).collect();
+    // Templates whose latest version is not the default (an earlier run stopped halfway): ask for that version alone.
+    let behind: Vec<String> = state
+        .managed
+        .iter()
+        .filter(|e| e.latest_version != e.default_version)
+        .map(|e| e.id.clone())
+        .collect();
+    let mut latest = BTreeMap::new();
+    for found in all(behind
+        .into_iter()
+        .map(|id| list_versions(client.clone(), Some(id), "$Latest", permits.clone())))
+    .await?
+    {
+        latest.extend(found);
     }
-    if !state.managed.is_empty() {
-        let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
-        let mut descriptions: BTreeMap<(String, i64), Option<String>> = BTreeMap::new();
-        let mut pages = client
-            .describe_launch_template_versions()
-            .versions("$Default")
-            .versions("$Latest")
-            .max_results(PAGE)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            for v in page.map_err(error)?.launch_template_versions() {
-                if let (Some(id), Some(n)) = (v.launch_template_id(), v.version_number()) {
-                    descriptions.insert((id.to_string(), n), v.version_description().map(str::to_string));
-                }
-            }
-        }
-        for e in &mut state.managed {
-            e.default_description = descriptions.get(&(e.id.clone(), e.default_version)).cloned().flatten();
-            e.latest_description = descriptions.get(&(e.id.clone(), e.latest_version)).cloned().flatten();
-        }
+    for e in &mut state.managed {
+        e.default_description = defaults.get(&(e.id.clone(), e.default_version)).cloned().flatten();
+        e.latest_description = if e.latest_version == e.default_version {
+            e.default_description.clone()
+        } else {
+            latest.get(&(e.id.clone(), e.latest_version)).cloned().flatten()
+        };
     }
     Ok(state)
+}
+
+/// Runs `futures` as tasks at once (they share the permits); their outputs, or the first error.
+async fn all<T: Send + 'static>(
+    futures: impl IntoIterator<Item = impl std::future::Future<Output = Result<T, String>> + Send + 'static>,
+) -> Result<Vec<T>, String> {
+    let mut set = JoinSet::new();
+    for f in futures {
+        set.spawn(f);
+    }
+    let mut out = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        out.push(joined.map_err(|e| format!("internal error: {e}"))??);
+    }
+    Ok(out)
+}
+
+/// Every launch template matching `filter`, all pages.
+async fn list_templates(client: Client, filter: Filter, permits: Permits) -> Result<Vec<Existing>, String> {
+    let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
+    let mut pages = client
+        .describe_launch_templates()
+        .filters(filter)
+        .max_results(PAGE)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        out.extend(page.map_err(error)?.launch_templates().iter().map(existing));
+    }
+    Ok(out)
+}
+
+/// Descriptions of version `which` (`$Default`, `$Latest`) of one template,
+/// or of every template of the region when `id` is `None`, by (template id, version).
+async fn list_versions(
+    client: Client,
+    id: Option<String>,
+    which: &'static str,
+    permits: Permits,
+) -> Result<BTreeMap<(String, i64), Option<String>>, String> {
+    let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
+    let mut request = client.describe_launch_template_versions().versions(which);
+    request = match id {
+        Some(id) => request.launch_template_id(id),
+        None => request.max_results(PAGE),
+    };
+    let mut pages = request.into_paginator().send();
+    let mut out = BTreeMap::new();
+    while let Some(page) = pages.next().await {
+        for v in page.map_err(error)?.launch_template_versions() {
+            if let (Some(id), Some(n)) = (v.launch_template_id(), v.version_number()) {
+                out.insert((id.to_string(), n), v.version_description().map(str::to_string));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn existing(t: &aws_sdk_ec2::types::LaunchTemplate) -> Existing {
@@ -387,7 +439,11 @@ pub fn request_data(data: &Map<String, Json>) -> RequestLaunchTemplateData {
         r = r.enclave_options(LaunchTemplateEnclaveOptionsRequest::builder().set_enabled(b(e, "Enabled")).build());
     }
     if let Some(h) = obj(data, "HibernationOptions") {
-        r = r.hibernation_options(LaunchTemplateHibernationOptionsRequest::builder().set_configured(b(h, "Configured")).build());
+        r = r.hibernation_options(
+            LaunchTemplateHibernationOptionsRequest::builder()
+                .set_configured(b(h, "Configured"))
+                .build(),
+        );
     }
     if let Some(p) = obj(data, "Placement") {
         r = r.placement(

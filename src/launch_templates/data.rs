@@ -166,7 +166,11 @@ pub fn unsupported(data: &Map<String, Json>) -> Vec<String> {
 
 fn check_object(map: &Map<String, Json>, shape: &[(&str, Shape)], prefix: &str, out: &mut Vec<String>) {
     for (key, value) in map {
-        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         match shape.iter().find(|(k, _)| k == key) {
             Some((_, s)) => check_value(value, s, &path, out),
             None => out.push(path),
@@ -233,11 +237,18 @@ mod tests {
 
     #[test]
     fn keys_outside_the_shape_are_reported_by_path() {
-        let data = obj(json!({"ImageId": "ami-1", "AdditionalInfo": "x", "Placement": {"AvailabilityZone": "a", "Affinity": "b"},
-            "BlockDeviceMappings": [{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8, "Bogus": 1}}], "EbsOptimized": "yes"}));
+        let data = obj(
+            json!({"ImageId": "ami-1", "AdditionalInfo": "x", "Placement": {"AvailabilityZone": "a", "Affinity": "b"},
+            "BlockDeviceMappings": [{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8, "Bogus": 1}}], "EbsOptimized": "yes"}),
+        );
         assert_eq!(
             unsupported(&data),
-            ["AdditionalInfo", "BlockDeviceMappings[0].Ebs.Bogus", "EbsOptimized", "Placement.Affinity"]
+            [
+                "AdditionalInfo",
+                "BlockDeviceMappings[0].Ebs.Bogus",
+                "EbsOptimized",
+                "Placement.Affinity"
+            ]
         );
     }
 }

@@ -115,7 +115,9 @@ pub fn desired(config: &Config, catalog: &dyn TypeCatalog) -> Wanted {
             let top = path.split(['.', '[']).next().unwrap_or(&path).to_string();
             let f = Finding::new(
                 Code::LaunchTemplateUnsupportedKey,
-                format!("worker type `{name}`: `{path}` cannot be expressed in EC2 launch template data; its templates are left as they are"),
+                format!(
+                    "worker type `{name}`: `{path}` cannot be expressed in EC2 launch template data; its templates are left as they are"
+                ),
             )
             .label("not supported in a launch template")
             .help("remove the key, or launch this worker type without launch templates");
@@ -337,7 +339,11 @@ pub fn render_human(steps: &[Step], dry_run: bool, failed_regions: &[(String, St
     for (region, list) in &by_region {
         let changes: Vec<&&Step> = list.iter().filter(|s| s.action != Action::Unchanged).collect();
         let unchanged = list.len() - changes.len();
-        let _ = writeln!(out, "{region}: {} to change, {unchanged} unchanged", changes.iter().filter(|s| s.action.writes()).count());
+        let _ = writeln!(
+            out,
+            "{region}: {} to change, {unchanged} unchanged",
+            changes.iter().filter(|s| s.action.writes()).count()
+        );
         for s in changes {
             let mark = match s.action {
                 Action::Create => "+",
