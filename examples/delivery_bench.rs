@@ -3,7 +3,9 @@
 //! through a loopback proxy that adds latency to every EC2 call, against the
 //! latency of one call measured in the same run. moto's EC2 server holds the
 //! templates; the proxy pages every DescribeLaunchTemplates and
-//! DescribeLaunchTemplateVersions answer at EC2's 200 items per page.
+//! DescribeLaunchTemplateVersions answer at EC2's 200 items per page and,
+//! after a warm-up run, replays recorded answers so that moto's own speed
+//! does not count.
 //!
 //! Run: `scripts/setup && cargo build --features ec2 --bin amiset && cargo run --features ec2 --example delivery_bench [LATENCY_MS] [WORKERS]`
 //! (`AMISET_TEST_VENV` names the venv with moto; `AMISET_BIN` the binary).
@@ -79,6 +81,10 @@ fn main() {
         setup.as_secs_f64()
     );
 
+    // Replay recorded answers from here on, so that moto's own speed on
+    // 2,000 templates per region does not count; the warm-up records them.
+    proxy.enable_cache();
+    apply(&repo, &proxy.url, &["--dry-run"]);
     proxy.latency(latency);
     // One call, measured the same way, through the same proxy.
     let client = moto::client(&proxy.url, regions[0]);
