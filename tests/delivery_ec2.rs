@@ -385,6 +385,8 @@ fn drift_counts_instances_from_an_old_version_and_flags_revoked_and_unknown_ones
     assert_eq!(apply(&repo, &proxy.url, &[]).0, 0);
     launch(&moto, "us-east-1", "a", "a", "m5.large", 1);
     launch(&moto, "us-west-2", "b", "b", "m5.large", 1);
+    // `b` does not list c5.large.
+    launch(&moto, "us-west-2", "b", "b", "c5.large", 1);
 
     let (code, doc) = run(repo.path(), &["drift", ".", "--ec2-endpoint", &proxy.url]);
     assert_eq!(code, 0, "drift alone is not an error: {doc:#}");
@@ -396,8 +398,13 @@ fn drift_counts_instances_from_an_old_version_and_flags_revoked_and_unknown_ones
     assert_eq!(b["running"], serde_json::json!({OTHER: 1}));
     assert_eq!(b["drifted"], false);
     assert_eq!(row(&doc, "a", "us-west-2", "c5.large")["running"], serde_json::json!({}));
-    assert_eq!(codes(&doc), ["drift::image"], "{doc:#}");
-    assert_eq!(doc["summary"]["instances"], 4);
+    let mut found = codes(&doc);
+    found.sort();
+    assert_eq!(found, ["drift::image", "drift::unexpected-instance"], "{doc:#}");
+    let unexpected = row(&doc, "b", "us-west-2", "c5.large");
+    assert_eq!(unexpected["desiredImageId"], Value::Null);
+    assert_eq!(unexpected["running"], serde_json::json!({OTHER: 1}));
+    assert_eq!(doc["summary"]["instances"], 5);
 
     let (code, _) = run(repo.path(), &["drift", ".", "--ec2-endpoint", &proxy.url, "--exit-code"]);
     assert_eq!(code, 1, "--exit-code fails on drift");
@@ -415,7 +422,12 @@ fn drift_counts_instances_from_an_old_version_and_flags_revoked_and_unknown_ones
     found.sort();
     assert_eq!(
         found,
-        ["drift::image", "drift::revoked-ami", "drift::unknown-worker-type"],
+        [
+            "drift::image",
+            "drift::revoked-ami",
+            "drift::unexpected-instance",
+            "drift::unknown-worker-type"
+        ],
         "{doc:#}"
     );
     let revoked = doc["findings"]
@@ -427,6 +439,29 @@ fn drift_counts_instances_from_an_old_version_and_flags_revoked_and_unknown_ones
     assert!(revoked["message"].as_str().unwrap().contains("CVE-2026-0001"));
     assert_eq!(revoked["file"], "worker-types/a.toml");
     assert_eq!(row(&doc, "ghost", "us-east-1", "m5.large")["desiredImageId"], Value::Null);
+}
+
+#[test]
+fn a_key_launch_template_data_cannot_hold_leaves_that_worker_type_alone() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let repo = fleet();
+    let text = repo.read("worker-types/b.toml");
+    repo.write(
+        "worker-types/b.toml",
+        &text.replacen("maxCapacity = 5\n", "maxCapacity = 5\n\n[launchSpec]\nAdditionalInfo = \"x\"\n", 1),
+    );
+    let (code, doc) = apply(&repo, &proxy.url, &[]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(codes(&doc), ["launch-template::unsupported-key"]);
+    let f = &doc["findings"][0];
+    assert_eq!(
+        (f["file"].as_str(), f["line"].as_u64(), f["column"].as_u64()),
+        (Some("worker-types/b.toml"), Some(5), Some(1))
+    );
+    assert!(steps(&doc).iter().all(|s| s.1 != "b"), "{doc:#}");
+    assert!(!describe(&moto, "us-east-1").contains_key("b"));
+    assert!(describe(&moto, "us-east-1").contains_key("a"));
 }
 
 #[test]
