@@ -174,6 +174,30 @@ codes! {
     InstanceTypeUnsupported = "ec2::instance-type-unsupported", Error;
     /// An EC2 call failed after retries; what it covered is not verified, and never passes.
     Unverified = "ec2::unverified", Error;
+    /// `amiset export taskcluster` needs a value that neither `[taskcluster]` in `amiset.toml` nor the worker type gives (`provisionerId`, `providerId`, an owner e-mail).
+    TaskclusterMissingSetting = "taskcluster::missing-setting", Error;
+    /// A launch spec key that worker-manager's AWS provider refuses in a `launchConfig` (`IamInstanceProfile`, `UserData`, `MinCount`, `MaxCount`).
+    TaskclusterForbiddenKey = "taskcluster::forbidden-key", Error;
+    /// A value worker-manager would reject: a worker type name that is not a valid `workerType` (`^[a-z]([-a-z0-9]{0,36}[a-z0-9])?$`), an owner that is not an e-mail address, a `capacity` that is not a whole number of at least 1.
+    TaskclusterInvalidValue = "taskcluster::invalid-value", Error;
+    /// Worker type keys that worker-manager's AWS provider has no counterpart for (prices, spot/on-demand, `scalingRatio`, `utility`, `scopes`); they are left out of the worker pool.
+    TaskclusterNotExported = "taskcluster::not-exported", Warning;
+    /// A launch template with the name amiset would use lacks the `amiset:worker-type` tag of that worker type; amiset never modifies it.
+    LaunchTemplateUnmanaged = "launch-template::unmanaged", Error;
+    /// A launch spec key that EC2 launch template data cannot express; the worker type's templates are left as they are.
+    LaunchTemplateUnsupportedKey = "launch-template::unsupported-key", Error;
+    /// An EC2 call of `apply launch-templates` failed after retries; what it covered was not reconciled (running apply again converges).
+    LaunchTemplateFailed = "launch-template::failed", Error;
+    /// Running instances of a worker type run another image than its compiled launch spec names.
+    DriftImage = "drift::image", Warning;
+    /// Running instances run a revoked AMI.
+    DriftRevokedAmi = "drift::revoked-ami", Error;
+    /// Running instances are tagged with a worker type the config does not have.
+    DriftUnknownWorkerType = "drift::unknown-worker-type", Warning;
+    /// Running instances of a worker type run in a region or as an instance type its launch specs do not have.
+    DriftUnexpectedInstance = "drift::unexpected-instance", Warning;
+    /// An EC2 call of `drift` failed after retries; that region's instances are not compared, and never pass.
+    DriftFailed = "drift::failed", Error;
 }
 
 /// A secondary label: another place that explains the finding.

@@ -75,7 +75,7 @@ pub fn worker_type_json(config: &Config, wt: &WorkerType, catalog: &dyn TypeCata
 }
 
 /// Every launch spec of `wt`, or the first one that does not resolve.
-fn resolved_specs(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog) -> Result<Vec<Resolved>, CompileError> {
+pub(crate) fn resolved_specs(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog) -> Result<Vec<Resolved>, CompileError> {
     let set = wt.ami_set_id.as_deref().and_then(|id| config.ami_sets.get(id));
     resolve_worker_type(wt, set, catalog)
         .into_iter()
@@ -136,6 +136,9 @@ fn sync_tree(root: &Path, files: &[PathBuf]) -> Result<(), CompileError> {
         File::open(file).and_then(|f| f.sync_all()).map_err(io(file))?;
     }
     for dir in [root.join("ami-sets"), root.join("worker-types"), root.to_path_buf()] {
+        if !dir.is_dir() {
+            continue;
+        }
         sync_dir(&dir)?;
     }
     Ok(())
@@ -150,6 +153,15 @@ fn sync_dir(path: &Path) -> Result<(), CompileError> {
 /// The caller must have checked `config` without errors; a worker type that
 /// still fails to resolve aborts the compile and leaves `out` untouched.
 pub fn compile(config: &Config, catalog: &dyn TypeCatalog, out: &Path, options: &CompileOptions) -> Result<Summary, CompileError> {
+    replace_dir(out, |root| build(config, catalog, root, options))
+}
+
+/// Replaces the directory `out` atomically with the tree `fill` writes into
+/// a fresh temporary directory beside it (which must end up holding
+/// [`MANIFEST`]). A non-empty `out` without a manifest is refused, and when
+/// `fill` fails `out` is left untouched. Every writer of OUT-style trees
+/// (`compile`, `export taskcluster`) goes through here.
+pub(crate) fn replace_dir<T>(out: &Path, fill: impl FnOnce(&Path) -> Result<T, CompileError>) -> Result<T, CompileError> {
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -174,14 +186,41 @@ pub fn compile(config: &Config, catalog: &dyn TypeCatalog, out: &Path, options: 
         .prefix(&format!(".{name}.amiset-{}-", std::process::id()))
         .tempdir_in(&parent)
         .map_err(io(&parent))?;
-    let summary = build(config, catalog, tmp.path(), options)?;
+    let result = fill(tmp.path())?;
     let tmp = tmp.keep();
     let swapped = swap_in(&tmp, out, &parent);
     if swapped.is_err() {
         let _ = fs::remove_dir_all(&tmp);
     }
     swapped?;
-    Ok(summary)
+    Ok(result)
+}
+
+/// Writes `files` (path relative to `root`, bytes) and a manifest of their
+/// sha256 into `root`, creating directories as needed, and makes them durable.
+pub(crate) fn write_files(root: &Path, files: &[(String, Vec<u8>)], source: Option<Source>) -> Result<(), CompileError> {
+    let mut hashes = BTreeMap::new();
+    for (rel, bytes) in files {
+        let path = root.join(rel);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        write_file(&path, bytes)?;
+        hashes.insert(rel.clone(), sha256_hex(bytes));
+    }
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        source,
+        ec2_verified: false,
+        files: hashes,
+    };
+    write_file(
+        &root.join(MANIFEST),
+        &to_bytes(serde_json::to_value(&manifest).unwrap_or(Json::Null)),
+    )?;
+    let written: Vec<PathBuf> = files.iter().map(|(rel, _)| root.join(rel)).chain([root.join(MANIFEST)]).collect();
+    sync_tree(root, &written)
 }
 
 /// Writes the whole artifact tree into `root` and fsyncs it.

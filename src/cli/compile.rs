@@ -67,7 +67,7 @@ pub fn run(args: CompileArgs) -> Result<i32> {
 /// config directory, one of its ancestors, or inside `ami-sets/` or
 /// `worker-types/` (OUT is replaced as a whole). `None` when OUT is elsewhere,
 /// including a directory of its own inside the config directory.
-fn clobbers_config(dir: &Path, out: &Path) -> Option<String> {
+pub(super) fn clobbers_config(dir: &Path, out: &Path) -> Option<String> {
     let dir = dir.canonicalize().ok()?;
     let out_abs = match (out.parent(), out.file_name()) {
         // The last component itself is not followed: a link as OUT is refused when writing.

@@ -74,6 +74,21 @@ impl Ec2Connection {
         })
     }
 
+    /// Connects to EC2 with these flags and runs `work` on a runtime of its own.
+    #[cfg(feature = "ec2")]
+    pub(super) fn run<F, T>(&self, work: impl FnOnce(ec2::client::Ec2) -> F) -> Result<T>
+    where
+        F: std::future::Future<Output = T>,
+    {
+        let options = self.options()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+        Ok(runtime.block_on(async { work(ec2::client::Ec2::connect(options).await).await }))
+    }
+
     /// Asks EC2 about everything `config` refers to, with progress on stderr
     /// when it takes over a second and stderr is a terminal.
     #[cfg(feature = "ec2")]

@@ -1,13 +1,16 @@
 //! Command-line interface: argument definitions (clap derive) and one entry
 //! function per command. `main.rs` only parses and calls [`run`].
 
+mod apply;
 mod authorize;
 mod check;
 mod codeowners;
 mod compile;
 mod completions;
 mod diff;
+mod drift;
 mod ec2;
+mod export;
 mod init;
 mod migrate;
 mod resolve;
@@ -76,6 +79,12 @@ pub enum Command {
     Init(init::InitArgs),
     /// Record what EC2 says about the referenced AMIs and instance types.
     Ec2(ec2::Ec2Command),
+    /// Write the checked config in a provisioner's own format (Taskcluster worker-manager).
+    Export(export::ExportCommand),
+    /// Make EC2 resources match the compiled launch specs (needs the `ec2` feature).
+    Apply(apply::ApplyCommand),
+    /// Compare running instances with the compiled launch specs (needs the `ec2` feature).
+    Drift(drift::DriftArgs),
     /// List who holds a scope.
     WhoCan(who_can::WhoCanArgs),
     /// Write a CODEOWNERS file derived from SCOPES.
@@ -162,6 +171,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Migrate(args) => migrate::run(args),
         Command::Init(args) => init::run(args),
         Command::Ec2(args) => ec2::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Apply(args) => apply::run(args),
+        Command::Drift(args) => drift::run(args),
         Command::WhoCan(args) => who_can::run(args),
         Command::Codeowners(args) => codeowners::run(args),
         Command::Completions(args) => completions::run(args),

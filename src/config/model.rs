@@ -66,6 +66,42 @@ pub struct Policy {
     /// scope; `None` means [`DEFAULT_PROTECTED_PATHS`].
     #[serde(default)]
     pub protected_paths: Option<Vec<String>>,
+    /// `[taskcluster]`: settings for `amiset export taskcluster`.
+    #[serde(default)]
+    pub taskcluster: Taskcluster,
+}
+
+/// `[taskcluster]` of `amiset.toml`: what a worker-manager worker pool needs
+/// that a worker type does not say (DESIGN §10). Every key is optional; the
+/// export reports the ones it needs and lacks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Taskcluster {
+    /// First half of every `workerPoolId` (`<provisionerId>/<workerType>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioner_id: Option<String>,
+    /// The worker-manager provider (an AWS provider) that runs the pools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
+    /// Owner e-mail of pools whose worker type has no `owner`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Whether worker-manager e-mails the owner on provisioning errors.
+    #[serde(default)]
+    pub email_on_error: bool,
+    /// `config.lifecycle` of every pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
+}
+
+/// Worker-manager's worker lifecycle (seconds).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Lifecycle {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_timeout: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reregistration_timeout: Option<u64>,
 }
 
 /// What enforces the gate itself (DESIGN §4): CI definitions, code owners,
@@ -100,6 +136,7 @@ impl Default for Policy {
             teams: BTreeMap::new(),
             revoked: Vec::new(),
             protected_paths: None,
+            taskcluster: Taskcluster::default(),
         }
     }
 }

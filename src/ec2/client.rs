@@ -107,6 +107,11 @@ impl Ec2 {
         }
     }
 
+    /// How this client reaches EC2 and how patient it is.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
     /// The client for one region.
     pub fn client(&self, region: &str) -> Client {
         let conf = aws_sdk_ec2::config::Builder::from(&self.shared)
@@ -268,7 +273,8 @@ fn filter(name: &str, ids: &[String]) -> Filter {
     Filter::builder().name(name).set_values(Some(ids.to_vec())).build()
 }
 
-fn error(e: impl std::error::Error) -> String {
+/// An SDK error with its whole chain of causes.
+pub(crate) fn error(e: impl std::error::Error) -> String {
     DisplayErrorContext(e).to_string()
 }
 

@@ -3,13 +3,18 @@
 //! the snapshot file format) and [`verify`] (the comparison that yields
 //! `ec2::*` findings and EC2's instance type capabilities). With the `ec2`
 //! feature, [`client`] asks EC2 and [`launch`] re-verifies one AMI right
-//! before a provisioner launches it.
+//! before a provisioner launches it; [`templates`] reconciles launch
+//! templates and [`instances`] lists running instances for `drift` (§10).
 
 #[cfg(feature = "ec2")]
 pub mod client;
+#[cfg(feature = "ec2")]
+pub mod instances;
 pub mod inventory;
 #[cfg(feature = "ec2")]
 pub mod launch;
+#[cfg(feature = "ec2")]
+pub mod templates;
 pub mod verify;
 
 pub use inventory::{Inventory, Status, Wanted};

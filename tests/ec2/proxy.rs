@@ -113,8 +113,8 @@ impl Proxy {
         self.state.deprecations.lock().unwrap().insert(ami.into(), time.into());
     }
 
-    /// Splits every DescribeImages / DescribeInstanceTypeOfferings /
-    /// DescribeInstanceTypes answer into pages of `n` items joined by `NextToken`.
+    /// Splits every answer of the paginated Describe calls (images, instance
+    /// types, launch templates and their versions) into pages of `n` items joined by `NextToken`.
     pub fn page_size(&self, n: usize) {
         *self.state.page_size.lock().unwrap() = n;
     }
@@ -204,12 +204,21 @@ fn response(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Sends `req` to moto, without any `NextToken` (the proxy serves later pages itself).
-fn forward(upstream: &str, req: &Request) -> Option<Vec<u8>> {
+/// Sends `req` to moto, without any `NextToken` (the proxy serves later
+/// pages itself); when paging, `MaxResults` is lifted so that moto, which
+/// truncates at it without a token, answers with everything.
+fn forward(upstream: &str, req: &Request, paging: bool) -> Option<Vec<u8>> {
     let text = String::from_utf8_lossy(&req.body);
     let body: Vec<u8> = text
         .split('&')
         .filter(|kv| !kv.starts_with("NextToken="))
+        .map(|kv| {
+            if paging && kv.starts_with("MaxResults=") {
+                "MaxResults=1000000"
+            } else {
+                kv
+            }
+        })
         .collect::<Vec<_>>()
         .join("&")
         .into_bytes();
@@ -314,10 +323,12 @@ fn serve(conn: TcpStream, upstream: &str, state: &State) {
 }
 
 /// The element that holds the items of each paginated answer.
-const ITEM_SETS: [(&str, &str); 3] = [
+const ITEM_SETS: [(&str, &str); 5] = [
     ("DescribeImages", "imagesSet"),
     ("DescribeInstanceTypeOfferings", "instanceTypeOfferingSet"),
     ("DescribeInstanceTypes", "instanceTypeSet"),
+    ("DescribeLaunchTemplates", "launchTemplates"),
+    ("DescribeLaunchTemplateVersions", "launchTemplateVersionSet"),
 ];
 
 /// The top-level `<item>` elements of `content`, with their nested items.
@@ -396,7 +407,8 @@ fn upstream_answer(upstream: &str, req: &Request, region: &str, state: &State) -
     if let Some(hit) = state.cache.lock().unwrap().as_ref().and_then(|c| c.get(&key).cloned()) {
         return hit;
     }
-    let Some(resp) = forward(upstream, req) else {
+    let paging = *state.page_size.lock().unwrap() > 0 && action_of(&req.body).starts_with("DescribeLaunchTemplate");
+    let Some(resp) = forward(upstream, req, paging) else {
         return response("502 Bad Gateway", "text/plain", b"upstream failed");
     };
     let Some((status, content_type, body)) = split_response(&resp) else {

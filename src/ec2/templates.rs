@@ -1,0 +1,543 @@
+//! The EC2 side of `amiset apply launch-templates`: read every region's
+//! launch templates (DescribeLaunchTemplates filtered by amiset's tag, and
+//! by the names amiset wants, in chunks; DescribeLaunchTemplateVersions for
+//! the `$Default` versions of all templates at once, every call paginated,
+//! all three at once), plan with [`crate::launch_templates::plan_region`], and
+//! carry the plan out. All regions run at once over the shared client stack
+//! (retries, timeouts, the XML interceptor, a bound on calls in flight); a
+//! region that fails is reported and the others go on.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{
+    CreditSpecificationRequest, Filter, InstanceInterruptionBehavior, LaunchTemplateBlockDeviceMappingRequest,
+    LaunchTemplateCpuOptionsRequest, LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateEnclaveOptionsRequest,
+    LaunchTemplateHibernationOptionsRequest, LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
+    LaunchTemplateInstanceMarketOptionsRequest, LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
+    LaunchTemplateInstanceMetadataProtocolIpv6, LaunchTemplateInstanceMetadataTagsState,
+    LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, LaunchTemplatePlacementRequest, LaunchTemplateSpotMarketOptionsRequest,
+    LaunchTemplateTagSpecificationRequest, LaunchTemplatesMonitoringRequest, MarketType, RequestLaunchTemplateData, ResourceType,
+    ShutdownBehavior, SpotInstanceType, Tag, TagSpecification, Tenancy, VolumeType,
+};
+use serde_json::{Map, Value as Json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::client::{Ec2, error};
+use crate::diag::{Code, Finding};
+use crate::launch_templates::{self, Action, Desired, Existing, RegionState, SOURCE_TAG, Step, WORKER_TYPE_TAG, Wanted};
+
+/// Most items EC2 returns per page of the Describe calls used here.
+const PAGE: i32 = 200;
+
+/// What apply (or a dry run) did, over all regions.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub steps: Vec<Step>,
+    pub findings: Vec<Finding>,
+    /// Regions whose templates could not be read, with the error.
+    pub failed_regions: Vec<(String, String)>,
+}
+
+/// How to apply.
+#[derive(Clone, Debug)]
+pub struct ApplyOptions {
+    pub prune: bool,
+    pub dry_run: bool,
+    /// Value of the `amiset:source-commit` tag on created or updated templates.
+    pub source: String,
+}
+
+impl Ec2 {
+    /// Plans, and unless `dry_run` applies, the templates of `wanted` in `regions`.
+    pub async fn apply_launch_templates(&self, wanted: &Wanted, regions: &[String], options: &ApplyOptions) -> Outcome {
+        let deadline = Instant::now() + self.options().timeout;
+        let permits = Arc::new(Semaphore::new(self.options().concurrency.max(1)));
+        let wanted_by_region: BTreeMap<&str, Vec<Desired>> = regions
+            .iter()
+            .map(|r| (r.as_str(), wanted.templates.iter().filter(|d| &d.region == r).cloned().collect()))
+            .collect();
+        let mut tasks = JoinSet::new();
+        for (region, desired) in wanted_by_region {
+            let client = self.client(region);
+            let (permits, region, options, skipped) = (permits.clone(), region.to_string(), options.clone(), wanted.skipped.clone());
+            tasks.spawn(async move {
+                let run = reconcile_region(&client, &region, &desired, &skipped, &options, &permits);
+                let result = tokio::time::timeout_at(deadline, run)
+                    .await
+                    .unwrap_or_else(|_| Err("the overall EC2 timeout (`--ec2-timeout`) ran out".to_string()));
+                (region, result)
+            });
+        }
+        let mut outcome = Outcome::default();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((_, Ok((steps, findings)))) => {
+                    outcome.steps.extend(steps);
+                    outcome.findings.extend(findings);
+                }
+                Ok((region, Err(e))) => {
+                    outcome.findings.push(
+                        Finding::new(
+                            Code::LaunchTemplateFailed,
+                            format!("cannot read the launch templates of {region}: {e}"),
+                        )
+                        .help("nothing was changed in that region; run apply again when EC2 answers"),
+                    );
+                    outcome.failed_regions.push((region, e));
+                }
+                Err(e) => outcome.failed_regions.push(("unknown".into(), format!("internal error: {e}"))),
+            }
+        }
+        for s in &outcome.steps {
+            if let Some(e) = &s.error {
+                outcome.findings.push(
+                    Finding::new(
+                        Code::LaunchTemplateFailed,
+                        format!(
+                            "{} of launch template `{}` in {} failed: {e}",
+                            s.action.as_str(),
+                            s.template,
+                            s.region
+                        ),
+                    )
+                    .help("running apply again converges: it starts from what EC2 has now"),
+                );
+            }
+        }
+        outcome
+            .steps
+            .sort_by(|a, b| (&a.region, &a.template, a.action).cmp(&(&b.region, &b.template, b.action)));
+        outcome.failed_regions.sort();
+        outcome
+    }
+}
+
+type Permits = Arc<Semaphore>;
+
+async fn reconcile_region(
+    client: &Client,
+    region: &str,
+    desired: &[Desired],
+    skipped: &BTreeSet<String>,
+    options: &ApplyOptions,
+    permits: &Permits,
+) -> Result<(Vec<Step>, Vec<Finding>), String> {
+    let state = read_region(client, desired, permits).await?;
+    let refs: Vec<&Desired> = desired.iter().collect();
+    let (mut steps, findings) = launch_templates::plan_region(region, &refs, &state, options.prune, skipped);
+    if options.dry_run {
+        return Ok((steps, findings));
+    }
+    let by_name: BTreeMap<&str, &Desired> = desired.iter().map(|d| (d.name.as_str(), d)).collect();
+    let mut jobs = JoinSet::new();
+    for (i, step) in steps.iter().enumerate().filter(|(_, s)| s.action.writes()) {
+        let (client, permits, step, source) = (client.clone(), permits.clone(), step.clone(), options.source.clone());
+        let want = by_name.get(step.template.as_str()).map(|d| (*d).clone());
+        jobs.spawn(async move { (i, execute(&client, &step, want.as_ref(), &source, &permits).await) });
+    }
+    while let Some(joined) = jobs.join_next().await {
+        let Ok((i, result)) = joined else { continue };
+        match result {
+            Ok((id, version)) => {
+                steps[i].template_id = id.or(steps[i].template_id.take());
+                steps[i].version = version.or(steps[i].version);
+            }
+            Err(e) => steps[i].error = Some(e),
+        }
+    }
+    Ok((steps, findings))
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+/// Carries out one writing step: the template id and default version after it.
+async fn execute(
+    client: &Client,
+    step: &Step,
+    desired: Option<&Desired>,
+    source: &str,
+    permits: &Permits,
+) -> Result<(Option<String>, Option<i64>), String> {
+    let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
+    let id = step.template_id.clone();
+    match (step.action, desired) {
+        (Action::Create, Some(d)) => {
+            let out = client
+                .create_launch_template()
+                .launch_template_name(&d.name)
+                .version_description(&d.description)
+                .launch_template_data(request_data(&d.data))
+                .tag_specifications(
+                    TagSpecification::builder()
+                        .resource_type(ResourceType::LaunchTemplate)
+                        .tags(tag(WORKER_TYPE_TAG, &d.worker_type))
+                        .tags(tag(SOURCE_TAG, source))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(error)?;
+            let t = out.launch_template();
+            Ok((
+                t.and_then(|t| t.launch_template_id()).map(str::to_string),
+                t.and_then(|t| t.default_version_number()),
+            ))
+        }
+        (Action::NewVersion, Some(d)) => {
+            let id = id.ok_or("no template id")?;
+            let out = client
+                .create_launch_template_version()
+                .launch_template_id(&id)
+                .version_description(&d.description)
+                .launch_template_data(request_data(&d.data))
+                .send()
+                .await
+                .map_err(error)?;
+            let version = out
+                .launch_template_version()
+                .and_then(|v| v.version_number())
+                .ok_or("CreateLaunchTemplateVersion answered without a version number")?;
+            set_default(client, &id, version, source).await?;
+            Ok((Some(id), Some(version)))
+        }
+        (Action::SetDefault, _) => {
+            let id = id.ok_or("no template id")?;
+            let version = step.version.ok_or("no version")?;
+            set_default(client, &id, version, source).await?;
+            Ok((Some(id), Some(version)))
+        }
+        (Action::Delete, _) => {
+            let id = id.ok_or("no template id")?;
+            client
+                .delete_launch_template()
+                .launch_template_id(&id)
+                .send()
+                .await
+                .map_err(error)?;
+            Ok((Some(id), None))
+        }
+        _ => Ok((id, None)),
+    }
+}
+
+async fn set_default(client: &Client, id: &str, version: i64, source: &str) -> Result<(), String> {
+    client
+        .modify_launch_template()
+        .launch_template_id(id)
+        .default_version(version.to_string())
+        .send()
+        .await
+        .map_err(error)?;
+    client
+        .create_tags()
+        .resources(id)
+        .tags(tag(SOURCE_TAG, source))
+        .send()
+        .await
+        .map_err(error)?;
+    Ok(())
+}
+
+fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {
+    Filter::builder().name(name).set_values(Some(values.into_iter().collect())).build()
+}
+
+/// One region's templates: the tagged ones with their default (and, where
+/// it differs, latest) version's description, and untagged ones with a name
+/// in `desired`. The three listings run at once; each is paginated.
+async fn read_region(client: &Client, desired: &[Desired], permits: &Permits) -> Result<RegionState, String> {
+    let names: Vec<String> = desired.iter().map(|d| d.name.clone()).collect();
+    let chunks: Vec<_> = names
+        .chunks(PAGE as usize)
+        .map(|chunk| list_templates(client.clone(), filter("launch-template-name", chunk.to_vec()), permits.clone()))
+        .collect();
+    let (tagged, named, defaults) = tokio::try_join!(
+        list_templates(client.clone(), filter("tag-key", [WORKER_TYPE_TAG.to_string()]), permits.clone()),
+        all(chunks),
+        list_versions(client.clone(), None, "$Default", permits.clone()),
+    )?;
+    let named: Vec<Existing> = named.into_iter().flatten().collect();
+    let mut state = RegionState {
+        managed: tagged,
+        untagged: Vec::new(),
+    };
+    let managed_ids: BTreeSet<String> = state.managed.iter().map(|e| e.id.clone()).collect();
+    state.untagged = named.into_iter().filter(|e| !managed_ids.contains(&e.id)).collect();
+    // Templates whose latest version is not the default (an earlier run stopped halfway): ask for that version alone.
+    let behind: Vec<String> = state
+        .managed
+        .iter()
+        .filter(|e| e.latest_version != e.default_version)
+        .map(|e| e.id.clone())
+        .collect();
+    let mut latest = BTreeMap::new();
+    for found in all(behind
+        .into_iter()
+        .map(|id| list_versions(client.clone(), Some(id), "$Latest", permits.clone())))
+    .await?
+    {
+        latest.extend(found);
+    }
+    for e in &mut state.managed {
+        e.default_description = defaults.get(&(e.id.clone(), e.default_version)).cloned().flatten();
+        e.latest_description = if e.latest_version == e.default_version {
+            e.default_description.clone()
+        } else {
+            latest.get(&(e.id.clone(), e.latest_version)).cloned().flatten()
+        };
+    }
+    Ok(state)
+}
+
+/// Runs `futures` as tasks at once (they share the permits); their outputs, or the first error.
+async fn all<T: Send + 'static>(
+    futures: impl IntoIterator<Item = impl std::future::Future<Output = Result<T, String>> + Send + 'static>,
+) -> Result<Vec<T>, String> {
+    let mut set = JoinSet::new();
+    for f in futures {
+        set.spawn(f);
+    }
+    let mut out = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        out.push(joined.map_err(|e| format!("internal error: {e}"))??);
+    }
+    Ok(out)
+}
+
+/// Every launch template matching `filter`, all pages.
+async fn list_templates(client: Client, filter: Filter, permits: Permits) -> Result<Vec<Existing>, String> {
+    let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
+    let mut pages = client
+        .describe_launch_templates()
+        .filters(filter)
+        .max_results(PAGE)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        out.extend(page.map_err(error)?.launch_templates().iter().map(existing));
+    }
+    Ok(out)
+}
+
+/// Descriptions of version `which` (`$Default`, `$Latest`) of one template,
+/// or of every template of the region when `id` is `None`, by (template id, version).
+async fn list_versions(
+    client: Client,
+    id: Option<String>,
+    which: &'static str,
+    permits: Permits,
+) -> Result<BTreeMap<(String, i64), Option<String>>, String> {
+    let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
+    let mut request = client.describe_launch_template_versions().versions(which);
+    request = match id {
+        Some(id) => request.launch_template_id(id),
+        None => request.max_results(PAGE),
+    };
+    let mut pages = request.into_paginator().send();
+    let mut out = BTreeMap::new();
+    while let Some(page) = pages.next().await {
+        for v in page.map_err(error)?.launch_template_versions() {
+            if let (Some(id), Some(n)) = (v.launch_template_id(), v.version_number()) {
+                out.insert((id.to_string(), n), v.version_description().map(str::to_string));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn existing(t: &aws_sdk_ec2::types::LaunchTemplate) -> Existing {
+    Existing {
+        id: t.launch_template_id().unwrap_or_default().to_string(),
+        name: t.launch_template_name().unwrap_or_default().to_string(),
+        worker_type: t
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(WORKER_TYPE_TAG))
+            .and_then(|t| t.value())
+            .map(str::to_string),
+        default_version: t.default_version_number().unwrap_or(0),
+        latest_version: t.latest_version_number().unwrap_or(0),
+        default_description: None,
+        latest_description: None,
+    }
+}
+
+fn s(m: &Map<String, Json>, k: &str) -> Option<String> {
+    m.get(k).and_then(Json::as_str).map(str::to_string)
+}
+
+fn b(m: &Map<String, Json>, k: &str) -> Option<bool> {
+    m.get(k).and_then(Json::as_bool)
+}
+
+fn i(m: &Map<String, Json>, k: &str) -> Option<i32> {
+    m.get(k).and_then(Json::as_i64).and_then(|n| i32::try_from(n).ok())
+}
+
+fn strs(m: &Map<String, Json>, k: &str) -> Option<Vec<String>> {
+    m.get(k)
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(Json::as_str).map(str::to_string).collect())
+}
+
+fn obj<'a>(m: &'a Map<String, Json>, k: &str) -> Option<&'a Map<String, Json>> {
+    m.get(k).and_then(Json::as_object)
+}
+
+fn objs<'a>(m: &'a Map<String, Json>, k: &str) -> Vec<&'a Map<String, Json>> {
+    m.get(k)
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(Json::as_object).collect())
+        .unwrap_or_default()
+}
+
+/// The SDK's launch template data for `data`, which passed
+/// [`launch_templates::data::unsupported`] (every key has a place here).
+pub fn request_data(data: &Map<String, Json>) -> RequestLaunchTemplateData {
+    let mut r = RequestLaunchTemplateData::builder()
+        .set_image_id(s(data, "ImageId"))
+        .set_instance_type(s(data, "InstanceType").map(|t| t.as_str().into()))
+        .set_key_name(s(data, "KeyName"))
+        .set_kernel_id(s(data, "KernelId"))
+        .set_ram_disk_id(s(data, "RamdiskId"))
+        .set_ebs_optimized(b(data, "EbsOptimized"))
+        .set_disable_api_termination(b(data, "DisableApiTermination"))
+        .set_disable_api_stop(b(data, "DisableApiStop"))
+        .set_instance_initiated_shutdown_behavior(s(data, "InstanceInitiatedShutdownBehavior").map(|v| ShutdownBehavior::from(v.as_str())))
+        .set_security_group_ids(strs(data, "SecurityGroupIds"))
+        .set_security_groups(strs(data, "SecurityGroups"));
+    if let Some(p) = obj(data, "IamInstanceProfile") {
+        r = r.iam_instance_profile(
+            LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                .set_arn(s(p, "Arn"))
+                .set_name(s(p, "Name"))
+                .build(),
+        );
+    }
+    if let Some(m) = obj(data, "Monitoring") {
+        r = r.monitoring(LaunchTemplatesMonitoringRequest::builder().set_enabled(b(m, "Enabled")).build());
+    }
+    if let Some(c) = obj(data, "CpuOptions") {
+        r = r.cpu_options(
+            LaunchTemplateCpuOptionsRequest::builder()
+                .set_core_count(i(c, "CoreCount"))
+                .set_threads_per_core(i(c, "ThreadsPerCore"))
+                .build(),
+        );
+    }
+    if let Some(c) = obj(data, "CreditSpecification") {
+        r = r.credit_specification(CreditSpecificationRequest::builder().set_cpu_credits(s(c, "CpuCredits")).build());
+    }
+    if let Some(e) = obj(data, "EnclaveOptions") {
+        r = r.enclave_options(LaunchTemplateEnclaveOptionsRequest::builder().set_enabled(b(e, "Enabled")).build());
+    }
+    if let Some(h) = obj(data, "HibernationOptions") {
+        r = r.hibernation_options(
+            LaunchTemplateHibernationOptionsRequest::builder()
+                .set_configured(b(h, "Configured"))
+                .build(),
+        );
+    }
+    if let Some(p) = obj(data, "Placement") {
+        r = r.placement(
+            LaunchTemplatePlacementRequest::builder()
+                .set_availability_zone(s(p, "AvailabilityZone"))
+                .set_group_name(s(p, "GroupName"))
+                .set_host_id(s(p, "HostId"))
+                .set_partition_number(i(p, "PartitionNumber"))
+                .set_tenancy(s(p, "Tenancy").map(|t| Tenancy::from(t.as_str())))
+                .build(),
+        );
+    }
+    if let Some(m) = obj(data, "MetadataOptions") {
+        r = r.metadata_options(
+            LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                .set_http_tokens(s(m, "HttpTokens").map(|v| LaunchTemplateHttpTokensState::from(v.as_str())))
+                .set_http_put_response_hop_limit(i(m, "HttpPutResponseHopLimit"))
+                .set_http_endpoint(s(m, "HttpEndpoint").map(|v| LaunchTemplateInstanceMetadataEndpointState::from(v.as_str())))
+                .set_http_protocol_ipv6(s(m, "HttpProtocolIpv6").map(|v| LaunchTemplateInstanceMetadataProtocolIpv6::from(v.as_str())))
+                .set_instance_metadata_tags(s(m, "InstanceMetadataTags").map(|v| LaunchTemplateInstanceMetadataTagsState::from(v.as_str())))
+                .build(),
+        );
+    }
+    if let Some(m) = obj(data, "InstanceMarketOptions") {
+        let spot = obj(m, "SpotOptions").map(|o| {
+            let price = match o.get("MaxPrice") {
+                Some(Json::String(p)) => Some(p.clone()),
+                Some(Json::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            LaunchTemplateSpotMarketOptionsRequest::builder()
+                .set_max_price(price)
+                .set_spot_instance_type(s(o, "SpotInstanceType").map(|v| SpotInstanceType::from(v.as_str())))
+                .set_block_duration_minutes(i(o, "BlockDurationMinutes"))
+                .set_instance_interruption_behavior(
+                    s(o, "InstanceInterruptionBehavior").map(|v| InstanceInterruptionBehavior::from(v.as_str())),
+                )
+                .build()
+        });
+        r = r.instance_market_options(
+            LaunchTemplateInstanceMarketOptionsRequest::builder()
+                .set_market_type(s(m, "MarketType").map(|v| MarketType::from(v.as_str())))
+                .set_spot_options(spot)
+                .build(),
+        );
+    }
+    for d in objs(data, "BlockDeviceMappings") {
+        let ebs = obj(d, "Ebs").map(|e| {
+            LaunchTemplateEbsBlockDeviceRequest::builder()
+                .set_delete_on_termination(b(e, "DeleteOnTermination"))
+                .set_encrypted(b(e, "Encrypted"))
+                .set_iops(i(e, "Iops"))
+                .set_kms_key_id(s(e, "KmsKeyId"))
+                .set_snapshot_id(s(e, "SnapshotId"))
+                .set_throughput(i(e, "Throughput"))
+                .set_volume_size(i(e, "VolumeSize"))
+                .set_volume_type(s(e, "VolumeType").map(|v| VolumeType::from(v.as_str())))
+                .build()
+        });
+        r = r.block_device_mappings(
+            LaunchTemplateBlockDeviceMappingRequest::builder()
+                .set_device_name(s(d, "DeviceName"))
+                .set_virtual_name(s(d, "VirtualName"))
+                .set_no_device(s(d, "NoDevice"))
+                .set_ebs(ebs)
+                .build(),
+        );
+    }
+    for n in objs(data, "NetworkInterfaces") {
+        r = r.network_interfaces(
+            LaunchTemplateInstanceNetworkInterfaceSpecificationRequest::builder()
+                .set_associate_public_ip_address(b(n, "AssociatePublicIpAddress"))
+                .set_delete_on_termination(b(n, "DeleteOnTermination"))
+                .set_description(s(n, "Description"))
+                .set_device_index(i(n, "DeviceIndex"))
+                .set_groups(strs(n, "Groups"))
+                .set_ipv6_address_count(i(n, "Ipv6AddressCount"))
+                .set_network_interface_id(s(n, "NetworkInterfaceId"))
+                .set_private_ip_address(s(n, "PrivateIpAddress"))
+                .set_subnet_id(s(n, "SubnetId"))
+                .build(),
+        );
+    }
+    for t in objs(data, "TagSpecifications") {
+        let tags = objs(t, "Tags")
+            .into_iter()
+            .map(|kv| Tag::builder().set_key(s(kv, "Key")).set_value(s(kv, "Value")).build())
+            .collect();
+        r = r.tag_specifications(
+            LaunchTemplateTagSpecificationRequest::builder()
+                .set_resource_type(s(t, "ResourceType").map(|v| ResourceType::from(v.as_str())))
+                .set_tags(Some(tags))
+                .build(),
+        );
+    }
+    r.build()
+}

@@ -1,0 +1,488 @@
+//! `amiset apply launch-templates` and `amiset drift` against moto's EC2
+//! server, through the call-counting, fault-injecting proxy: creation, no
+//! writing call when nothing changed, new versions only where a set changed,
+//! untagged templates left alone, `--prune`, a failing region and the rerun
+//! that converges, and drift after instances were launched from an old version.
+
+#![cfg(feature = "ec2")]
+
+#[path = "ec2/fleet.rs"]
+mod fleet;
+#[path = "ec2/moto.rs"]
+mod moto;
+#[path = "ec2/proxy.rs"]
+mod proxy;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use aws_sdk_ec2::types::{LaunchTemplateSpecification, ResourceType, Tag, TagSpecification};
+use fleet::Repo;
+use moto::{Moto, Template, block_on};
+use proxy::{Fault, Proxy};
+use serde_json::Value;
+
+const OLD: &str = "ami-10000001";
+const NEW: &str = "ami-10000002";
+const OTHER: &str = "ami-10000003";
+const REGIONS: [&str; 2] = ["us-east-1", "us-west-2"];
+/// The calls that change EC2.
+const WRITES: [&str; 5] = [
+    "CreateLaunchTemplate",
+    "CreateLaunchTemplateVersion",
+    "ModifyLaunchTemplate",
+    "DeleteLaunchTemplate",
+    "CreateTags",
+];
+
+fn templates() -> Vec<Template> {
+    [OLD, NEW, OTHER].iter().map(|id| Template::new(*id, "hvm", "x86_64")).collect()
+}
+
+fn run(dir: &Path, args: &[&str]) -> (i32, Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_amiset"))
+        .args(args)
+        .args(["--format", "json", "--ec2-attempts", "1", "--ec2-call-timeout", "20"])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("amiset runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().expect("exit code"), json)
+}
+
+fn apply(repo: &Repo, endpoint: &str, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["apply", "launch-templates", ".", "--ec2-endpoint", endpoint];
+    args.extend_from_slice(extra);
+    run(repo.path(), &args)
+}
+
+/// (region, template, action) of every step.
+fn steps(doc: &Value) -> Vec<(String, String, String)> {
+    doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["region"].as_str().unwrap().to_string(),
+                s["template"].as_str().unwrap().to_string(),
+                s["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn codes(doc: &Value) -> Vec<String> {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Writing calls seen by the proxy, by (region, action).
+fn writes(proxy: &Proxy) -> BTreeMap<(String, String), usize> {
+    proxy
+        .calls()
+        .into_iter()
+        .filter(|((_, a), _)| WRITES.contains(&a.as_str()))
+        .collect()
+}
+
+fn count(proxy: &Proxy, action: &str) -> usize {
+    proxy.calls().iter().filter(|((_, a), _)| a == action).map(|(_, n)| n).sum()
+}
+
+/// Worker types `a` (m5.large and c5.large with the same spec: one template),
+/// `b` (its own set) and `c` (c5.large differs: two templates), in both regions.
+fn fleet() -> Repo {
+    let repo = Repo::new("regions = [\"us-east-1\", \"us-west-2\"]\nlegacyImageIds = \"allow\"\n");
+    set(&repo, "set-a", OLD);
+    set(&repo, "set-b", OTHER);
+    let regions = "\n[[regions]]\nregion = \"us-east-1\"\n\n[[regions]]\nregion = \"us-west-2\"\n";
+    repo.write(
+        "worker-types/a.toml",
+        &format!("amiSetId = \"set-a\"\nmaxCapacity = 5\n\n[launchSpec]\nKeyName = \"ci\"\n\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n\n[[instanceTypes]]\ninstanceType = \"c5.large\"\n{regions}"),
+    );
+    repo.write(
+        "worker-types/b.toml",
+        &format!("amiSetId = \"set-b\"\nmaxCapacity = 5\n\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n{regions}"),
+    );
+    repo.write(
+        "worker-types/c.toml",
+        &format!("amiSetId = \"set-b\"\nmaxCapacity = 5\n\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n\n[[instanceTypes]]\ninstanceType = \"c5.large\"\nlaunchSpec = {{ EbsOptimized = true }}\n{regions}"),
+    );
+    repo
+}
+
+fn set(repo: &Repo, id: &str, ami: &str) {
+    let text: String = REGIONS.iter().map(|r| fleet::entry(r, "x86_64", Some(ami), None)).collect();
+    repo.write(&format!("ami-sets/{id}.toml"), &text);
+}
+
+/// A template as moto has it: (tags, default version number, the default version's data).
+struct Seen {
+    tags: BTreeMap<String, String>,
+    default_version: i64,
+    image: Option<String>,
+    instance_type: Option<String>,
+    ebs_optimized: Option<bool>,
+}
+
+fn describe(moto: &Moto, region: &str) -> BTreeMap<String, Seen> {
+    let c = moto.client(region);
+    block_on(async {
+        let mut out = BTreeMap::new();
+        let list = c
+            .describe_launch_templates()
+            .max_results(200)
+            .send()
+            .await
+            .expect("DescribeLaunchTemplates");
+        for t in list.launch_templates() {
+            let id = t.launch_template_id().unwrap();
+            let v = c
+                .describe_launch_template_versions()
+                .launch_template_id(id)
+                .versions("$Default")
+                .send()
+                .await
+                .expect("DescribeLaunchTemplateVersions");
+            let data = v.launch_template_versions()[0].launch_template_data().cloned();
+            out.insert(
+                t.launch_template_name().unwrap().to_string(),
+                Seen {
+                    tags: t
+                        .tags()
+                        .iter()
+                        .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
+                        .collect(),
+                    default_version: t.default_version_number().unwrap(),
+                    image: data.as_ref().and_then(|d| d.image_id().map(str::to_string)),
+                    instance_type: data.as_ref().and_then(|d| d.instance_type().map(|t| t.as_str().to_string())),
+                    ebs_optimized: data.as_ref().and_then(|d| d.ebs_optimized()),
+                },
+            );
+        }
+        out
+    })
+}
+
+fn all_steps(action: &str, names: &[&str]) -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = REGIONS
+        .iter()
+        .flat_map(|r| names.iter().map(move |n| (r.to_string(), n.to_string(), action.to_string())))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn apply_creates_then_writes_nothing_then_versions_only_the_changed_templates() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let repo = fleet();
+    let names = ["a", "b", "c", "c/c5.large"];
+
+    // The dry run plans four creations per region and writes nothing.
+    let (code, plan) = apply(&repo, &proxy.url, &["--dry-run"]);
+    assert_eq!(code, 0, "{plan:#}");
+    assert_eq!(steps(&plan), all_steps("create", &names));
+    assert!(writes(&proxy).is_empty(), "{:?}", writes(&proxy));
+
+    // Apply does exactly what the dry run printed.
+    let (code, done) = apply(&repo, &proxy.url, &[]);
+    assert_eq!(code, 0, "{done:#}");
+    assert_eq!(steps(&done), steps(&plan));
+    assert_eq!(count(&proxy, "CreateLaunchTemplate"), 8);
+    for region in REGIONS {
+        let seen = describe(&moto, region);
+        assert_eq!(seen.keys().collect::<Vec<_>>(), names.iter().collect::<Vec<_>>());
+        assert_eq!(seen["a"].tags.get("amiset:worker-type").map(String::as_str), Some("a"));
+        assert!(seen["a"].tags.contains_key("amiset:source-commit"));
+        assert_eq!(seen["a"].image.as_deref(), Some(OLD));
+        // One template for both instance types of `a`: no InstanceType in it.
+        assert_eq!(seen["a"].instance_type, None);
+        assert_eq!(seen["b"].image.as_deref(), Some(OTHER));
+        assert_eq!(seen["c"].instance_type.as_deref(), Some("m5.large"));
+        assert_eq!(seen["c/c5.large"].instance_type.as_deref(), Some("c5.large"));
+        assert_eq!(seen["c/c5.large"].ebs_optimized, Some(true));
+        assert_eq!(seen["c/c5.large"].tags.get("amiset:worker-type").map(String::as_str), Some("c"));
+    }
+
+    // Nothing changed: no writing call, and reads grow with regions (3 per region at most).
+    proxy.reset_counts();
+    let (code, again) = apply(&repo, &proxy.url, &[]);
+    assert_eq!(code, 0, "{again:#}");
+    assert_eq!(steps(&again), all_steps("unchanged", &names));
+    assert!(writes(&proxy).is_empty(), "{:?}", writes(&proxy));
+    for region in REGIONS {
+        let reads: usize = proxy.calls().iter().filter(|((r, _), _)| r == region).map(|(_, n)| n).sum();
+        assert!(reads <= 3, "{region}: {:?}", proxy.calls());
+    }
+
+    // Set A moves to NEW: only `a`'s templates get a new default version.
+    set(&repo, "set-a", NEW);
+    proxy.reset_counts();
+    let (code, plan) = apply(&repo, &proxy.url, &["--dry-run"]);
+    assert_eq!(code, 0);
+    let mut expected = all_steps("unchanged", &["b", "c", "c/c5.large"]);
+    expected.extend(all_steps("new-version", &["a"]));
+    expected.sort();
+    let mut planned = steps(&plan);
+    planned.sort();
+    assert_eq!(planned, expected);
+    assert!(writes(&proxy).is_empty());
+    let (code, done) = apply(&repo, &proxy.url, &[]);
+    assert_eq!(code, 0, "{done:#}");
+    assert_eq!(steps(&done), steps(&plan));
+    for region in REGIONS {
+        let w = writes(&proxy);
+        assert_eq!(
+            w.get(&(region.to_string(), "CreateLaunchTemplateVersion".to_string())),
+            Some(&1),
+            "{w:?}"
+        );
+        assert_eq!(w.get(&(region.to_string(), "ModifyLaunchTemplate".to_string())), Some(&1), "{w:?}");
+        assert_eq!(w.get(&(region.to_string(), "CreateLaunchTemplate".to_string())), None);
+        let seen = describe(&moto, region);
+        assert_eq!(seen["a"].default_version, 2);
+        assert_eq!(seen["a"].image.as_deref(), Some(NEW));
+        assert_eq!(seen["b"].default_version, 1);
+    }
+}
+
+#[test]
+fn an_untagged_template_with_the_same_name_is_never_touched() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let repo = fleet();
+    let c = moto.client("us-east-1");
+    block_on(async {
+        c.create_launch_template()
+            .launch_template_name("b")
+            .launch_template_data(aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(OTHER).build())
+            .send()
+            .await
+            .expect("CreateLaunchTemplate")
+    });
+    let (code, doc) = apply(&repo, &proxy.url, &["--prune"]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(codes(&doc), ["launch-template::unmanaged"], "{doc:#}");
+    assert!(steps(&doc).contains(&("us-east-1".into(), "b".into(), "conflict".into())));
+    assert!(steps(&doc).contains(&("us-west-2".into(), "b".into(), "create".into())));
+    let seen = describe(&moto, "us-east-1");
+    assert!(seen["b"].tags.is_empty(), "the foreign template gained tags");
+    assert_eq!(seen["b"].default_version, 1);
+    assert_eq!(count(&proxy, "CreateLaunchTemplate"), 7, "everything else was created");
+    // A second run still leaves it alone, and changes nothing else.
+    proxy.reset_counts();
+    let (code, doc) = apply(&repo, &proxy.url, &["--prune"]);
+    assert_eq!(code, 1);
+    assert!(writes(&proxy).is_empty(), "{doc:#}");
+}
+
+#[test]
+fn templates_of_a_removed_worker_type_are_deleted_only_with_prune() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let repo = fleet();
+    assert_eq!(apply(&repo, &proxy.url, &[]).0, 0);
+    std::fs::remove_file(repo.path().join("worker-types/c.toml")).unwrap();
+    proxy.reset_counts();
+    let (code, doc) = apply(&repo, &proxy.url, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    let stale: Vec<_> = steps(&doc).into_iter().filter(|s| s.2 == "stale").collect();
+    assert_eq!(stale, all_steps("stale", &["c", "c/c5.large"]));
+    assert!(writes(&proxy).is_empty());
+    assert!(describe(&moto, "us-east-1").contains_key("c"));
+
+    let (code, doc) = apply(&repo, &proxy.url, &["--prune"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(count(&proxy, "DeleteLaunchTemplate"), 4);
+    for region in REGIONS {
+        let names: Vec<String> = describe(&moto, region).into_keys().collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+}
+
+#[test]
+fn a_failing_region_is_reported_the_others_apply_and_a_rerun_converges() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let repo = fleet();
+    proxy.fault("us-west-2", Fault::Throttle);
+    let (code, doc) = apply(&repo, &proxy.url, &[]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(codes(&doc), ["launch-template::failed"], "{doc:#}");
+    assert_eq!(doc["failedRegions"][0]["region"], "us-west-2");
+    assert_eq!(describe(&moto, "us-east-1").len(), 4);
+    assert!(describe(&moto, "us-west-2").is_empty());
+
+    proxy.clear_faults("us-west-2");
+    let (code, doc) = apply(&repo, &proxy.url, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    let mut expected = all_steps("create", &["a", "b", "c", "c/c5.large"]);
+    expected.retain(|s| s.0 == "us-west-2");
+    let mut unchanged = all_steps("unchanged", &["a", "b", "c", "c/c5.large"]);
+    unchanged.retain(|s| s.0 == "us-east-1");
+    expected.extend(unchanged);
+    expected.sort();
+    assert_eq!(steps(&doc), expected);
+    assert_eq!(describe(&moto, "us-west-2").len(), 4);
+}
+
+fn launch(moto: &Moto, region: &str, template: &str, worker_type: &str, instance_type: &str, n: i32) {
+    let c = moto.client(region);
+    block_on(async {
+        c.run_instances()
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_name(template)
+                    .version("$Default")
+                    .build(),
+            )
+            .instance_type(instance_type.into())
+            .min_count(n)
+            .max_count(n)
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Instance)
+                    .tags(Tag::builder().key("amiset:worker-type").value(worker_type).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("RunInstances")
+    });
+}
+
+/// The drift row of (worker type, region, instance type).
+fn row<'a>(doc: &'a Value, w: &str, region: &str, itype: &str) -> &'a Value {
+    doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["workerType"] == w && r["region"] == region && r["instanceType"] == itype)
+        .unwrap_or_else(|| panic!("no row {w} {region} {itype}: {doc:#}"))
+}
+
+#[test]
+fn drift_counts_instances_from_an_old_version_and_flags_revoked_and_unknown_ones() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let repo = fleet();
+    assert_eq!(apply(&repo, &proxy.url, &[]).0, 0);
+    launch(&moto, "us-east-1", "a", "a", "m5.large", 2);
+    set(&repo, "set-a", NEW);
+    assert_eq!(apply(&repo, &proxy.url, &[]).0, 0);
+    launch(&moto, "us-east-1", "a", "a", "m5.large", 1);
+    launch(&moto, "us-west-2", "b", "b", "m5.large", 1);
+    // `b` does not list c5.large.
+    launch(&moto, "us-west-2", "b", "b", "c5.large", 1);
+
+    let (code, doc) = run(repo.path(), &["drift", ".", "--ec2-endpoint", &proxy.url]);
+    assert_eq!(code, 0, "drift alone is not an error: {doc:#}");
+    let a = row(&doc, "a", "us-east-1", "m5.large");
+    assert_eq!(a["desiredImageId"], NEW);
+    assert_eq!(a["running"], serde_json::json!({OLD: 2, NEW: 1}));
+    assert_eq!(a["drifted"], true);
+    let b = row(&doc, "b", "us-west-2", "m5.large");
+    assert_eq!(b["running"], serde_json::json!({OTHER: 1}));
+    assert_eq!(b["drifted"], false);
+    assert_eq!(row(&doc, "a", "us-west-2", "c5.large")["running"], serde_json::json!({}));
+    let mut found = codes(&doc);
+    found.sort();
+    assert_eq!(found, ["drift::image", "drift::unexpected-instance"], "{doc:#}");
+    let unexpected = row(&doc, "b", "us-west-2", "c5.large");
+    assert_eq!(unexpected["desiredImageId"], Value::Null);
+    assert_eq!(unexpected["running"], serde_json::json!({OTHER: 1}));
+    assert_eq!(doc["summary"]["instances"], 5);
+
+    let (code, _) = run(repo.path(), &["drift", ".", "--ec2-endpoint", &proxy.url, "--exit-code"]);
+    assert_eq!(code, 1, "--exit-code fails on drift");
+
+    // The old AMI is revoked, and an instance carries a worker type the config lacks.
+    let policy = repo.read("amiset.toml");
+    repo.write(
+        "amiset.toml",
+        &format!("{policy}\n[[revoked]]\nami = \"{OLD}\"\nreason = \"CVE-2026-0001\"\n"),
+    );
+    launch(&moto, "us-east-1", "b", "ghost", "m5.large", 1);
+    let (code, doc) = run(repo.path(), &["drift", ".", "--ec2-endpoint", &proxy.url]);
+    assert_eq!(code, 1, "{doc:#}");
+    let mut found = codes(&doc);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "drift::image",
+            "drift::revoked-ami",
+            "drift::unexpected-instance",
+            "drift::unknown-worker-type"
+        ],
+        "{doc:#}"
+    );
+    let revoked = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "drift::revoked-ami")
+        .unwrap();
+    assert!(revoked["message"].as_str().unwrap().contains("CVE-2026-0001"));
+    assert_eq!(revoked["file"], "worker-types/a.toml");
+    assert_eq!(row(&doc, "ghost", "us-east-1", "m5.large")["desiredImageId"], Value::Null);
+}
+
+#[test]
+fn a_key_launch_template_data_cannot_hold_leaves_that_worker_type_alone() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let repo = fleet();
+    let text = repo.read("worker-types/b.toml");
+    repo.write(
+        "worker-types/b.toml",
+        &text.replacen("maxCapacity = 5\n", "maxCapacity = 5\n\n[launchSpec]\nAdditionalInfo = \"x\"\n", 1),
+    );
+    let (code, doc) = apply(&repo, &proxy.url, &[]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(codes(&doc), ["launch-template::unsupported-key"]);
+    let f = &doc["findings"][0];
+    assert_eq!(
+        (f["file"].as_str(), f["line"].as_u64(), f["column"].as_u64()),
+        (Some("worker-types/b.toml"), Some(5), Some(1))
+    );
+    assert!(steps(&doc).iter().all(|s| s.1 != "b"), "{doc:#}");
+    assert!(!describe(&moto, "us-east-1").contains_key("b"));
+    assert!(describe(&moto, "us-east-1").contains_key("a"));
+}
+
+#[test]
+fn drift_reports_a_region_it_could_not_read_as_an_error() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let repo = fleet();
+    proxy.fault("us-west-2", Fault::Reset);
+    let (code, doc) = run(repo.path(), &["drift", ".", "--ec2-endpoint", &proxy.url]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(codes(&doc), ["drift::failed"]);
+    assert_eq!(doc["failedRegions"][0]["region"], "us-west-2");
+}
+
+#[test]
+fn an_unreachable_endpoint_fails_every_region_and_writes_nothing() {
+    let repo = fleet();
+    let port = moto::free_port();
+    let (code, doc) = apply(&repo, &format!("http://127.0.0.1:{port}"), &[]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(doc["failedRegions"].as_array().unwrap().len(), 2);
+    assert!(doc["steps"].as_array().unwrap().is_empty());
+    assert!(codes(&doc).iter().all(|c| c == "launch-template::failed"));
+}
