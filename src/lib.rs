@@ -19,6 +19,7 @@ pub mod git;
 pub mod html;
 pub mod init;
 pub mod instance_types;
+pub mod intake;
 pub mod migrate;
 pub mod regions;
 pub mod report;

@@ -107,6 +107,11 @@ impl Ec2 {
         }
     }
 
+    /// The options this client was connected with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
     /// The client for one region.
     pub fn client(&self, region: &str) -> Client {
         let conf = aws_sdk_ec2::config::Builder::from(&self.shared)

@@ -7,6 +7,7 @@
 
 #[cfg(feature = "ec2")]
 pub mod client;
+pub mod images;
 pub mod inventory;
 #[cfg(feature = "ec2")]
 pub mod launch;
