@@ -55,11 +55,12 @@ pub fn run(args: UpdateArgs) -> Result<i32> {
     let limits = args.limits.limits();
     let inputs = load::read_dir(&dir, &limits)?;
     let now = crate::ec2::now().map_err(Error::Usage)?;
-    let (config, _) = crate::config::load(&inputs, &limits);
+    let (config, checked) = crate::check::run(&inputs, &limits);
     let usage = |e: UpdateError| Error::Usage(e.to_string());
     let sets = update::selected(&config, &args.sets).map_err(usage)?;
     let queries = update::queries(&config, &sets);
-    let found = if queries.is_empty() {
+    // A repository that `update` refuses to edit is not worth a call to EC2.
+    let found = if queries.is_empty() || checked.findings.iter().any(update::blocks) {
         Default::default()
     } else {
         args.connection.images_by_name(&queries)?

@@ -71,7 +71,7 @@ impl Incomplete {
 
 /// What `update` does with one set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "kebab-case")]
+#[serde(tag = "status", rename_all = "kebab-case", rename_all_fields = "camelCase")]
 pub enum Outcome {
     /// Moves every key to `to` (only keys whose id changes are listed).
     Update {
@@ -91,6 +91,7 @@ pub enum Outcome {
 
 /// The decision for one set, with what explains it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Decision {
     pub outcome: Outcome,
     /// Builds newer than the one taken (or kept) that some key lacks, newest first.

@@ -104,7 +104,7 @@ pub struct Plan {
 
 /// Whether a finding comes from loading a file or from a `[source]` table:
 /// with any of these, `update` edits nothing.
-fn blocks(f: &Finding) -> bool {
+pub fn blocks(f: &Finding) -> bool {
     let concern = f.code.as_str().split("::").next().unwrap_or_default();
     f.is_error() && matches!(concern, "limits" | "file" | "parse" | "schema" | "source")
 }
@@ -135,16 +135,15 @@ pub fn plan(inputs: &Inputs, limits: &Limits, only: &[String], found: &Found, no
             None => f.in_file(&path),
         };
         let on = match &decision.outcome {
-            Outcome::Update { from: Some(b), .. } | Outcome::Current { build: b } | Outcome::Newer { build: b, .. } => {
-                format!("build `{b}`")
-            }
-            _ => "its current AMIs".to_string(),
+            Outcome::Update { to, .. } => format!("takes build `{to}`: newer build"),
+            Outcome::Current { build } | Outcome::Newer { build, .. } => format!("stays on build `{build}`: newer build"),
+            _ => "keeps its AMIs: build".to_string(),
         };
         for inc in &decision.incomplete {
             let f = Finding::new(
                 Code::IncompleteBuild,
                 format!(
-                    "AMI set `{}` stays on {on}: build `{}` is missing in {}",
+                    "AMI set `{}` {on} `{}` is missing in {}",
                     set.id,
                     inc.build,
                     inc.regions().join(", ")
