@@ -109,8 +109,47 @@ struct Build<'a> {
     per_key: BTreeMap<&'a Key, (&'a NamedImage, i64, bool)>,
 }
 
+/// The images found, per region sorted by name with their creation time, so
+/// that the images a pattern can match are one range (its text before `*`).
+pub struct Index<'a> {
+    regions: BTreeMap<&'a str, Result<Vec<(&'a NamedImage, i64)>, ()>>,
+}
+
+impl<'a> Index<'a> {
+    pub fn new(found: &'a Found) -> Index<'a> {
+        let regions = found
+            .iter()
+            .map(|(region, answer)| {
+                let list = answer.as_ref().map_err(|_| ()).map(|images| {
+                    let mut v: Vec<(&NamedImage, i64)> = images
+                        .iter()
+                        .filter_map(|i| i.creation_date.as_deref().and_then(parse_rfc3339).map(|t| (i, t)))
+                        .collect();
+                    v.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+                    v
+                });
+                (region.as_str(), list)
+            })
+            .collect();
+        Index { regions }
+    }
+
+    /// Whether `region` was read.
+    fn readable(&self, region: &str) -> bool {
+        matches!(self.regions.get(region), Some(Ok(_)))
+    }
+
+    /// The images of `region` whose name starts with `prefix`.
+    fn with_prefix(&self, region: &str, prefix: &str) -> &[(&'a NamedImage, i64)] {
+        let Some(Ok(list)) = self.regions.get(region) else { return &[] };
+        let start = list.partition_point(|(i, _)| i.name.as_str() < prefix);
+        let len = list[start..].partition_point(|(i, _)| i.name.starts_with(prefix));
+        &list[start..start + len]
+    }
+}
+
 /// Decides what to do with `set` given the images found in its regions, at time `now`.
-pub fn decide(set: &AmiSet, source: &Source, policy: &Policy, found: &Found, now: i64) -> Decision {
+pub fn decide(set: &AmiSet, source: &Source, policy: &Policy, found: &Index<'_>, now: i64) -> Decision {
     let keys = keys(set);
     let empty = |outcome| Decision {
         outcome,
@@ -119,7 +158,7 @@ pub fn decide(set: &AmiSet, source: &Source, policy: &Policy, found: &Found, now
     };
     let unreadable: BTreeSet<&str> = keys
         .iter()
-        .filter(|(k, _)| !matches!(found.get(&k.region), Some(Ok(_))))
+        .filter(|(k, _)| !found.readable(&k.region))
         .map(|(k, _)| k.region.as_str())
         .collect();
     if !unreadable.is_empty() {
@@ -137,12 +176,9 @@ pub fn decide(set: &AmiSet, source: &Source, policy: &Policy, found: &Found, now
         let Some(pattern) = source.name.pattern(key.arch, key.virt) else {
             continue;
         };
-        let Some(Ok(images)) = found.get(&key.region) else { continue };
-        for img in images {
+        let prefix = pattern.split('*').next().unwrap_or_default();
+        for &(img, created) in found.with_prefix(&key.region, prefix) {
             let Some(build) = build_id(pattern, &img.name) else { continue };
-            let Some(created) = img.creation_date.as_deref().and_then(parse_rfc3339) else {
-                continue;
-            };
             if &img.id == old {
                 current.insert(key, (build, created));
             }

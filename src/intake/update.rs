@@ -122,12 +122,13 @@ pub fn plan(inputs: &Inputs, limits: &Limits, only: &[String], found: &Found, no
             ..Plan::default()
         });
     }
+    let index = select::Index::new(found);
     let mut findings = Vec::new();
     let mut plans = Vec::new();
     let mut changes = Vec::new();
     for set in sets {
         let Some(source) = &set.source else { continue };
-        let decision = select::decide(set, source, &before.policy, found, now);
+        let decision = select::decide(set, source, &before.policy, &index, now);
         let path = format!("ami-sets/{}.toml", set.id);
         let doc = before.set_doc(&set.id);
         let at = |f: Finding, pointer: &str| match doc {
