@@ -130,7 +130,11 @@ fn main() {
     let per_call = start.elapsed() / sample as u32;
     let per_set_total = per_call * (SETS * regions.len()) as u32;
 
-    println!("latency added per call: {} ms (warm-up run without latency: {:.0} ms)", latency.as_millis(), ms(warm));
+    println!(
+        "latency added per call: {} ms (warm-up run without latency: {:.0} ms)",
+        latency.as_millis(),
+        ms(warm)
+    );
     println!("one DescribeImages call through the proxy: {:.0} ms", ms(one_call));
     println!("`amiset update` with replayed answers and no added latency: {:.0} ms", ms(floor));
     println!(

@@ -109,10 +109,14 @@ struct Build<'a> {
     per_key: BTreeMap<&'a Key, (&'a NamedImage, i64, bool)>,
 }
 
+/// An image and its creation time (seconds since the epoch).
+type Dated<'a> = (&'a NamedImage, i64);
+
 /// The images found, per region sorted by name with their creation time, so
 /// that the images a pattern can match are one range (its text before `*`).
 pub struct Index<'a> {
-    regions: BTreeMap<&'a str, Result<Vec<(&'a NamedImage, i64)>, ()>>,
+    /// `None` for a region that could not be read.
+    regions: BTreeMap<&'a str, Option<Vec<Dated<'a>>>>,
 }
 
 impl<'a> Index<'a> {
@@ -120,7 +124,7 @@ impl<'a> Index<'a> {
         let regions = found
             .iter()
             .map(|(region, answer)| {
-                let list = answer.as_ref().map_err(|_| ()).map(|images| {
+                let list = answer.as_ref().ok().map(|images| {
                     let mut v: Vec<(&NamedImage, i64)> = images
                         .iter()
                         .filter_map(|i| i.creation_date.as_deref().and_then(parse_rfc3339).map(|t| (i, t)))
@@ -136,12 +140,12 @@ impl<'a> Index<'a> {
 
     /// Whether `region` was read.
     fn readable(&self, region: &str) -> bool {
-        matches!(self.regions.get(region), Some(Ok(_)))
+        matches!(self.regions.get(region), Some(Some(_)))
     }
 
     /// The images of `region` whose name starts with `prefix`.
-    fn with_prefix(&self, region: &str, prefix: &str) -> &[(&'a NamedImage, i64)] {
-        let Some(Ok(list)) = self.regions.get(region) else { return &[] };
+    fn with_prefix(&self, region: &str, prefix: &str) -> &[Dated<'a>] {
+        let Some(Some(list)) = self.regions.get(region) else { return &[] };
         let start = list.partition_point(|(i, _)| i.name.as_str() < prefix);
         let len = list[start..].partition_point(|(i, _)| i.name.starts_with(prefix));
         &list[start..start + len]
@@ -218,13 +222,15 @@ pub fn decide(set: &AmiSet, source: &Source, policy: &Policy, found: &Index<'_>,
     for (build, info) in order {
         // Builds older than the one the set is on are never taken, nor warned about.
         let older = current_build.is_some_and(|(cur, date)| (date, cur) > (info.date, build));
+        // The set's own build losing an image is `check --ec2`'s to report, not a newer build's warning.
+        let not_newer = older || current_build.is_some_and(|(cur, _)| cur == build);
         let missing: Vec<Key> = keys
             .iter()
             .filter(|(k, _)| !info.per_key.contains_key(k))
             .map(|(k, _)| k.clone())
             .collect();
         if !missing.is_empty() {
-            if !older {
+            if !not_newer {
                 decision.incomplete.push(Incomplete {
                     build: build.to_string(),
                     missing,
@@ -233,7 +239,7 @@ pub fn decide(set: &AmiSet, source: &Source, policy: &Policy, found: &Index<'_>,
             continue;
         }
         if info.per_key.values().any(|(_, _, mature)| !mature) {
-            if !older {
+            if !not_newer {
                 decision.too_young.push(build.to_string());
             }
             continue;
@@ -280,4 +286,117 @@ fn acceptable(img: &NamedImage, key: &Key, owners: &[String], policy: &Policy, n
             .deprecation_time
             .as_deref()
             .is_none_or(|t| parse_rfc3339(t).is_some_and(|t| t > now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AmiEntry, SourceName};
+
+    const OWNER: &str = "123456789012";
+    const DAY: i64 = 86_400;
+    /// 2026-11-25T00:00:00Z
+    const NOW: i64 = 1_795_564_800;
+
+    fn img(id: &str, name: &str, created: &str) -> NamedImage {
+        NamedImage {
+            id: id.into(),
+            name: name.into(),
+            owner_id: OWNER.into(),
+            state: "available".into(),
+            architecture: "x86_64".into(),
+            virtualization_type: "hvm".into(),
+            creation_date: Some(created.into()),
+            deprecation_time: None,
+        }
+    }
+
+    fn set(ids: &[(&str, &str)]) -> AmiSet {
+        AmiSet {
+            id: "s".into(),
+            description: None,
+            amis: ids
+                .iter()
+                .map(|(region, ami)| AmiEntry {
+                    region: region.to_string(),
+                    arch: Arch::X86_64,
+                    hvm: Some(ami.to_string()),
+                    pv: None,
+                })
+                .collect(),
+            source: Some(source(None)),
+        }
+    }
+
+    fn source(min_age: Option<&str>) -> Source {
+        Source {
+            name: SourceName::One("u-*".into()),
+            owners: Some(vec![OWNER.into()]),
+            min_age: min_age.map(str::to_string),
+        }
+    }
+
+    fn found(regions: &[(&str, Vec<NamedImage>)]) -> Found {
+        regions.iter().map(|(r, v)| (r.to_string(), Ok(v.clone()))).collect()
+    }
+
+    #[test]
+    fn a_set_on_a_build_newer_than_every_complete_one_keeps_it() {
+        // Build 3 is the set's; it lost its us-west-2 image (say, deregistered): build 2 is the newest complete.
+        let f = found(&[
+            (
+                "us-east-1",
+                vec![
+                    img("ami-00000002", "u-2", "2026-11-02T00:00:00Z"),
+                    img("ami-00000003", "u-3", "2026-11-03T00:00:00Z"),
+                ],
+            ),
+            ("us-west-2", vec![img("ami-00000012", "u-2", "2026-11-02T00:00:00Z")]),
+        ]);
+        let s = set(&[("us-east-1", "ami-00000003"), ("us-west-2", "ami-00000013")]);
+        let d = decide(&s, s.source.as_ref().unwrap(), &Policy::default(), &Index::new(&f), NOW);
+        // The current build is not known for every key (us-west-2's id is gone), so the set moves to build 2.
+        assert!(matches!(&d.outcome, Outcome::Update { to, .. } if to == "2"), "{d:?}");
+
+        let f = found(&[
+            (
+                "us-east-1",
+                vec![
+                    img("ami-00000002", "u-2", "2026-11-02T00:00:00Z"),
+                    img("ami-00000003", "u-3", "2026-11-03T00:00:00Z"),
+                ],
+            ),
+            (
+                "us-west-2",
+                vec![
+                    img("ami-00000012", "u-2", "2026-11-02T00:00:00Z"),
+                    NamedImage {
+                        state: "failed".into(),
+                        ..img("ami-00000013", "u-3", "2026-11-03T00:00:00Z")
+                    },
+                ],
+            ),
+        ]);
+        let d = decide(&s, s.source.as_ref().unwrap(), &Policy::default(), &Index::new(&f), NOW);
+        assert_eq!(
+            d.outcome,
+            Outcome::Newer {
+                build: "3".into(),
+                newest_complete: "2".into()
+            }
+        );
+        assert!(d.incomplete.is_empty(), "the set's own build is not reported as newer: {d:?}");
+    }
+
+    #[test]
+    fn min_age_counts_from_the_newest_image_of_the_key() {
+        let f = found(&[("us-east-1", vec![img("ami-00000002", "u-2", "2026-11-24T00:00:00Z")])]);
+        let s = set(&[("us-east-1", "ami-00000001")]);
+        let d = decide(&s, &source(Some("2d")), &Policy::default(), &Index::new(&f), NOW);
+        assert_eq!(d.outcome, Outcome::NoCompleteBuild);
+        assert_eq!(d.too_young, vec!["2".to_string()]);
+        let d = decide(&s, &source(Some("1d")), &Policy::default(), &Index::new(&f), NOW);
+        assert!(matches!(&d.outcome, Outcome::Update { to, .. } if to == "2"), "{d:?}");
+        let _ = DAY;
+    }
 }
