@@ -140,6 +140,20 @@ codes! {
     MigrateVirtualizationConflict = "migrate::virtualization-conflict", Error;
     /// `amiset migrate` refused a worker type whose raw `ImageId` EC2 describes with an architecture or virtualization type some of its instance types cannot run.
     MigrateImageConflict = "migrate::image-conflict", Error;
+    /// A `[source]` image-name pattern without exactly one `*` (the `*` matches the build id).
+    SourceWildcard = "source::wildcard", Error;
+    /// `[source]` `minAge` is not a whole number of hours or days (`12h`, `2d`).
+    SourceMinAge = "source::invalid-min-age", Error;
+    /// `[source]` gives no image-name pattern for an (arch, hvm/pv) that the set holds.
+    SourceMissingPattern = "source::missing-pattern", Error;
+    /// `[source]` has no `owners` and `amiset.toml` no `amiOwners`: anyone's image of that name could be taken.
+    SourceNoOwners = "source::no-owners", Error;
+    /// `amiset update` left a set on its build because a newer build is missing in some (region, arch, hvm/pv) of the set.
+    IncompleteBuild = "update::incomplete-build", Warning;
+    /// `amiset update` or `amiset unreferenced` could not read a region from EC2; sets covering it are left unchanged.
+    RegionUnreadable = "update::region-unreadable", Error;
+    /// `amiset promote`: the set promoted from lacks a (region, arch, hvm/pv) of the set promoted to.
+    PromoteMissingKey = "promote::missing-key", Error;
     /// A line of `SCOPES` that cannot be parsed.
     ScopesSyntax = "scopes::syntax", Error;
     /// A scope pattern with characters outside printable ASCII, or a `*` that is not trailing.

@@ -20,6 +20,7 @@ pub mod git;
 pub mod html;
 pub mod init;
 pub mod instance_types;
+pub mod intake;
 pub mod launch_templates;
 pub mod migrate;
 pub mod regions;

@@ -341,6 +341,7 @@ mod tests {
             id: "s".into(),
             description: None,
             amis: entries,
+            source: None,
         }
     }
 

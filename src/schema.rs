@@ -247,7 +247,9 @@ fn pattern_help(pointer: &str) -> (&'static str, &'static str) {
         "instanceType" => ("instance type", "instance types look like `m5.large`"),
         "scopePrefix" | "adminScope" => ("scope", "scopes are printable ASCII"),
         _ if pointer.starts_with("/scopes/") => ("scope", "scopes are printable ASCII (0x20-0x7E)"),
-        _ if pointer.starts_with("/amiOwners/") => ("AWS account id", "account ids are 12 digits"),
+        _ if pointer.starts_with("/amiOwners/") || pointer.starts_with("/source/owners/") => {
+            ("AWS account id", "account ids are 12 digits")
+        }
         _ if pointer.starts_with("/teams/") => ("team member", "members are `@user` or an e-mail address"),
         _ => ("value", "see the schema for the allowed format"),
     }

@@ -222,6 +222,7 @@ fn check_set(config: &Config, id: &str, set: &AmiSet) -> Vec<Finding> {
         doc: config.set_doc(id),
         path: format!("ami-sets/{id}.toml"),
     };
+    out.extend(crate::intake::source::check(&config.policy, id, set, at.doc));
     let mut seen: BTreeMap<(&str, config::Arch), usize> = BTreeMap::new();
     for (i, entry) in set.amis.iter().enumerate() {
         let base = format!("/amis/{i}");

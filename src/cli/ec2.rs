@@ -131,6 +131,63 @@ impl Ec2Connection {
     }
 }
 
+/// Told how each deregistration went: region, image id, result.
+pub type Done<'a> = dyn FnMut(&str, &str, std::result::Result<(), String>) + 'a;
+
+impl Ec2Connection {
+    #[cfg(feature = "ec2")]
+    fn runtime() -> Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))
+    }
+
+    /// Lists images by owner and name pattern in every region of `queries` at once.
+    #[cfg(feature = "ec2")]
+    pub fn images_by_name(&self, queries: &BTreeMap<String, ec2::images::Query>) -> Result<ec2::images::Found> {
+        let options = self.options()?;
+        Ok(Self::runtime()?.block_on(async { ec2::client::Ec2::connect(options).await.images_by_name(queries).await }))
+    }
+
+    /// Deregisters images one by one; `each(region, id)` is asked right
+    /// before each call whether to go ahead, and told how it went.
+    #[cfg(feature = "ec2")]
+    pub fn deregister(&self, images: &[(String, String)], go_ahead: &mut dyn FnMut(&str, &str) -> bool, done: &mut Done<'_>) -> Result<()> {
+        let options = self.options()?;
+        let runtime = Self::runtime()?;
+        let client = runtime.block_on(ec2::client::Ec2::connect(options));
+        for (region, id) in images {
+            if go_ahead(region, id) {
+                done(region, id, runtime.block_on(client.deregister_image(region, id)));
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(not(feature = "ec2"))]
+    pub fn images_by_name(&self, _queries: &BTreeMap<String, ec2::images::Query>) -> Result<ec2::images::Found> {
+        Err(no_ec2())
+    }
+
+    #[cfg(not(feature = "ec2"))]
+    pub fn deregister(
+        &self,
+        _images: &[(String, String)],
+        _go_ahead: &mut dyn FnMut(&str, &str) -> bool,
+        _done: &mut Done<'_>,
+    ) -> Result<()> {
+        Err(no_ec2())
+    }
+}
+
+/// The error of a command that needs EC2 in a build without the `ec2` feature.
+#[cfg(not(feature = "ec2"))]
+fn no_ec2() -> Error {
+    Error::Usage("this amiset was built without the `ec2` feature: install it with `cargo install amiset --features ec2`".into())
+}
+
 fn read_snapshot(path: &Path) -> Result<Inventory> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Other(format!("cannot read `{}`: {e}", path.display())))?;
     Inventory::from_snapshot(&text).map_err(|e| Error::Other(format!("`{}`: {e}", path.display())))

@@ -13,7 +13,10 @@ mod ec2;
 mod export;
 mod init;
 mod migrate;
+mod promote;
 mod resolve;
+mod unreferenced;
+mod update;
 mod who_can;
 
 use std::io::{IsTerminal, Write};
@@ -75,6 +78,12 @@ pub enum Command {
     Resolve(resolve::ResolveArgs),
     /// Move raw ImageIds of worker types into AMI sets.
     Migrate(migrate::MigrateArgs),
+    /// Take the newest build complete in every region into each AMI set with a `[source]`.
+    Update(update::UpdateArgs),
+    /// Copy the AMIs of one AMI set into another, key by key.
+    Promote(promote::PromoteArgs),
+    /// List images of the allowed owners that nothing references, now or in recent history.
+    Unreferenced(unreferenced::UnreferencedArgs),
     /// Scaffold a new config repository.
     Init(init::InitArgs),
     /// Record what EC2 says about the referenced AMIs and instance types.
@@ -169,6 +178,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Diff(args) => diff::run(args),
         Command::Resolve(args) => resolve::run(args),
         Command::Migrate(args) => migrate::run(args),
+        Command::Update(args) => update::run(args),
+        Command::Promote(args) => promote::run(args),
+        Command::Unreferenced(args) => unreferenced::run(args),
         Command::Init(args) => init::run(args),
         Command::Ec2(args) => ec2::run(args),
         Command::Export(args) => export::run(args),

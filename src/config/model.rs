@@ -257,6 +257,44 @@ pub struct AmiSet {
     pub description: Option<String>,
     #[serde(default)]
     pub amis: Vec<AmiEntry>,
+    /// Where new builds come from (`amiset update`); not part of the compiled set.
+    #[serde(default, skip_serializing)]
+    pub source: Option<Source>,
+}
+
+/// `[source]` of an AMI set (DESIGN §9): the image-name pattern(s) whose `*`
+/// matches the build id, the accounts whose images are taken, and how old a
+/// build must be before it is taken.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Source {
+    pub name: SourceName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owners: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_age: Option<String>,
+}
+
+/// One pattern for every image of the set, or one per `arch` / `arch/virt` key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SourceName {
+    One(String),
+    PerKey(BTreeMap<String, String>),
+}
+
+impl SourceName {
+    /// The pattern for images of `arch` and `virt`: the `arch/virt` key, else
+    /// the `arch` key, else the single pattern.
+    pub fn pattern(&self, arch: Arch, virt: Virt) -> Option<&str> {
+        match self {
+            SourceName::One(p) => Some(p),
+            SourceName::PerKey(map) => map
+                .get(&format!("{}/{}", arch.as_str(), virt.as_str()))
+                .or_else(|| map.get(arch.as_str()))
+                .map(String::as_str),
+        }
+    }
 }
 
 impl AmiSet {

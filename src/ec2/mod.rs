@@ -8,6 +8,7 @@
 
 #[cfg(feature = "ec2")]
 pub mod client;
+pub mod images;
 #[cfg(feature = "ec2")]
 pub mod instances;
 pub mod inventory;

@@ -5,7 +5,7 @@
 
 use toml_edit::{DocumentMut, Item, Key, TableLike, Value};
 
-use crate::config::model::{AmiEntry, Arch};
+use crate::config::model::{AmiEntry, Arch, Virt};
 
 /// Keys after which `amiSetId` is placed, in order of preference, else
 /// before which: DESIGN's example order is `description`, `owner`,
@@ -49,6 +49,50 @@ pub fn switch_worker_type(text: &str, set_id: &str) -> Result<String, String> {
         return Ok(out.replace("\r\n", "\n").replace('\n', "\r\n"));
     }
     Ok(out)
+}
+
+/// Rewrites AMI ids of an AMI set file in place: for each `(region, arch,
+/// virt, ami)`, the `hvm`/`pv` value of the `[[amis]]` entry of that region
+/// and arch becomes `ami`. Only those string values change; comments, order,
+/// quoting style of other values and layout stay. An entry or key that is
+/// not there is an error (nothing is added).
+pub fn set_ami_ids(text: &str, changes: &[(&str, Arch, Virt, &str)]) -> Result<String, String> {
+    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| e.message().to_string())?;
+    for (region, arch, virt, ami) in changes {
+        let entry = find_entry(doc.as_table_mut(), region, *arch)
+            .ok_or_else(|| format!("it has no `[[amis]]` entry for {region} {}", arch.as_str()))?;
+        let key = virt.as_str();
+        let Some(Item::Value(old)) = entry.get_mut(key) else {
+            return Err(format!("its entry for {region} {} has no `{key}`", arch.as_str()));
+        };
+        let decor = old.decor().clone();
+        let mut new = Value::from(*ami);
+        *new.decor_mut() = decor;
+        *old = new;
+    }
+    let out = doc.to_string();
+    if text.contains("\r\n") {
+        return Ok(out.replace("\r\n", "\n").replace('\n', "\r\n"));
+    }
+    Ok(out)
+}
+
+/// The `[[amis]]` entry (array of tables or inline array) for `region` and `arch`.
+fn find_entry<'a>(root: &'a mut toml_edit::Table, region: &str, arch: Arch) -> Option<&'a mut dyn TableLike> {
+    let matches = |t: &dyn TableLike| {
+        let r = t.get("region").and_then(Item::as_str);
+        let a = t.get("arch").and_then(Item::as_str).unwrap_or("x86_64");
+        r == Some(region) && a == arch.as_str()
+    };
+    match root.get_mut("amis")? {
+        Item::ArrayOfTables(aot) => aot.iter_mut().find(|t| matches(*t)).map(|t| t as &mut dyn TableLike),
+        Item::Value(Value::Array(array)) => array
+            .iter_mut()
+            .filter_map(Value::as_inline_table_mut)
+            .find(|t| matches(*t))
+            .map(|t| t as &mut dyn TableLike),
+        _ => None,
+    }
 }
 
 /// Removes `launchSpec.ImageId` from one region entry; returns how many were removed.
@@ -195,6 +239,30 @@ mod tests {
             out,
             "# c\r\namiSetId = \"x\"\r\nmaxCapacity = 1\r\n\r\n[[regions]]\r\nregion = \"us-east-1\"\r\nlaunchSpec = { KeyName = \"k\" }\r\n"
         );
+    }
+
+    #[test]
+    fn set_ami_ids_changes_only_the_ids() {
+        let text = "# Ubuntu\n[source]\nname = \"u-*\"\n\n[[amis]] # east\nregion = \"us-east-1\"\nhvm = 'ami-00000001' # x\npv  = \"ami-00000002\"\n\n[[amis]]\nregion = \"us-east-1\"\narch = \"arm64\"\nhvm = \"ami-00000003\"\n";
+        let out = set_ami_ids(
+            text,
+            &[
+                ("us-east-1", Arch::X86_64, Virt::Hvm, "ami-0000000a"),
+                ("us-east-1", Arch::Arm64, Virt::Hvm, "ami-0000000b"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "# Ubuntu\n[source]\nname = \"u-*\"\n\n[[amis]] # east\nregion = \"us-east-1\"\nhvm = \"ami-0000000a\" # x\npv  = \"ami-00000002\"\n\n[[amis]]\nregion = \"us-east-1\"\narch = \"arm64\"\nhvm = \"ami-0000000b\"\n"
+        );
+        let inline = "amis = [ { region = \"eu-west-1\", pv = \"ami-00000001\" } ]\n";
+        assert_eq!(
+            set_ami_ids(inline, &[("eu-west-1", Arch::X86_64, Virt::Pv, "ami-00000009")]).unwrap(),
+            "amis = [ { region = \"eu-west-1\", pv = \"ami-00000009\" } ]\n"
+        );
+        assert!(set_ami_ids(inline, &[("eu-west-1", Arch::X86_64, Virt::Hvm, "ami-00000009")]).is_err());
+        assert!(set_ami_ids(inline, &[("us-west-1", Arch::X86_64, Virt::Pv, "ami-00000009")]).is_err());
     }
 
     #[test]

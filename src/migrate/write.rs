@@ -22,9 +22,9 @@ pub enum WriteError {
         #[source]
         source: std::io::Error,
     },
-    #[error("`{}` changed since it was read; run `amiset migrate` again", path.display())]
+    #[error("`{}` changed since it was read; run the command again", path.display())]
     Changed { path: PathBuf },
-    #[error("`{}` already exists; run `amiset migrate` again", path.display())]
+    #[error("`{}` already exists; run the command again", path.display())]
     Exists { path: PathBuf },
 }
 

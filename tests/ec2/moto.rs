@@ -23,6 +23,10 @@ pub struct Template {
     pub virt: &'static str,
     pub arch: &'static str,
     pub state: &'static str,
+    /// The image name (default `template <id>`).
+    pub name: Option<String>,
+    /// CreationDate, RFC 3339 (default: when moto starts).
+    pub created: Option<String>,
 }
 
 impl Template {
@@ -33,7 +37,19 @@ impl Template {
             virt,
             arch,
             state: "available",
+            name: None,
+            created: None,
         }
+    }
+
+    pub fn named(mut self, name: &str) -> Template {
+        self.name = Some(name.into());
+        self
+    }
+
+    pub fn created(mut self, time: &str) -> Template {
+        self.created = Some(time.into());
+        self
     }
 
     pub fn owner(mut self, owner: &str) -> Template {
@@ -80,8 +96,12 @@ impl Moto {
         let amis: Vec<serde_json::Value> = templates
             .iter()
             .map(|t| {
-                serde_json::json!({"ami_id": t.id, "name": format!("template {}", t.id), "owner_id": t.owner,
-                    "public": true, "virtualization_type": t.virt, "architecture": t.arch, "state": t.state})
+                let mut ami = serde_json::json!({"ami_id": t.id, "name": t.name.clone().unwrap_or_else(|| format!("template {}", t.id)),
+                    "owner_id": t.owner, "public": true, "virtualization_type": t.virt, "architecture": t.arch, "state": t.state});
+                if let Some(created) = &t.created {
+                    ami["creation_date"] = serde_json::json!(created);
+                }
+                ami
             })
             .collect();
         let amis_path = dir.path().join("amis.json");
@@ -163,6 +183,23 @@ pub fn copy_image(moto: &Moto, source: &str, region: &str) -> String {
             .source_region("us-east-1")
             .source_image_id(source)
             .name(format!("copy of {source}"))
+            .send()
+            .await
+            .expect("CopyImage")
+            .image_id()
+            .expect("an image id")
+            .to_string()
+    })
+}
+
+/// Copies template `source` into `region` under `name`; returns the new AMI id.
+pub fn copy_named(moto: &Moto, source: &str, region: &str, name: &str) -> String {
+    let c = moto.client(region);
+    block_on(async {
+        c.copy_image()
+            .source_region("us-east-1")
+            .source_image_id(source)
+            .name(name)
             .send()
             .await
             .expect("CopyImage")

@@ -1,0 +1,124 @@
+//! `amiset promote FROM TO` (DESIGN §9), pure: set TO takes, for each of its
+//! own (region, arch, hvm/pv), the AMI that set FROM holds there. When FROM
+//! lacks any of them nothing is planned, and each gap is a
+//! `promote::missing-key` finding on TO's entry.
+
+use std::collections::BTreeMap;
+
+use super::select::{Key, keys};
+use crate::config::{self, Arch, Config, Content, Inputs, Limits, Virt};
+use crate::diag::{Code, Finding, Report};
+use crate::migrate::FileChange;
+use crate::migrate::edit::set_ami_ids;
+
+/// Why `promote` cannot run at all (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum PromoteError {
+    #[error("no AMI set `{0}`{1}")]
+    UnknownSet(String, String),
+    #[error("`{0}` is promoted to itself")]
+    Same(String),
+}
+
+/// The edit of TO, or why there is none.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// TO's file, when it changes.
+    pub change: Option<FileChange>,
+    /// Keys whose AMI changes: (key, old, new).
+    pub moves: Vec<(Key, String, String)>,
+    pub report: Report,
+}
+
+fn set_or_err<'a>(config: &'a Config, id: &str) -> Result<Option<&'a config::AmiSet>, PromoteError> {
+    if !config.set_ids.contains(id) {
+        let hint = crate::diag::did_you_mean(id, config.set_ids.iter().map(String::as_str))
+            .map(|h| format!("; {h}"))
+            .unwrap_or_default();
+        return Err(PromoteError::UnknownSet(id.to_string(), hint));
+    }
+    Ok(config.ami_sets.get(id))
+}
+
+/// Plans copying FROM's AMIs into TO.
+pub fn plan(inputs: &Inputs, limits: &Limits, from: &str, to: &str) -> Result<Plan, PromoteError> {
+    let (config, mut report) = config::load(inputs, limits);
+    if from == to {
+        return Err(PromoteError::Same(from.to_string()));
+    }
+    let (src, dst) = (set_or_err(&config, from)?, set_or_err(&config, to)?);
+    let (Some(src), Some(dst)) = (src, dst) else {
+        // One of the files did not load: its findings say why; nothing is written.
+        report.findings.retain(|f| {
+            f.file
+                .as_deref()
+                .is_some_and(|p| p == format!("ami-sets/{from}.toml") || p == format!("ami-sets/{to}.toml"))
+        });
+        report.sort();
+        return Ok(Plan { report, ..Plan::default() });
+    };
+    let source: BTreeMap<Key, String> = keys(src).into_iter().collect();
+    let path = format!("ami-sets/{to}.toml");
+    let doc = config.set_doc(to);
+    let mut moves = Vec::new();
+    let mut missing = Vec::new();
+    for (i, entry) in dst.amis.iter().enumerate() {
+        for virt in [Virt::Hvm, Virt::Pv] {
+            let Some(old) = entry.ami(virt) else { continue };
+            let key = super::select::Key {
+                region: entry.region.clone(),
+                arch: entry.arch,
+                virt,
+            };
+            match source.get(&key) {
+                Some(new) if new != old => moves.push((key, old.to_string(), new.clone())),
+                Some(_) => {}
+                None => {
+                    let f = Finding::new(
+                        Code::PromoteMissingKey,
+                        format!("AMI set `{from}` has no AMI for {key}, which `{to}` holds; nothing was promoted"),
+                    )
+                    .label(format!("`{from}` has nothing for this"))
+                    .help(format!("add {key} to `{from}` first, or remove it from `{to}`"));
+                    let pointer = format!("/amis/{i}/{}", virt.as_str());
+                    missing.push(match doc {
+                        Some(doc) => f.at(&path, doc.span_of_value(&pointer)),
+                        None => f.in_file(&path),
+                    });
+                }
+            }
+        }
+    }
+    let mut out = Plan::default();
+    out.report.sources = report.sources;
+    if !missing.is_empty() {
+        out.report.findings = missing;
+        out.report.sort();
+        return Ok(out);
+    }
+    let text = inputs.files.iter().find(|f| f.path == path).and_then(|f| match &f.content {
+        Content::Bytes(b) => String::from_utf8(b.clone()).ok(),
+        _ => None,
+    });
+    if let (Some(text), false) = (text, moves.is_empty()) {
+        let edits: Vec<(&str, Arch, Virt, &str)> = moves
+            .iter()
+            .map(|(k, _, new)| (k.region.as_str(), k.arch, k.virt, new.as_str()))
+            .collect();
+        match set_ami_ids(&text, &edits) {
+            Ok(after) => {
+                out.change = Some(FileChange {
+                    path,
+                    before: Some(text),
+                    after,
+                })
+            }
+            Err(e) => out
+                .report
+                .findings
+                .push(Finding::new(Code::PromoteMissingKey, format!("AMI set `{to}` cannot be edited: {e}")).in_file(&path)),
+        }
+    }
+    out.moves = moves;
+    Ok(out)
+}

@@ -1,0 +1,539 @@
+//! Image intake against moto's EC2 server and real Git repositories:
+//! `update` takes only a build complete in every (region, arch, hvm/pv),
+//! `promote` copies key by key or writes nothing, `unreferenced` never lists
+//! what the work tree or the rollback window references.
+
+#![cfg(feature = "ec2")]
+
+mod common;
+#[path = "ec2/moto.rs"]
+mod moto;
+#[path = "ec2/proxy.rs"]
+mod proxy;
+
+use std::path::Path;
+use std::process::Output;
+
+use moto::{MOTO_ACCOUNT, Moto, Template, copy_named};
+use proxy::{Fault, Proxy};
+use serde_json::Value;
+
+const OTHER: &str = "999988887777";
+
+/// "Now" for the binary: one day after the real clock, so that images moto
+/// copies during the test are a day old, and templates (dated 2026) older.
+fn now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 86_400;
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .expect("date");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn amiset(dir: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_amiset"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AMISET_NOW", now())
+        .output()
+        .expect("the amiset binary runs")
+}
+
+fn json(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}\n{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+fn write(dir: &Path, path: &str, text: &str) {
+    let path = dir.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn read(dir: &Path, path: &str) -> String {
+    std::fs::read_to_string(dir.join(path)).unwrap()
+}
+
+/// Asks moto once per region, so that its first, slow answer (it builds the
+/// region's backend) is not the one the binary under test waits for.
+fn warm(moto: &Moto) {
+    for region in ["us-east-1", "us-east-2", "us-west-2"] {
+        let c = moto.client(region);
+        moto::block_on(async { c.describe_images().owners("self").send().await.expect("moto answers") });
+    }
+}
+
+fn t(id: &str, name: &str, virt: &'static str, arch: &'static str, created: &str) -> Template {
+    Template::new(id, virt, arch).named(name).created(created)
+}
+
+/// Builds in every region (templates): A (the set's current build), B
+/// (complete, to be taken), then newer builds each unacceptable for one
+/// reason: C another owner, D pending, E wrong architecture, F revoked, G
+/// deprecated.
+fn templates() -> Vec<Template> {
+    let mut out = Vec::new();
+    let builds: [(&str, &str); 7] = [
+        ("2026.10.01", "2026-10-01T00:00:00Z"),
+        ("2026.11.01", "2026-11-01T00:00:00Z"),
+        ("2026.11.10", "2026-11-10T00:00:00Z"),
+        ("2026.11.11", "2026-11-11T00:00:00Z"),
+        ("2026.11.12", "2026-11-12T00:00:00Z"),
+        ("2026.11.13", "2026-11-13T00:00:00Z"),
+        ("2026.11.14", "2026-11-14T00:00:00Z"),
+    ];
+    for (i, (build, created)) in builds.iter().enumerate() {
+        let id = |k: u32| format!("ami-2000{i}00{k}");
+        let mut x86 = t(&id(1), &format!("relops/u-{build}"), "hvm", "x86_64", created);
+        let mut arm = t(&id(2), &format!("relops/u-arm-{build}"), "hvm", "arm64", created);
+        let mut pv = t(&id(3), &format!("relops/u-pv-{build}"), "paravirtual", "x86_64", created);
+        match i {
+            2 => {
+                x86 = x86.owner(OTHER);
+                arm = arm.owner(OTHER);
+                pv = pv.owner(OTHER);
+            }
+            3 => {
+                x86 = x86.state("pending");
+                arm = arm.state("pending");
+                pv = pv.state("pending");
+            }
+            4 => x86 = t(&id(1), &format!("relops/u-{build}"), "hvm", "arm64", created),
+            _ => {}
+        }
+        out.extend([x86, arm, pv]);
+    }
+    out.push(t("ami-30000001", "relops/y-2026.10.01", "hvm", "x86_64", "2026-10-01T00:00:00Z"));
+    out
+}
+
+const POLICY: &str = "regions = [\"us-east-1\", \"us-east-2\", \"us-west-2\"]\namiOwners = [\"123456789012\"]\n\n[[revoked]]\nami = \"ami-20005001\"\nreason = \"CVE-2026-0001\"\n";
+
+const LINUX: &str = r#"# Ubuntu, three regions
+description = "Ubuntu 22.04"
+
+[source]
+name = { x86_64 = "relops/u-*", arm64 = "relops/u-arm-*", "x86_64/pv" = "relops/u-pv-*" }
+
+[[amis]] # the primary region
+region = "us-east-1"
+hvm = "ami-20000001" # x86
+pv = "ami-20000003"
+
+[[amis]]
+region = "us-east-1"
+arch = "arm64"
+hvm = "ami-20000002"
+
+[[amis]]
+region = "us-east-2"
+hvm = "ami-20000001"
+
+[[amis]]
+region = "us-west-2"
+hvm = "ami-20000001"
+"#;
+
+const WORKER: &str = r#"amiSetId = "linux"
+maxCapacity = 2
+
+[[instanceTypes]]
+instanceType = "m5.large"
+
+[[regions]]
+region = "us-east-1"
+
+[[regions]]
+region = "us-west-2"
+"#;
+
+fn young(min_age: &str) -> String {
+    format!("[source]\nname = \"relops/y-*\"\n{min_age}\n[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-30000001\"\n")
+}
+
+#[test]
+fn update_takes_the_newest_complete_build_only() {
+    let moto = Moto::start(&templates());
+    warm(&moto);
+    let proxy = Proxy::start(&moto.url);
+    // G: its x86_64 image deprecated before "now".
+    proxy.deprecate("ami-20006001", "2026-12-01T00:00:00Z");
+    // I: the newest build, copied to two of the three regions only.
+    for region in ["us-east-1", "us-east-2"] {
+        copy_named(&moto, "ami-20001001", region, "relops/u-2026.12.02");
+    }
+    copy_named(&moto, "ami-20001002", "us-east-1", "relops/u-arm-2026.12.02");
+    copy_named(&moto, "ami-20001003", "us-east-1", "relops/u-pv-2026.12.02");
+    // A build a day old: taken without `minAge`, not yet with `minAge = "2d"`.
+    let fresh = copy_named(&moto, "ami-30000001", "us-east-1", "relops/y-2026.12.02");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "amiset.toml", POLICY);
+    write(dir, "ami-sets/linux.toml", LINUX);
+    write(dir, "ami-sets/waiting.toml", &young("minAge = \"2d\"\n"));
+    write(dir, "ami-sets/eager.toml", &young(""));
+    write(dir, "worker-types/linux.toml", WORKER);
+    let endpoint = ["--ec2-endpoint", proxy.url.as_str()];
+
+    // --dry-run: a diff, nothing written.
+    let before = common::snapshot_tree(dir);
+    let out = amiset(dir, &[&["update", "--dry-run"][..], &endpoint].concat());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("\n-hvm = \"ami-20000001\" # x86\n-pv = \"ami-20000003\"\n+hvm = \"ami-20001001\" # x86\n"),
+        "{stdout}"
+    );
+    assert_eq!(common::snapshot_tree(dir), before, "--dry-run wrote something");
+
+    // The pull-request body.
+    let out = amiset(dir, &[&["update", "--dry-run", "--format", "markdown"][..], &endpoint].concat());
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains("### `linux`: `2026.10.01` → `2026.11.01`"), "{md}");
+    assert!(
+        md.contains("| us-east-1 | arm64 | hvm | `ami-20000002` | `ami-20001002` | relops/u-arm-2026.11.01 | 2026-11-01"),
+        "{md}"
+    );
+    assert!(md.contains("#### Worker types and launch specs that change"), "{md}");
+    assert!(md.contains("missing in us-west-2"), "{md}");
+    assert_eq!(common::snapshot_tree(dir), before, "--format markdown --dry-run wrote something");
+
+    let out = amiset(dir, &[&["update", "--format", "json"][..], &endpoint].concat());
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    let expected = LINUX
+        .replace("hvm = \"ami-20000001\"", "hvm = \"ami-20001001\"")
+        .replace("pv = \"ami-20000003\"", "pv = \"ami-20001003\"")
+        .replace("hvm = \"ami-20000002\"", "hvm = \"ami-20001002\"");
+    assert_eq!(read(dir, "ami-sets/linux.toml"), expected);
+    assert_eq!(
+        read(dir, "ami-sets/waiting.toml"),
+        young("minAge = \"2d\"\n"),
+        "younger than minAge"
+    );
+    assert_eq!(read(dir, "ami-sets/eager.toml"), young("").replace("ami-30000001", &fresh));
+
+    // Each newer build is named with the regions that lack it: all three for
+    // E (wrong arch), F (revoked), G (deprecated); only us-west-2 for I.
+    let messages: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "update::incomplete-build")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    let all = "us-east-1, us-east-2, us-west-2";
+    let taken = "AMI set `linux` takes build `2026.11.01`: newer build";
+    let mut want = vec![format!("{taken} `2026.12.02` is missing in us-west-2")];
+    for build in ["2026.11.12", "2026.11.13", "2026.11.14"] {
+        want.push(format!("{taken} `{build}` is missing in {all}"));
+    }
+    let mut got: Vec<String> = messages.iter().map(|m| m.to_string()).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    let sets = doc["sets"].as_array().unwrap();
+    let waiting = sets.iter().find(|s| s["id"] == "waiting").unwrap();
+    assert_eq!(waiting["tooYoung"], serde_json::json!(["2026.12.02"]), "{waiting:#}");
+
+    // The result passes check; a second run changes nothing.
+    assert_eq!(amiset(dir, &["check"]).status.code(), Some(0));
+    let after = common::snapshot_tree(dir);
+    let out = amiset(dir, &[&["update", "--exit-code"][..], &endpoint].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("`linux` is on the newest complete build `2026.11.01`"), "{stdout}");
+    assert_eq!(common::snapshot_tree(dir), after, "second run changed files");
+}
+
+fn set(ami: &str, region2: &str) -> String {
+    format!("[source]\nname = \"relops/u-*\"\n\n[[amis]]\nregion = \"us-east-1\"\nhvm = \"{ami}\"\n{region2}")
+}
+
+#[test]
+fn a_region_that_cannot_be_read_leaves_every_set_covering_it_unchanged() {
+    let moto = Moto::start(&templates());
+    warm(&moto);
+    let proxy = Proxy::start(&moto.url);
+    proxy.fault("us-west-2", Fault::Throttle);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "amiset.toml", POLICY);
+    let west = set("ami-20000001", "\n[[amis]]\nregion = \"us-west-2\"\nhvm = \"ami-20000001\"\n");
+    write(dir, "ami-sets/west.toml", &west);
+    write(dir, "ami-sets/east.toml", &set("ami-20000001", ""));
+    let out = amiset(
+        dir,
+        &["update", "--format", "json", "--ec2-attempts", "1", "--ec2-endpoint", &proxy.url],
+    );
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    assert_eq!(read(dir, "ami-sets/west.toml"), west, "a set covering the failed region changed");
+    // Without a deprecation stamped, the newest acceptable build is G.
+    assert_eq!(read(dir, "ami-sets/east.toml"), set("ami-20006001", ""));
+    let unreadable: Vec<&Value> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "update::region-unreadable")
+        .collect();
+    assert_eq!(unreadable.len(), 1, "{doc:#}");
+    assert_eq!(unreadable[0]["file"], "ami-sets/west.toml");
+    assert!(
+        unreadable[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not be read in us-west-2"),
+        "{doc:#}"
+    );
+    // One DescribeImages per region: the failed one and us-east-1.
+    let calls = proxy.calls();
+    assert_eq!(
+        calls.get(&("us-east-1".to_string(), "DescribeImages".to_string())),
+        Some(&1),
+        "{calls:?}"
+    );
+}
+
+/// Line and column of every finding with `code`.
+fn at(doc: &Value, code: &str) -> Vec<(String, u64, u64)> {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == code)
+        .map(|f| {
+            (
+                f["file"].as_str().unwrap_or("").to_string(),
+                f["line"].as_u64().unwrap(),
+                f["column"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn malformed_sources_are_coded_findings_on_exact_spans() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "amiset.toml", "regions = [\"us-east-1\"]\n");
+    write(
+        dir,
+        "ami-sets/bad.toml",
+        "[source]\nname = { \"x86_64/pv\" = \"relops/u-*-*\", \"arm64/hvm\" = \"u\" }\nminAge = \"2 days\"\n\n[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-20000001\"\npv = \"ami-20000003\"\n\n[[amis]]\nregion = \"us-east-1\"\narch = \"arm64\"\nhvm = \"ami-20000002\"\n",
+    );
+    write(
+        dir,
+        "ami-sets/keys.toml",
+        "[source]\nname = { \"x86-64\" = \"v-*\" }\nowners = [\"12\"]\n\n[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-20000001\"\n",
+    );
+    let out = amiset(dir, &["check", "--format", "json"]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(1));
+    let bad = "ami-sets/bad.toml".to_string();
+    let keys = "ami-sets/keys.toml".to_string();
+    assert_eq!(
+        at(&doc, "source::wildcard"),
+        vec![(bad.clone(), 2, 54), (bad.clone(), 2, 24)]
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(at(&doc, "source::missing-pattern"), vec![(bad.clone(), 2, 1)]);
+    assert_eq!(at(&doc, "source::invalid-min-age"), vec![(bad.clone(), 3, 10)]);
+    assert_eq!(
+        at(&doc, "source::no-owners")
+            .iter()
+            .map(|(f, l, _)| (f.clone(), *l))
+            .collect::<Vec<_>>(),
+        vec![(bad.clone(), 1)]
+    );
+    assert_eq!(at(&doc, "schema::unknown-key"), vec![(keys.clone(), 2, 10)]);
+    assert_eq!(at(&doc, "schema::invalid-value"), vec![(keys.clone(), 3, 11)]);
+
+    // update edits nothing in a repository like this, and needs no EC2 to say so.
+    let before = common::snapshot_tree(dir);
+    let out = amiset(dir, &["update", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(common::snapshot_tree(dir), before);
+
+    // An unknown `--set` is a usage error naming it.
+    let out = amiset(dir, &["update", "--set", "bda"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no AMI set `bda`; did you mean `bad`?"), "{stderr}");
+}
+
+#[test]
+fn a_set_file_that_is_not_toml_stops_update_before_any_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "amiset.toml", POLICY);
+    write(dir, "ami-sets/east.toml", &set("ami-20000001", ""));
+    write(dir, "ami-sets/broken.toml", "[source\nname = \"u-*\"\n");
+    let before = common::snapshot_tree(dir);
+    // The endpoint is never called: nothing listens there.
+    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", "http://127.0.0.1:9"]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    assert_eq!(
+        at(&doc, "parse::syntax").first().map(|(f, _, _)| f.as_str()),
+        Some("ami-sets/broken.toml")
+    );
+    assert_eq!(common::snapshot_tree(dir), before);
+}
+
+const CANARY: &str = "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-50000001\"\npv = \"ami-50000002\"\n\n[[amis]]\nregion = \"us-west-2\"\nhvm = \"ami-50000003\"\n\n[[amis]]\nregion = \"eu-west-1\"\nhvm = \"ami-50000009\"\n";
+const PROD: &str = "# production: promoted from canary\ndescription = \"prod\"\n\n[[amis]]\nregion = \"us-west-2\" # second\nhvm = \"ami-40000003\" # keep this comment\n\n[[amis]]\nregion = \"us-east-1\"\npv = 'ami-40000002'\nhvm = \"ami-40000001\"\n";
+
+#[test]
+fn promote_copies_every_key_or_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "ami-sets/canary.toml", CANARY);
+    write(dir, "ami-sets/prod.toml", PROD);
+    write(
+        dir,
+        "ami-sets/arm.toml",
+        "[[amis]]\nregion = \"us-east-1\"\narch = \"arm64\"\nhvm = \"ami-40000009\"\n",
+    );
+    common::git_init_commit(dir);
+
+    let out = amiset(dir, &["promote", "canary", "prod"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let want = "# production: promoted from canary\ndescription = \"prod\"\n\n[[amis]]\nregion = \"us-west-2\" # second\nhvm = \"ami-50000003\" # keep this comment\n\n[[amis]]\nregion = \"us-east-1\"\npv = \"ami-50000002\"\nhvm = \"ami-50000001\"\n";
+    assert_eq!(read(dir, "ami-sets/prod.toml"), want);
+    assert_eq!(common::git(dir, &["status", "--porcelain"]), "M ami-sets/prod.toml");
+    // Again: nothing to do, nothing written.
+    let out = amiset(dir, &["promote", "canary", "prod"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(read(dir, "ami-sets/prod.toml"), want);
+
+    // canary has no arm64 image: nothing is written.
+    let out = amiset(dir, &["promote", "canary", "arm", "--format", "json"]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    assert_eq!(at(&doc, "promote::missing-key"), vec![("ami-sets/arm.toml".to_string(), 4, 7)]);
+    assert_eq!(
+        read(dir, "ami-sets/arm.toml"),
+        "[[amis]]\nregion = \"us-east-1\"\narch = \"arm64\"\nhvm = \"ami-40000009\"\n"
+    );
+
+    let out = amiset(dir, &["promote", "canary", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+fn images(doc: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = doc["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["region"].as_str().unwrap().to_string(), i["id"].as_str().unwrap().to_string()))
+        .collect();
+    out.sort();
+    out
+}
+
+fn both(ids: &[&str]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = ["us-east-1", "us-west-2"]
+        .iter()
+        .flat_map(|r| ids.iter().map(move |i| (r.to_string(), i.to_string())))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn unreferenced_never_lists_what_the_work_tree_or_the_rollback_window_references() {
+    let mut list: Vec<Template> = (1..=4).map(|i| Template::new(format!("ami-4000000{i}"), "hvm", "x86_64")).collect();
+    list.push(Template::new("ami-40000005", "hvm", "x86_64").owner(OTHER));
+    let moto = Moto::start(&list);
+    warm(&moto);
+    let proxy = Proxy::start(&moto.url);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("work");
+    let set = |ami: &str| format!("[[amis]]\nregion = \"us-east-1\"\nhvm = \"{ami}\"\n");
+    write(
+        &dir,
+        "amiset.toml",
+        &format!("regions = [\"us-east-1\", \"us-west-2\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
+    );
+    write(&dir, "ami-sets/base.toml", &set("ami-40000001"));
+    common::git_init_commit(&dir);
+    for (ami, file) in [
+        ("ami-40000002", "ami-sets/base.toml"),
+        ("", "README"),
+        ("ami-40000003", "ami-sets/base.toml"),
+    ] {
+        if ami.is_empty() {
+            write(&dir, file, "not config\n");
+        } else {
+            write(&dir, file, &set(ami));
+        }
+        common::git(&dir, &["add", "-A"]);
+        common::git(&dir, &["commit", "-q", "-m", "next"]);
+    }
+    // Not committed yet: the work tree counts too.
+    write(&dir, "ami-sets/base.toml", &set("ami-40000004"));
+    let ep = ["--ec2-endpoint", proxy.url.as_str(), "--format", "json", "--ec2-attempts", "1"];
+    let run = |dir: &Path, extra: &[&str]| {
+        let out = amiset(dir, &[&["unreferenced"][..], extra, &ep].concat());
+        (out.status.code(), json(&out))
+    };
+    let (code, doc) = run(&dir, &["--keep-revisions", "2"]);
+    assert_eq!(code, Some(0), "{doc:#}");
+    assert_eq!(
+        images(&doc),
+        both(&["ami-40000001"]),
+        "the README commit does not count; other owners never"
+    );
+    assert_eq!(images(&run(&dir, &["--keep-revisions", "3"]).1), both(&[]));
+    assert_eq!(
+        images(&run(&dir, &["--keep-revisions", "0"]).1),
+        both(&["ami-40000001", "ami-40000002", "ami-40000003"])
+    );
+
+    // A bare repository: history only.
+    let bare = tmp.path().join("bare.git");
+    common::git(
+        tmp.path(),
+        &["clone", "-q", "--bare", dir.to_str().unwrap(), bare.to_str().unwrap()],
+    );
+    assert_eq!(
+        images(&run(&bare, &["--keep-revisions", "1"]).1),
+        both(&["ami-40000001", "ami-40000002", "ami-40000004"])
+    );
+
+    // --deregister goes on past a region that fails, and leaves referenced images alone.
+    proxy.fault("us-west-2", Fault::Throttle);
+    let (code, doc) = run(&bare, &["--keep-revisions", "1", "--deregister"]);
+    assert_eq!(code, Some(1), "{doc:#}");
+    let done: Vec<&str> = doc["deregister"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(done, vec!["deregistered"; 3], "{doc:#}");
+    proxy.fault("us-west-2", Fault::Slow(std::time::Duration::ZERO));
+    let left = images(&run(&bare, &["--keep-revisions", "0"]).1);
+    let mut want = vec![("us-east-1".to_string(), "ami-40000003".to_string())];
+    want.extend(
+        both(&["ami-40000001", "ami-40000002", "ami-40000003", "ami-40000004"])
+            .into_iter()
+            .filter(|(r, _)| r == "us-west-2"),
+    );
+    want.sort();
+    assert_eq!(left, want);
+}
