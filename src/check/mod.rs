@@ -12,6 +12,8 @@ use crate::diag::{Code, Finding, Report, Severity, did_you_mean};
 use crate::regions;
 use crate::resolve::{self, TypeCatalog};
 
+pub mod incremental;
+
 /// Loads and checks a config repository: everything `amiset check` does offline.
 pub fn run(inputs: &Inputs, limits: &Limits) -> (Config, Report) {
     let (config, mut report) = config::load(inputs, limits);
@@ -67,13 +69,8 @@ pub fn launch_spec_limit(config: &Config, limits: &Limits) -> Option<Finding> {
 /// resolution finding is `limits::too-many-launch-specs`.
 pub fn check_with_limits(config: &Config, catalog: &dyn TypeCatalog, limits: &Limits) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let over_limit = launch_spec_limit(config, limits);
-    let feasibility = over_limit.is_none();
-    findings.extend(over_limit);
-    findings.extend(check_policy(config));
-    if let Some(text) = &config.scopes_source {
-        findings.extend(crate::scopes::parse("SCOPES", text, &config.policy).1);
-    }
+    let feasibility = launch_spec_limit(config, limits).is_none();
+    findings.extend(check_global(config, limits));
     let sets: Vec<Finding> = config
         .ami_sets
         .par_iter()
@@ -86,6 +83,20 @@ pub fn check_with_limits(config: &Config, catalog: &dyn TypeCatalog, limits: &Li
         .flat_map_iter(|(_, wt)| check_worker_type(config, wt, catalog, feasibility))
         .collect();
     findings.extend(workers);
+    findings
+}
+
+/// The checks of [`check_with_limits`] that look at the repository as a
+/// whole: the launch spec limit, the policy, SCOPES and unused AMI sets.
+/// The rest is [`check_set`] per set and [`check_worker_type`] per worker
+/// type, so that an editor can re-check only what an edit affects.
+pub fn check_global(config: &Config, limits: &Limits) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    findings.extend(launch_spec_limit(config, limits));
+    findings.extend(check_policy(config));
+    if let Some(text) = &config.scopes_source {
+        findings.extend(crate::scopes::parse("SCOPES", text, &config.policy).1);
+    }
     findings.extend(unused_sets(config));
     findings
 }
@@ -163,7 +174,9 @@ fn revoked_finding(policy: &Policy, ami: &str, at: &At<'_>, pointer: &str) -> Op
     })
 }
 
-fn check_set(config: &Config, id: &str, set: &AmiSet) -> Vec<Finding> {
+/// The checks of one AMI set: regions, duplicate and empty entries, revoked AMIs.
+/// Its findings depend on the set and the policy only.
+pub fn check_set(config: &Config, id: &str, set: &AmiSet) -> Vec<Finding> {
     let mut out = Vec::new();
     let at = At {
         doc: config.set_doc(id),
@@ -208,7 +221,11 @@ fn check_set(config: &Config, id: &str, set: &AmiSet) -> Vec<Finding> {
     out
 }
 
-fn check_worker_type(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog, feasibility: bool) -> Vec<Finding> {
+/// The checks of one worker type, including whether it resolves (unless
+/// `feasibility` is false, over the launch spec limit). Its findings depend
+/// on the worker type, the policy, the names of the AMI set files and the
+/// set it uses.
+pub fn check_worker_type(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog, feasibility: bool) -> Vec<Finding> {
     let mut out = Vec::new();
     let name = wt.name.as_str();
     let at = At {
