@@ -16,6 +16,7 @@ pub mod ec2;
 pub mod git;
 pub mod html;
 pub mod init;
+pub mod lsp;
 pub mod migrate;
 pub mod regions;
 pub mod report;

@@ -9,6 +9,7 @@ mod completions;
 mod diff;
 mod ec2;
 mod init;
+mod lsp;
 mod migrate;
 mod resolve;
 mod who_can;
@@ -80,6 +81,8 @@ pub enum Command {
     WhoCan(who_can::WhoCanArgs),
     /// Write a CODEOWNERS file derived from SCOPES.
     Codeowners(codeowners::CodeownersArgs),
+    /// Serve the Language Server Protocol over stdio, for editors.
+    Lsp(lsp::LspArgs),
     /// Print shell completions or the man page.
     Completions(completions::CompletionsArgs),
 }
@@ -165,6 +168,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::WhoCan(args) => who_can::run(args),
         Command::Codeowners(args) => codeowners::run(args),
         Command::Completions(args) => completions::run(args),
+        Command::Lsp(args) => lsp::run(args),
     }
 }
 

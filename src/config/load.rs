@@ -41,6 +41,26 @@ pub fn read_dir(dir: &Path, limits: &Limits) -> Result<Inputs, LoadError> {
     read_dir_by_path(dir, limits)
 }
 
+/// Reads one file of the config directory `dir` (`rel` is `/`-separated,
+/// e.g. `worker-types/x.toml`) under the same rules as [`read_dir`]; `None`
+/// when it does not exist or its directory is not a real directory.
+pub fn read_file(dir: &Path, rel: &str, limits: &Limits) -> Result<Option<Content>, LoadError> {
+    if rel.split('/').any(|s| s.is_empty() || s == "." || s == "..") || rel.matches('/').count() > 1 {
+        return Ok(None);
+    }
+    #[cfg(target_os = "linux")]
+    return at::read_file(dir, rel, limits);
+    #[cfg(not(target_os = "linux"))]
+    {
+        if let Some((sub, _)) = rel.split_once('/')
+            && !fs::symlink_metadata(dir.join(sub)).is_ok_and(|m| m.is_dir())
+        {
+            return Ok(None);
+        }
+        read_entry(&dir.join(rel), limits)
+    }
+}
+
 /// [`read_dir`] by path names: a directory swapped for a link between two
 /// calls could be followed. Linux uses [`at::read_dir`] instead.
 #[cfg(not(target_os = "linux"))]
@@ -307,6 +327,20 @@ mod at {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err(path)(e)),
         }
+    }
+
+    pub(super) fn read_file(dir: &Path, rel: &str, limits: &Limits) -> Result<Option<Content>, LoadError> {
+        let root: OwnedFd = fs::File::open(dir).map_err(io_err(dir))?.into();
+        let path = dir.join(rel);
+        let Some((sub, name)) = rel.split_once('/') else {
+            return read_entry(&root, OsStr::new(rel), &path, limits);
+        };
+        let handle = match open(root.as_raw_fd(), OsStr::new(sub), libc::O_RDONLY | libc::O_DIRECTORY) {
+            Ok(fd) => fd,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR | libc::ENOENT)) => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        read_entry(&handle, OsStr::new(name), &path, limits)
     }
 
     pub(super) fn read_dir(dir: &Path, limits: &Limits) -> Result<Inputs, LoadError> {
