@@ -396,3 +396,46 @@ fn exit_without_shutdown_exits_1() {
     };
     assert_eq!(code, 1);
 }
+
+/// Neovim (Debian's, installed by scripts/setup) opens a broken worker type
+/// with `amiset lsp` as its language server and reads the diagnostics back.
+/// Neovim turns the UTF-16 positions into byte columns itself, so a wrong
+/// UTF-16 column shows up as a wrong byte column here.
+#[test]
+fn neovim_shows_the_diagnostics_of_a_broken_worker_type() {
+    let nvim = std::env::var_os("AMISET_NVIM").unwrap_or_else(|| "nvim".into());
+    let version = std::process::Command::new(&nvim).arg("--version").output();
+    assert!(
+        version.is_ok_and(|o| o.status.success()),
+        "neovim is not installed: run scripts/setup (it apt-installs Debian's neovim)"
+    );
+    let dir = repo();
+    write(dir.path(), &[("worker-types/linux.toml", BROKEN)]);
+    let file = dir.path().join("worker-types/linux.toml");
+    let out = dir.path().join("diagnostics.txt");
+    let script = common::manifest_dir().join("tests/editors/nvim.lua");
+    let status = std::process::Command::new(&nvim)
+        .args(["--headless", "--clean", "-n", "-c"])
+        .arg(format!("luafile {}", script.display()))
+        .env("AMISET_FILE", &file)
+        .env("AMISET_BIN", env!("CARGO_BIN_EXE_amiset"))
+        .env("AMISET_ROOT", dir.path())
+        .env("AMISET_OUT", &out)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .expect("nvim runs");
+    assert!(status.success());
+    let got = fs::read_to_string(&out).expect("the script wrote the diagnostics");
+    // Byte columns: `"ubuntu-2024"` at 11 on line 2; `"us-esat-1"` after `clé-😀` at byte 88 of line 4.
+    let byte_col = |needle: &str| {
+        let at = BROKEN.find(needle).unwrap();
+        at - BROKEN[..at].rfind('\n').map_or(0, |i| i + 1)
+    };
+    assert_eq!(byte_col("\"us-esat-1\""), 88);
+    let expected = format!(
+        "ref::unknown-ami-set 2 {} 1\nregion::unknown 4 {} 1\n",
+        byte_col("\"ubuntu-2024\""),
+        byte_col("\"us-esat-1\"")
+    );
+    assert_eq!(got, expected);
+}
