@@ -103,6 +103,23 @@ impl Client {
         }
     }
 
+    /// Waits for a notification that `pred` accepts (perhaps already received).
+    pub fn wait_for(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.pending.iter().position(&pred) {
+            return self.pending.remove(i);
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.incoming.recv_timeout(left) {
+                Ok(v) if pred(&v) => return v,
+                Ok(v) if v.get("method").is_some() => self.pending.push(v),
+                Ok(v) => panic!("unexpected message: {v}"),
+                Err(e) => panic!("no awaited notification: {e:?}"),
+            }
+        }
+    }
+
     /// Runs `f`, then a round trip: the server handles messages in order, so
     /// every notification it sent because of `f` arrives before the answer.
     /// Returns the last diagnostics published per URI meanwhile.
