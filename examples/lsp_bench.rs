@@ -16,8 +16,6 @@ mod lsp;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 const EDITS: usize = 60;
 
 fn bin() -> PathBuf {
@@ -128,8 +126,17 @@ fn main() {
     let baseline = full_check(&big);
     let mut client = lsp::Client::start(&bin());
     let start = Instant::now();
-    client.published(|c| c.open(&lsp::uri(&big.join("worker-types/worker-7.toml")), &std::fs::read_to_string(big.join("worker-types/worker-7.toml")).unwrap()));
-    println!("{:<44} {:>7.1} ms", "corpus: first open (reads and checks all)", start.elapsed().as_secs_f64() * 1e3);
+    client.published(|c| {
+        c.open(
+            &lsp::uri(&big.join("worker-types/worker-7.toml")),
+            &std::fs::read_to_string(big.join("worker-types/worker-7.toml")).unwrap(),
+        )
+    });
+    println!(
+        "{:<44} {:>7.1} ms",
+        "corpus: first open (reads and checks all)",
+        start.elapsed().as_secs_f64() * 1e3
+    );
     client.published(|c| c.close(&lsp::uri(&big.join("worker-types/worker-7.toml"))));
     let times = keystrokes(&mut client, &big.join("worker-types/worker-42.toml"), |t, i| {
         if i % 2 == 0 {
@@ -149,7 +156,10 @@ fn main() {
     });
     report("corpus: edit a set used by 100 worker types", times, baseline, 150.0);
     let (peak, rss) = memory(client.pid());
-    println!("{:<44} peak {peak:.1} MiB, now {rss:.1} MiB (target 200 MiB)", "corpus: server memory");
+    println!(
+        "{:<44} peak {peak:.1} MiB, now {rss:.1} MiB (target 200 MiB)",
+        "corpus: server memory"
+    );
 }
 
 fn copy(from: &Path, to: &Path) {

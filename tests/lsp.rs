@@ -281,6 +281,20 @@ fn code_actions_apply_did_you_mean_and_move_raw_image_ids_into_a_set() {
         json!([{"range": range, "newText": "\"us-east-1\""}])
     );
 
+    // A set id with no close match: the help says to create the set.
+    let far = FIXED.replace("\"ubuntu-2204\"", "\"centos-7\"");
+    c.change(&wt, 2, &far);
+    let range = range_of(&far, "\"centos-7\"");
+    let actions = c.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": wt}, "range": range, "context": {"diagnostics": []}}),
+    );
+    let ops = &actions["result"][0]["edit"]["documentChanges"];
+    let new_set = uri(&dir.path().join("ami-sets/centos-7.toml"));
+    assert_eq!(ops[0], json!({"kind": "create", "uri": new_set}), "{actions}");
+    assert_eq!(ops[1]["textDocument"]["uri"], new_set.as_str());
+    assert!(ops[1]["edits"][0]["newText"].as_str().unwrap().contains("region = \"us-east-1\""));
+
     let old = uri(&dir.path().join("worker-types/old.toml"));
     c.open(&old, LEGACY);
     let range = range_of(LEGACY, "ImageId");

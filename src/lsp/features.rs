@@ -376,7 +376,7 @@ impl View<'_> {
             if r.end < range.start || range.end < r.start {
                 continue;
             }
-            let diagnostic = super::diagnostic(self.root, f, Some(source), &report.sources);
+            let diagnostic = super::diagnostic(self.root, f, Some(&idx), &report.sources);
             if let Some(fix) = did_you_mean(f) {
                 let original = source.get(span.clone()).unwrap_or_default();
                 let new_text = match original.chars().next() {
@@ -394,6 +394,22 @@ impl View<'_> {
                     ..CodeAction::default()
                 });
             }
+            if let Some(id) = f
+                .help
+                .as_deref()
+                .and_then(|h| h.strip_prefix("create `ami-sets/"))
+                .and_then(|h| h.strip_suffix(".toml`"))
+                && f.code == Code::UnknownAmiSet
+                && crate::config::is_valid_id(id)
+            {
+                out.push(CodeAction {
+                    title: format!("Create AMI set `{id}`"),
+                    kind: Some(CodeActionKind::QUICKFIX),
+                    diagnostics: Some(vec![diagnostic.clone()]),
+                    edit: Some(self.create_set(id)),
+                    ..CodeAction::default()
+                });
+            }
             if f.code == Code::LegacyImageId
                 && let Some(edit) = self.migrate_edit(limits)
             {
@@ -407,6 +423,33 @@ impl View<'_> {
             }
         }
         out
+    }
+
+    /// A new set file with one entry to fill in, in the first region the policy allows.
+    fn create_set(&self, id: &str) -> WorkspaceEdit {
+        let region = self
+            .config()
+            .policy
+            .regions
+            .as_ref()
+            .and_then(|r| r.first().cloned())
+            .unwrap_or_else(|| "us-east-1".to_string());
+        let text = format!("description = \"{id}\"\n\n[[amis]]\nregion = \"{region}\"\nhvm = \"\"\n");
+        let uri = uri_of(&self.root.join(format!("ami-sets/{id}.toml")));
+        WorkspaceEdit {
+            document_changes: Some(DocumentChanges::Operations(vec![
+                DocumentChangeOperation::Op(ResourceOp::Create(CreateFile {
+                    uri: uri.clone(),
+                    options: None,
+                    annotation_id: None,
+                })),
+                DocumentChangeOperation::Edit(TextDocumentEdit {
+                    text_document: OptionalVersionedTextDocumentIdentifier { uri, version: None },
+                    edits: vec![OneOf::Left(TextEdit::new(Range::default(), text))],
+                }),
+            ])),
+            ..WorkspaceEdit::default()
+        }
     }
 
     /// `amiset migrate` for this worker type, as an edit of the open buffers.

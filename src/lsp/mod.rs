@@ -363,9 +363,10 @@ impl Server {
             if unchanged {
                 continue;
             }
+            let index = source.as_deref().map(LineIndex::new);
             let diagnostics = findings
                 .iter()
-                .map(|f| diagnostic(root, f, source.as_deref(), &report.sources))
+                .map(|f| diagnostic(root, f, index.as_ref(), &report.sources))
                 .collect();
             out.push(PublishDiagnosticsParams {
                 uri: uri_of(&root.join(&file)),
@@ -422,9 +423,10 @@ fn place_of(path: &Path) -> Option<(PathBuf, String)> {
 
 /// A finding as an LSP diagnostic: its code, exact range, severity, help
 /// after the message, secondary labels as related information.
-fn diagnostic(root: &Path, f: &Finding, source: Option<&str>, sources: &BTreeMap<String, Arc<str>>) -> Diagnostic {
-    let range = match (source, &f.span) {
-        (Some(text), Some(span)) => LineIndex::new(text).range(span),
+/// `index` is the line index of the finding's file.
+fn diagnostic(root: &Path, f: &Finding, index: Option<&LineIndex<'_>>, sources: &BTreeMap<String, Arc<str>>) -> Diagnostic {
+    let range = match (index, &f.span) {
+        (Some(index), Some(span)) => index.range(span),
         _ => lsp_types::Range::default(),
     };
     let mut message = f.message.clone();
@@ -436,9 +438,12 @@ fn diagnostic(root: &Path, f: &Finding, source: Option<&str>, sources: &BTreeMap
         .labels
         .iter()
         .filter_map(|l| {
-            let text = sources.get(&l.file)?;
+            let range = match index {
+                Some(index) if f.file.as_deref() == Some(l.file.as_str()) => index.range(&l.span),
+                _ => LineIndex::new(sources.get(&l.file)?).range(&l.span),
+            };
             Some(DiagnosticRelatedInformation {
-                location: Location::new(uri_of(&root.join(&l.file)), LineIndex::new(text).range(&l.span)),
+                location: Location::new(uri_of(&root.join(&l.file)), range),
                 message: l.text.clone(),
             })
         })
