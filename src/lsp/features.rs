@@ -363,6 +363,9 @@ impl View<'_> {
             .collect()
     }
 
+    // `WorkspaceEdit::changes` is lsp-types' `HashMap<Uri, _>`; a `Uri`'s
+    // interior cache never changes its hash.
+    #[allow(clippy::mutable_key_type)]
     pub fn code_actions(&self, range: Range, limits: &Limits) -> Vec<CodeAction> {
         let report = self.analysis.report();
         let Some(source) = report.sources.get(&self.rel) else {
