@@ -22,6 +22,7 @@ pub mod init;
 pub mod instance_types;
 pub mod intake;
 pub mod launch_templates;
+pub mod lsp;
 pub mod migrate;
 pub mod regions;
 pub mod report;

@@ -330,6 +330,51 @@ fn allowed_keys(schema: &Json, pointer: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The schema node that describes the value at `pointer` (array indices
+/// step into `items`), following `$ref`s.
+fn node_at<'a>(schema: &'a Json, pointer: &str) -> Option<&'a Json> {
+    let mut node = schema;
+    for segment in pointer.split('/').skip(1) {
+        node = deref(schema, node);
+        node = if segment.bytes().all(|b| b.is_ascii_digit()) {
+            node.get("items")?
+        } else {
+            let name = segment.replace("~1", "/").replace("~0", "~");
+            match node.get("properties").and_then(|p| p.get(&name)) {
+                Some(n) => n,
+                None => node.get("additionalProperties").filter(|n| n.is_object())?,
+            }
+        };
+    }
+    Some(deref(schema, node))
+}
+
+/// Whether the schema makes the value at `pointer` of a file of `kind` an array.
+pub fn is_array(kind: Kind, pointer: &str) -> bool {
+    node_at(kind.schema(), pointer).is_some_and(|n| n.get("type").and_then(Json::as_str) == Some("array"))
+}
+
+/// The schema's description of the value at `pointer` of a file of `kind`.
+pub fn description(kind: Kind, pointer: &str) -> Option<&'static str> {
+    node_at(kind.schema(), pointer)?.get("description")?.as_str()
+}
+
+/// The keys the schema allows in the table at `pointer` of a file of
+/// `kind`, each with its description (forbidden keys left out).
+pub fn keys(kind: Kind, pointer: &str) -> Vec<(&'static str, Option<&'static str>)> {
+    let schema = kind.schema();
+    let Some(node) = node_at(schema, pointer) else { return Vec::new() };
+    node.get("properties")
+        .and_then(Json::as_object)
+        .map(|p| {
+            p.iter()
+                .filter(|(_, v)| v.get("not").is_none() && **v != Json::Bool(false))
+                .map(|(k, v)| (k.as_str(), deref(schema, v).get("description").and_then(Json::as_str)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn deref<'a>(root: &'a Json, node: &'a Json) -> &'a Json {
     match node.get("$ref").and_then(Json::as_str).and_then(|r| r.strip_prefix('#')) {
         Some(pointer) => root.pointer(pointer).unwrap_or(node),
@@ -370,6 +415,17 @@ mod tests {
         let codes: Vec<_> = check(Kind::WorkerType, text).into_iter().map(|f| f.code).collect();
         assert!(codes.contains(&Code::Secrets), "{codes:?}");
         assert!(codes.contains(&Code::ForbiddenLaunchSpecKey), "{codes:?}");
+    }
+
+    #[test]
+    fn keys_and_descriptions_follow_refs_and_items() {
+        let keys = keys(Kind::WorkerType, "/regions/0/launchSpec");
+        assert!(keys.iter().any(|(k, _)| *k == "SubnetId"));
+        assert!(!keys.iter().any(|(k, _)| *k == "UserData"));
+        let top = super::keys(Kind::WorkerType, "");
+        assert!(top.iter().any(|(k, d)| *k == "amiSetId" && d.is_some()), "{top:?}");
+        assert!(description(Kind::AmiSet, "/amis/0/hvm").is_some());
+        assert_eq!(description(Kind::AmiSet, "/nope"), None);
     }
 
     #[test]

@@ -12,6 +12,8 @@ use crate::diag::{Code, Finding, Report, Severity, did_you_mean};
 use crate::regions;
 use crate::resolve::{self, TypeCatalog};
 
+pub mod incremental;
+
 /// Loads and checks a config repository: everything `amiset check` does offline.
 pub fn run(inputs: &Inputs, limits: &Limits) -> (Config, Report) {
     let (config, mut report) = config::load(inputs, limits);
@@ -67,13 +69,8 @@ pub fn launch_spec_limit(config: &Config, limits: &Limits) -> Option<Finding> {
 /// resolution finding is `limits::too-many-launch-specs`.
 pub fn check_with_limits(config: &Config, catalog: &dyn TypeCatalog, limits: &Limits) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let over_limit = launch_spec_limit(config, limits);
-    let feasibility = over_limit.is_none();
-    findings.extend(over_limit);
-    findings.extend(check_policy(config));
-    if let Some(text) = &config.scopes_source {
-        findings.extend(crate::scopes::parse("SCOPES", text, &config.policy).1);
-    }
+    let feasibility = launch_spec_limit(config, limits).is_none();
+    findings.extend(check_global(config, limits));
     let sets: Vec<Finding> = config
         .ami_sets
         .par_iter()
@@ -86,7 +83,24 @@ pub fn check_with_limits(config: &Config, catalog: &dyn TypeCatalog, limits: &Li
         .flat_map_iter(|(_, wt)| check_worker_type(config, wt, catalog, feasibility))
         .collect();
     findings.extend(workers);
-    findings.extend(forbidden_instance_type_values(config, catalog));
+    // Worker type files that failed their schema have no model.
+    for name in config.worker_names.iter().filter(|n| !config.worker_types.contains_key(*n)) {
+        findings.extend(check_worker_file(config, name, catalog, feasibility));
+    }
+    findings
+}
+
+/// The checks of [`check_with_limits`] that look at the repository as a
+/// whole: the launch spec limit, the policy, SCOPES and unused AMI sets.
+/// The rest is [`check_set`] per set and [`check_worker_type`] per worker
+/// type, so that an editor can re-check only what an edit affects.
+pub fn check_global(config: &Config, limits: &Limits) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    findings.extend(launch_spec_limit(config, limits));
+    findings.extend(check_policy(config));
+    if let Some(text) = &config.scopes_source {
+        findings.extend(crate::scopes::parse("SCOPES", text, &config.policy).1);
+    }
     findings.extend(unused_sets(config));
     findings
 }
@@ -185,26 +199,31 @@ fn unknown_instance_type(policy: &Policy, instance_type: &str, catalog: &dyn Typ
 /// An `InstanceType` in a launchSpec is never allowed (the schema reports
 /// it, and the worker type then has no model); when its value is not a known
 /// instance type either, that is reported on the value too.
-fn forbidden_instance_type_values(config: &Config, catalog: &dyn TypeCatalog) -> Vec<Finding> {
-    let mut out = Vec::new();
-    // A worker type with a model passed its schema, so it has no `InstanceType` key.
-    for name in config.worker_names.iter().filter(|n| !config.worker_types.contains_key(*n)) {
-        let Some(doc) = config.worker_doc(name) else { continue };
-        let at = At {
-            doc: Some(doc),
-            path: format!("worker-types/{name}.toml"),
-        };
-        let count = |key: &str| doc.root.get(key).and_then(|n| n.as_array()).map_or(0, <[_]>::len);
-        let pointers = std::iter::once("/launchSpec/InstanceType".to_string())
-            .chain((0..count("regions")).map(|i| format!("/regions/{i}/launchSpec/InstanceType")))
-            .chain((0..count("instanceTypes")).map(|i| format!("/instanceTypes/{i}/launchSpec/InstanceType")));
-        for pointer in pointers {
-            if let Some(value) = doc.root.pointer(&pointer).and_then(|n| n.as_str()) {
-                out.extend(unknown_instance_type(&config.policy, value, catalog, &at, &pointer));
-            }
-        }
+/// Every check of one worker type file: [`check_worker_type`] when it
+/// passed its schema, otherwise the instance types its document names in
+/// places the schema forbids (so that a typo there still gets its
+/// did-you-mean).
+pub fn check_worker_file(config: &Config, name: &str, catalog: &dyn TypeCatalog, feasible: bool) -> Vec<Finding> {
+    if let Some(wt) = config.worker_types.get(name) {
+        return check_worker_type(config, wt, catalog, feasible);
     }
-    out
+    let Some(doc) = config.worker_doc(name) else {
+        return Vec::new();
+    };
+    let at = At {
+        doc: Some(doc),
+        path: format!("worker-types/{name}.toml"),
+    };
+    let count = |key: &str| doc.root.get(key).and_then(|n| n.as_array()).map_or(0, <[_]>::len);
+    let pointers = std::iter::once("/launchSpec/InstanceType".to_string())
+        .chain((0..count("regions")).map(|i| format!("/regions/{i}/launchSpec/InstanceType")))
+        .chain((0..count("instanceTypes")).map(|i| format!("/instanceTypes/{i}/launchSpec/InstanceType")));
+    pointers
+        .filter_map(|pointer| {
+            let value = doc.root.pointer(&pointer).and_then(|n| n.as_str())?;
+            unknown_instance_type(&config.policy, value, catalog, &at, &pointer)
+        })
+        .collect()
 }
 
 fn revoked_finding(policy: &Policy, ami: &str, at: &At<'_>, pointer: &str) -> Option<Finding> {
@@ -216,7 +235,9 @@ fn revoked_finding(policy: &Policy, ami: &str, at: &At<'_>, pointer: &str) -> Op
     })
 }
 
-fn check_set(config: &Config, id: &str, set: &AmiSet) -> Vec<Finding> {
+/// The checks of one AMI set: regions, duplicate and empty entries, revoked AMIs.
+/// Its findings depend on the set and the policy only.
+pub fn check_set(config: &Config, id: &str, set: &AmiSet) -> Vec<Finding> {
     let mut out = Vec::new();
     let at = At {
         doc: config.set_doc(id),
@@ -262,7 +283,11 @@ fn check_set(config: &Config, id: &str, set: &AmiSet) -> Vec<Finding> {
     out
 }
 
-fn check_worker_type(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog, feasibility: bool) -> Vec<Finding> {
+/// The checks of one worker type, including whether it resolves (unless
+/// `feasibility` is false, over the launch spec limit). Its findings depend
+/// on the worker type, the policy, the names of the AMI set files and the
+/// set it uses.
+pub fn check_worker_type(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog, feasibility: bool) -> Vec<Finding> {
     let mut out = Vec::new();
     let name = wt.name.as_str();
     let at = At {

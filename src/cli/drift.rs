@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::apply::{PlanFormat, checked_config, emit};
+use super::apply::{PlanFormat, checked_config};
 use super::ec2::Ec2Connection;
-use super::{EXIT_FINDINGS, EXIT_OK, LimitArgs, Result, dir_or_cwd};
+use super::{LimitArgs, Result, dir_or_cwd};
 use crate::diag::Report;
 
 #[derive(Debug, Args)]
@@ -36,6 +36,8 @@ pub fn run(args: DriftArgs) -> Result<i32> {
 
 #[cfg(feature = "ec2")]
 fn drift(args: &DriftArgs, config: &crate::config::Config, report: &mut Report) -> Result<i32> {
+    use super::apply::emit;
+    use super::{EXIT_FINDINGS, EXIT_OK};
     use crate::diag::{Code, Finding};
     let regions = crate::launch_templates::regions(config);
     let (instances, failed) = args.connection.run(|ec2| async move { ec2.tagged_instances(&regions).await })?;
@@ -62,7 +64,6 @@ fn drift(args: &DriftArgs, config: &crate::config::Config, report: &mut Report) 
 
 #[cfg(not(feature = "ec2"))]
 fn drift(_: &DriftArgs, _: &crate::config::Config, _: &mut Report) -> Result<i32> {
-    let _ = EXIT_FINDINGS;
     Err(super::Error::Usage(
         "`amiset drift` talks to EC2: install amiset with `cargo install amiset --features ec2`".into(),
     ))

@@ -12,6 +12,7 @@ mod drift;
 mod ec2;
 mod export;
 mod init;
+mod lsp;
 mod migrate;
 mod promote;
 mod resolve;
@@ -98,6 +99,8 @@ pub enum Command {
     WhoCan(who_can::WhoCanArgs),
     /// Write a CODEOWNERS file derived from SCOPES.
     Codeowners(codeowners::CodeownersArgs),
+    /// Serve the Language Server Protocol over stdio, for editors.
+    Lsp(lsp::LspArgs),
     /// Print shell completions or the man page.
     Completions(completions::CompletionsArgs),
 }
@@ -189,6 +192,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::WhoCan(args) => who_can::run(args),
         Command::Codeowners(args) => codeowners::run(args),
         Command::Completions(args) => completions::run(args),
+        Command::Lsp(args) => lsp::run(args),
     }
 }
 

@@ -41,6 +41,26 @@ pub fn read_dir(dir: &Path, limits: &Limits) -> Result<Inputs, LoadError> {
     read_dir_by_path(dir, limits)
 }
 
+/// Reads one file of the config directory `dir` (`rel` is `/`-separated,
+/// e.g. `worker-types/x.toml`) under the same rules as [`read_dir`]; `None`
+/// when it does not exist or its directory is not a real directory.
+pub fn read_file(dir: &Path, rel: &str, limits: &Limits) -> Result<Option<Content>, LoadError> {
+    if rel.split('/').any(|s| s.is_empty() || s == "." || s == "..") || rel.matches('/').count() > 1 {
+        return Ok(None);
+    }
+    #[cfg(unix)]
+    return at::read_file(dir, rel, limits);
+    #[cfg(not(unix))]
+    {
+        if let Some((sub, _)) = rel.split_once('/')
+            && !fs::symlink_metadata(dir.join(sub)).is_ok_and(|m| m.is_dir())
+        {
+            return Ok(None);
+        }
+        read_entry(&dir.join(rel), limits)
+    }
+}
+
 /// [`read_dir`] by path names, where there are no directory handles to
 /// read relative to (Windows): a directory swapped for a link between two
 /// calls could be followed. Unix (Linux, macOS, the BSDs) uses
@@ -250,6 +270,20 @@ mod at {
             Err(Errno::NOENT) => Ok(None),
             Err(e) => Err(io_err(path)(e.into())),
         }
+    }
+
+    pub(super) fn read_file(dir: &Path, rel: &str, limits: &Limits) -> Result<Option<Content>, LoadError> {
+        let root: OwnedFd = fs::File::open(dir).map_err(io_err(dir))?.into();
+        let path = dir.join(rel);
+        let Some((sub, name)) = rel.split_once('/') else {
+            return read_entry(&root, OsStr::new(rel), &path, limits);
+        };
+        let handle = match open(&root, OsStr::new(sub), OFlags::RDONLY | OFlags::DIRECTORY) {
+            Ok(fd) => fd,
+            Err(Errno::LOOP | Errno::NOTDIR | Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e.into())),
+        };
+        read_entry(&handle, OsStr::new(name), &path, limits)
     }
 
     pub(super) fn read_dir(dir: &Path, limits: &Limits) -> Result<Inputs, LoadError> {

@@ -74,12 +74,50 @@ pub struct Inputs {
 }
 
 /// What a path in the config directory is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Role {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// `amiset.toml`.
     Policy,
+    /// `SCOPES`.
     Scopes,
+    /// `ami-sets/<id>.toml`.
     AmiSet,
+    /// `worker-types/<name>.toml`.
     WorkerType,
+}
+
+impl Inputs {
+    /// Sets the content at `path`, replacing what was there, or adding the
+    /// file where [`load::read_dir`] would have listed it (top-level files
+    /// first, then the entries of each directory in name order); `None`
+    /// removes it. Editors overlay their unsaved buffers this way.
+    pub fn set(&mut self, path: &str, content: Option<Content>) {
+        let pos = self.files.iter().position(|f| f.path == path);
+        match (pos, content) {
+            (Some(i), Some(content)) => self.files[i].content = content,
+            (Some(i), None) => {
+                self.files.remove(i);
+            }
+            (None, Some(content)) => {
+                fn rank(p: &str) -> (usize, usize, &str) {
+                    match TOP_LEVEL_FILES.iter().position(|t| *t == p) {
+                        Some(i) => (0, i, ""),
+                        None => (1, 0, p),
+                    }
+                }
+                let key = rank(path);
+                let at = self.files.iter().position(|f| rank(&f.path) > key).unwrap_or(self.files.len());
+                self.files.insert(
+                    at,
+                    InputFile {
+                        path: path.to_string(),
+                        content,
+                    },
+                );
+            }
+            (None, None) => {}
+        }
+    }
 }
 
 /// A loaded config repository: every document that parsed, and the typed
@@ -128,19 +166,77 @@ pub fn quote_name(name: &str) -> String {
 /// Loads a config repository from its raw files: layout, parse, schema and
 /// model. Cross-file checks are [`crate::check`]'s.
 pub fn load(inputs: &Inputs, limits: &Limits) -> (Config, Report) {
-    let mut report = Report::default();
-    let mut config = Config::default();
-    let mut entries: Vec<(&InputFile, Role, String)> = Vec::new();
+    let layout = layout(inputs, limits);
+    let mut report = Report {
+        findings: layout.findings,
+        ..Report::default()
+    };
+    let mut config = Config {
+        set_ids: layout.set_ids,
+        worker_names: layout.worker_names,
+        ..Config::default()
+    };
+    // Parse and validate every file in parallel; the policy is needed by nothing here.
+    let parsed: Vec<Parsed> = layout
+        .entries
+        .par_iter()
+        .map(|(i, role, stem)| parse_file(&inputs.files[*i], *role, stem))
+        .collect();
+    for p in parsed {
+        let file = config.apply(p);
+        report.findings.extend(file.findings);
+        if let Some(text) = file.source {
+            report.sources.insert(file.path, text);
+        }
+    }
+    (config, report)
+}
+
+/// Which files of a repository are config files, and what is wrong with
+/// its layout (stray files, invalid names, case collisions, limits).
+#[derive(Clone, Debug, Default)]
+pub struct Layout {
+    /// Index into `Inputs::files`, role, and stem (empty for top-level files) of every file to parse.
+    pub entries: Vec<(usize, Role, String)>,
+    pub findings: Vec<Finding>,
+    /// Ids of every AMI set file, valid or not.
+    pub set_ids: BTreeSet<String>,
+    /// Names of every worker type file, valid or not.
+    pub worker_names: BTreeSet<String>,
+}
+
+/// The role of `path` and its stem, when it names a file amiset reads
+/// (it may still have an invalid name; [`layout`] says so).
+pub fn role_of(path: &str) -> Option<(Role, &str)> {
+    match path {
+        "amiset.toml" => return Some((Role::Policy, "")),
+        "SCOPES" => return Some((Role::Scopes, "")),
+        _ => {}
+    }
+    let (dir, name) = path.split_once('/')?;
+    let role = match dir {
+        "ami-sets" => Role::AmiSet,
+        "worker-types" => Role::WorkerType,
+        _ => return None,
+    };
+    let stem = name.strip_suffix(".toml").filter(|_| !name.contains('/'))?;
+    Some((role, stem))
+}
+
+/// The layout pass of [`load`]: reads no file content.
+pub fn layout(inputs: &Inputs, limits: &Limits) -> Layout {
+    let mut out = Layout::default();
+    let report = &mut out.findings;
     let mut dir_entries = 0usize;
     let mut lower_stems: BTreeMap<(Role, String), &str> = BTreeMap::new();
     let mut seen: BTreeSet<&str> = BTreeSet::new();
 
-    for file in &inputs.files {
+    for (index, file) in inputs.files.iter().enumerate() {
         let path = file.path.as_str();
         // A malformed Git tree can list a name twice; reading both would mix
         // one file's findings with the other's text.
         if !seen.insert(path) {
-            report.findings.push(
+            report.push(
                 Finding::new(Code::CaseCollision, format!("{} appears more than once", quote_name(path)))
                     .in_file(path)
                     .help("the tree lists two entries with this name; only the first was read"),
@@ -152,11 +248,11 @@ pub fn load(inputs: &Inputs, limits: &Limits) -> (Config, Report) {
             "SCOPES" => Some(Role::Scopes),
             _ => None,
         } {
-            entries.push((file, role, String::new()));
+            out.entries.push((index, role, String::new()));
             continue;
         }
         if CONFIG_DIRS.contains(&path) {
-            report.findings.push(content_finding(path, &file.content, "directory"));
+            report.push(content_finding(path, &file.content, "directory"));
             continue;
         }
         let Some((dir, name)) = path.split_once('/') else { continue };
@@ -168,7 +264,7 @@ pub fn load(inputs: &Inputs, limits: &Limits) -> (Config, Report) {
         dir_entries += 1;
         if dir_entries > limits.max_files {
             if dir_entries == limits.max_files + 1 {
-                report.findings.push(
+                report.push(
                     Finding::new(
                         Code::TooManyFiles,
                         format!("more than {} files in `ami-sets/` and `worker-types/`", limits.max_files),
@@ -180,7 +276,7 @@ pub fn load(inputs: &Inputs, limits: &Limits) -> (Config, Report) {
         }
         let what = if role == Role::AmiSet { "AMI set" } else { "worker type" };
         let Some(stem) = name.strip_suffix(".toml").filter(|_| !name.contains('/')) else {
-            report.findings.push(
+            report.push(
                 Finding::new(Code::StrayFile, format!("{} in `{dir}/` is not a {what} file", quote_name(name)))
                     .in_file(path)
                     .help(format!("only `<id>.toml` files belong in `{dir}/`; move other files elsewhere")),
@@ -188,7 +284,7 @@ pub fn load(inputs: &Inputs, limits: &Limits) -> (Config, Report) {
             continue;
         };
         if !is_valid_id(stem) {
-            report.findings.push(
+            report.push(
                 Finding::new(Code::InvalidName, format!("{} is not a valid {what} name", quote_name(stem)))
                     .in_file(path)
                     .help("names match `^[A-Za-z0-9][A-Za-z0-9_-]{0,37}$`"),
@@ -196,62 +292,99 @@ pub fn load(inputs: &Inputs, limits: &Limits) -> (Config, Report) {
             continue;
         }
         if let Some(other) = lower_stems.insert((role, stem.to_ascii_lowercase()), path) {
-            report.findings.push(
+            report.push(
                 Finding::new(Code::CaseCollision, format!("`{path}` and `{other}` differ only by case"))
                     .in_file(path)
                     .help("they collide on case-insensitive file systems; rename one"),
             );
         }
         match role {
-            Role::AmiSet => config.set_ids.insert(stem.to_string()),
-            _ => config.worker_names.insert(stem.to_string()),
+            Role::AmiSet => out.set_ids.insert(stem.to_string()),
+            _ => out.worker_names.insert(stem.to_string()),
         };
-        entries.push((file, role, stem.to_string()));
+        out.entries.push((index, role, stem.to_string()));
     }
+    out
+}
 
-    // Parse and validate every file in parallel; the policy is needed by nothing here.
-    let parsed: Vec<Parsed> = entries.par_iter().map(|(file, role, stem)| parse_one(file, *role, stem)).collect();
-    for p in parsed {
-        report.findings.extend(p.findings);
-        if let Some(text) = p.source {
-            report.sources.insert(p.path.clone(), text.clone());
-            if p.role == Role::Scopes {
-                config.scopes_source = Some(text);
-            }
+/// What one file contributed to a [`Config`]: its findings of parse and
+/// schema, and its text.
+#[derive(Clone, Debug)]
+pub struct FileResult {
+    pub path: String,
+    pub findings: Vec<Finding>,
+    pub source: Option<Arc<str>>,
+}
+
+impl Config {
+    /// Adds one parsed file, replacing whatever the same file contributed
+    /// before (so that an editor can re-parse a single file).
+    pub fn apply(&mut self, p: Parsed) -> FileResult {
+        self.forget(&p.path, p.role, &p.stem);
+        if p.role == Role::Scopes {
+            self.scopes_source = p.source.clone();
         }
         match p.model {
-            Some(Model::Policy(policy)) => config.policy = *policy,
+            Some(Model::Policy(policy)) => self.policy = *policy,
             Some(Model::AmiSet(set)) => {
-                config.ami_sets.insert(set.id.clone(), *set);
+                self.ami_sets.insert(set.id.clone(), *set);
             }
             Some(Model::WorkerType(wt)) => {
-                config.worker_types.insert(wt.name.clone(), *wt);
+                self.worker_types.insert(wt.name.clone(), *wt);
             }
             None => {}
         }
         if let Some(doc) = p.doc {
             if p.role == Role::Policy {
-                config.policy_doc = Some(doc.clone());
+                self.policy_doc = Some(doc.clone());
             }
-            config.docs.insert(p.path, doc);
+            self.docs.insert(p.path.clone(), doc);
+        }
+        FileResult {
+            path: p.path,
+            findings: p.findings,
+            source: p.source,
         }
     }
-    (config, report)
+
+    /// Removes what the file at `path` (of `role`, with `stem`) contributed;
+    /// the set of file names ([`Config::set_ids`], [`Config::worker_names`]) is the layout's and stays.
+    pub fn forget(&mut self, path: &str, role: Role, stem: &str) {
+        self.docs.remove(path);
+        match role {
+            Role::Policy => {
+                self.policy = Policy::default();
+                self.policy_doc = None;
+            }
+            Role::Scopes => self.scopes_source = None,
+            Role::AmiSet => {
+                self.ami_sets.remove(stem);
+            }
+            Role::WorkerType => {
+                self.worker_types.remove(stem);
+            }
+        }
+    }
 }
 
-enum Model {
+/// The typed model of one file that passed its schema.
+#[derive(Clone, Debug)]
+pub enum Model {
     Policy(Box<Policy>),
     AmiSet(Box<AmiSet>),
     WorkerType(Box<WorkerType>),
 }
 
-struct Parsed {
-    path: String,
-    role: Role,
-    source: Option<Arc<str>>,
-    doc: Option<Doc>,
-    model: Option<Model>,
-    findings: Vec<Finding>,
+/// One file parsed and validated on its own ([`parse_file`]).
+#[derive(Clone, Debug)]
+pub struct Parsed {
+    pub path: String,
+    pub role: Role,
+    pub stem: String,
+    pub source: Option<Arc<str>>,
+    pub doc: Option<Doc>,
+    pub model: Option<Model>,
+    pub findings: Vec<Finding>,
 }
 
 fn content_finding(path: &str, content: &Content, expected: &str) -> Finding {
@@ -271,10 +404,13 @@ fn content_finding(path: &str, content: &Content, expected: &str) -> Finding {
     }
 }
 
-fn parse_one(file: &InputFile, role: Role, stem: &str) -> Parsed {
+/// Parses and validates one file of `role` against its schema; `stem` is
+/// the AMI set id or worker type name. Pure, and independent of every other file.
+pub fn parse_file(file: &InputFile, role: Role, stem: &str) -> Parsed {
     let mut out = Parsed {
         path: file.path.clone(),
         role,
+        stem: stem.to_string(),
         source: None,
         doc: None,
         model: None,

@@ -125,6 +125,11 @@ fn family_entries(fam: &str) -> &'static [(&'static str, u8)] {
     &table::TYPES[start..start + len]
 }
 
+/// The entries of one family (`m5`: `m5.2xlarge`, `m5.4xlarge`, ...), sorted by name.
+pub fn family_members(fam: &str) -> impl ExactSizeIterator<Item = InstanceType> {
+    family_entries(fam).iter().map(|&(name, bits)| InstanceType { name, bits })
+}
+
 /// Every family, sorted.
 pub fn families() -> &'static [&'static str] {
     static FAMILIES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();

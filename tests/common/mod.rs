@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod corpus;
+pub mod lsp;
 pub mod repo;
 
 use std::path::Path;

@@ -1,0 +1,455 @@
+//! `amiset lsp` end to end: the real binary over stdio, driven with
+//! JSON-RPC (tests/common/lsp.rs). Expected ranges are computed here from
+//! the texts (UTF-16 columns counted independently of the server).
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::lsp::{Client, find, pos, uri};
+use serde_json::{Value, json};
+
+const POLICY: &str = "regions = [\"us-east-1\", \"us-west-2\"]\nlegacyImageIds = \"warn\"\n\n[teams]\n\"@example/relops\" = [\"@alice\"]\n";
+const SCOPES: &str = "aws-provisioner:admin    @example/relops\n";
+const SET: &str = "description = \"Ubuntu 22.04\"\n\n[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-0123456789abcdef0\"\n\n[[amis]]\nregion = \"us-west-2\"\nhvm = \"ami-0a1b2c3d4e5f60718\"\n";
+const ARM_SET: &str = "[[amis]]\nregion = \"us-east-1\"\narch = \"arm64\"\nhvm = \"ami-0fedcba9876543210\"\n";
+/// Two mistakes, the second on a line with non-ASCII text before it.
+const BROKEN: &str = "# Linux workers — ünïcode 😀\ndescription = \"Ünïcode 😀 workers\"\namiSetId = \"ubuntu-2024\"\nmaxCapacity = 5\nregions = [{ region = \"us-west-2\", launchSpec = { KeyName = \"clé-😀\" } }, { region = \"us-esat-1\" }]\n\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n";
+const FIXED: &str = "# Linux workers — ünïcode 😀\ndescription = \"Ünïcode 😀 workers\"\namiSetId = \"ubuntu-2204\"\nmaxCapacity = 5\nregions = [{ region = \"us-west-2\", launchSpec = { KeyName = \"clé-😀\" } }, { region = \"us-east-1\" }]\n\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n";
+const ARM_WORKER: &str = "amiSetId = \"ubuntu-2204\"\nmaxCapacity = 2\n\n[[instanceTypes]]\ninstanceType = \"m6g.large\"\n\n[[regions]]\nregion = \"us-east-1\"\n";
+const LEGACY: &str = "maxCapacity = 1\n\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n\n[[regions]]\nregion = \"us-east-1\"\nlaunchSpec = { ImageId = \"ami-0123abcd\" }\n";
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let p = dir.join(path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+}
+
+/// A repository whose only worker type on disk is valid.
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("amiset.toml", POLICY),
+            ("SCOPES", SCOPES),
+            ("ami-sets/ubuntu-2204.toml", SET),
+            ("worker-types/linux.toml", FIXED),
+        ],
+    );
+    dir
+}
+
+fn server() -> Client {
+    Client::start(Path::new(env!("CARGO_BIN_EXE_amiset")))
+}
+
+fn codes(diags: &[Value]) -> Vec<&str> {
+    let mut c: Vec<&str> = diags.iter().map(|d| d["code"].as_str().expect("a string code")).collect();
+    c.sort();
+    c
+}
+
+fn range_of(text: &str, needle: &str) -> Value {
+    let (line, character) = find(text, needle);
+    let end = character + needle.encode_utf16().count() as u32;
+    json!({"start": pos(line, character), "end": pos(line, end)})
+}
+
+#[test]
+fn diagnostics_carry_code_severity_and_utf16_range_and_clear_when_fixed() {
+    let dir = repo();
+    let wt = uri(&dir.path().join("worker-types/linux.toml"));
+    let set = uri(&dir.path().join("ami-sets/ubuntu-2204.toml"));
+    let mut c = server();
+    let p = c.published(|c| c.open(&wt, BROKEN));
+    let diags = &p[&wt];
+    assert_eq!(codes(diags), ["ref::unknown-ami-set", "region::unknown"]);
+    let region = diags.iter().find(|d| d["code"] == "region::unknown").unwrap();
+    // `"us-esat-1"` comes after `clé-😀` on its line: 3 UTF-16 units fewer than bytes before it.
+    assert_eq!(region["range"], range_of(BROKEN, "\"us-esat-1\""));
+    assert_eq!(region["range"]["start"]["character"], 85);
+    assert_eq!(region["severity"], 1);
+    assert_eq!(region["source"], "amiset");
+    assert!(
+        region["message"].as_str().unwrap().contains("did you mean `us-east-1`?"),
+        "{region}"
+    );
+    let unknown = diags.iter().find(|d| d["code"] == "ref::unknown-ami-set").unwrap();
+    assert_eq!(unknown["range"], range_of(BROKEN, "\"ubuntu-2024\""));
+    // Nothing uses the set now: a warning on the set file, which is not even open.
+    assert_eq!(codes(&p[&set]), ["ami-set::unused"]);
+    assert_eq!(p[&set][0]["severity"], 2);
+
+    let p = c.published(|c| c.change(&wt, 2, FIXED));
+    assert_eq!(p.get(&wt), Some(&vec![]), "a file that became valid gets an empty list");
+    assert_eq!(p.get(&set), Some(&vec![]), "the set is used again");
+    assert_eq!(c.shutdown(), 0);
+}
+
+#[test]
+fn editing_a_set_rediagnoses_its_worker_types_and_closing_falls_back_to_disk() {
+    let dir = repo();
+    write(dir.path(), &[("worker-types/arm.toml", ARM_WORKER)]);
+    let arm = uri(&dir.path().join("worker-types/arm.toml"));
+    let set = uri(&dir.path().join("ami-sets/ubuntu-2204.toml"));
+    let mut c = server();
+    let p = c.published(|c| c.open(&arm, ARM_WORKER));
+    assert_eq!(codes(&p[&arm]), ["resolve::no-usable-ami"]);
+    assert_eq!(p[&arm][0]["range"], range_of(ARM_WORKER, "\"m6g.large\""));
+
+    let with_arm = format!("{SET}\n{ARM_SET}");
+    let p = c.published(|c| {
+        c.open(&set, SET);
+        c.change(&set, 2, &with_arm);
+    });
+    assert_eq!(p.get(&arm), Some(&vec![]), "the set now has arm64 in us-east-1: {p:?}");
+
+    // The disk still has the set without arm64.
+    let p = c.published(|c| c.close(&set));
+    assert_eq!(codes(&p[&arm]), ["resolve::no-usable-ami"]);
+    assert_eq!(c.shutdown(), 0);
+}
+
+#[test]
+fn definition_references_and_hover() {
+    let dir = repo();
+    write(dir.path(), &[("worker-types/arm.toml", ARM_WORKER)]);
+    let wt_path = dir.path().join("worker-types/linux.toml");
+    let wt = uri(&wt_path);
+    let set = uri(&dir.path().join("ami-sets/ubuntu-2204.toml"));
+    let mut c = server();
+    c.open(&wt, FIXED);
+
+    let (line, ch) = find(FIXED, "ubuntu-2204");
+    let at = json!({"textDocument": {"uri": wt}, "position": pos(line, ch + 3)});
+    let def = c.request("textDocument/definition", at.clone());
+    assert_eq!(def["result"]["uri"], set.as_str(), "{def}");
+
+    // A team in SCOPES leads to its `[teams]` entry.
+    let scopes = uri(&dir.path().join("SCOPES"));
+    c.open(&scopes, SCOPES);
+    let (line, ch) = find(SCOPES, "@example/relops");
+    let def = c.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": scopes}, "position": pos(line, ch + 2)}),
+    );
+    assert_eq!(def["result"]["uri"], uri(&dir.path().join("amiset.toml")).as_str());
+    assert_eq!(def["result"]["range"], range_of(POLICY, "\"@example/relops\""));
+
+    // References of the set: both worker types, at their amiSetId values.
+    let refs = c.request(
+        "textDocument/references",
+        json!({"textDocument": {"uri": set}, "position": pos(0, 0), "context": {"includeDeclaration": false}}),
+    );
+    let mut got: Vec<(String, Value)> = refs["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["uri"].as_str().unwrap().to_string(), l["range"].clone()))
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let arm = uri(&dir.path().join("worker-types/arm.toml"));
+    assert_eq!(
+        got,
+        [
+            (arm, range_of(ARM_WORKER, "\"ubuntu-2204\"")),
+            (wt.clone(), range_of(FIXED, "\"ubuntu-2204\""))
+        ]
+    );
+
+    // Hover on amiSetId: the images per region and arch, and who uses the set.
+    let hover = c.request("textDocument/hover", at);
+    let text = hover["result"]["contents"]["value"].as_str().unwrap();
+    for needle in ["ami-0123456789abcdef0", "ami-0a1b2c3d4e5f60718", "us-west-2", "`arm`", "`linux`"] {
+        assert!(text.contains(needle), "hover lacks {needle}: {text}");
+    }
+    // Hover on a key: its schema description.
+    let schema: Value =
+        serde_json::from_str(&fs::read_to_string(common::manifest_dir().join("schemas/worker-type.schema.json")).unwrap()).unwrap();
+    let description = schema["properties"]["amiSetId"]["description"].as_str().unwrap();
+    let hover = c.request("textDocument/hover", json!({"textDocument": {"uri": wt}, "position": pos(2, 2)}));
+    assert!(
+        hover["result"]["contents"]["value"].as_str().unwrap().contains(description),
+        "{hover}"
+    );
+    // Hover on an AMI id: where it is used.
+    let set_text = SET;
+    c.open(&set, set_text);
+    let (line, ch) = find(set_text, "ami-0a1b2c3d4e5f60718");
+    let hover = c.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": set}, "position": pos(line, ch + 5)}),
+    );
+    let text = hover["result"]["contents"]["value"].as_str().unwrap();
+    assert!(text.contains("AMI set `ubuntu-2204`: us-west-2 x86_64 hvm"), "{text}");
+    assert_eq!(c.shutdown(), 0);
+}
+
+fn labels(completion: &Value) -> Vec<String> {
+    let items = completion["result"]
+        .as_array()
+        .or_else(|| completion["result"]["items"].as_array())
+        .expect("items");
+    items.iter().map(|i| i["label"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn completion_offers_set_ids_policy_regions_instance_types_and_schema_keys() {
+    let dir = repo();
+    write(dir.path(), &[("ami-sets/windows-2022.toml", SET)]);
+    let wt = uri(&dir.path().join("worker-types/new.toml"));
+    let mut c = server();
+    let typing = "amiSetId = \"ubu\n";
+    c.open(&wt, typing);
+    let done = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": wt}, "position": pos(0, 14)}),
+    );
+    assert_eq!(labels(&done), ["ubuntu-2204", "windows-2022"]);
+    let edit = &done["result"][0]["textEdit"];
+    assert_eq!(edit["range"], json!({"start": pos(0, 12), "end": pos(0, 14)}));
+    assert_eq!(edit["newText"], "ubuntu-2204");
+
+    let typing = "maxCapacity = 1\n[[regions]]\nregion = \n";
+    c.change(&wt, 2, typing);
+    let done = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": wt}, "position": pos(2, 9)}),
+    );
+    assert_eq!(labels(&done), ["us-east-1", "us-west-2"], "the policy's regions");
+    assert_eq!(done["result"][0]["textEdit"]["newText"], "\"us-east-1\"");
+
+    let typing = "[[instanceTypes]]\ninstanceType = \"m6\n";
+    c.change(&wt, 3, typing);
+    let done = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": wt}, "position": pos(1, 18)}),
+    );
+    let got = labels(&done);
+    assert!(got.contains(&"m6g.".to_string()) && got.contains(&"m5.".to_string()), "{got:?}");
+
+    let typing = "[[instanceTypes]]\nca\n";
+    c.change(&wt, 4, typing);
+    let done = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": wt}, "position": pos(1, 2)}),
+    );
+    let got = labels(&done);
+    for key in ["instanceType", "capacity", "utility", "launchSpec"] {
+        assert!(got.contains(&key.to_string()), "{key} missing from {got:?}");
+    }
+    assert!(
+        !got.contains(&"amiSetId".to_string()),
+        "top-level keys offered inside [[instanceTypes]]: {got:?}"
+    );
+    let top = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": wt}, "position": pos(0, 0)}),
+    );
+    let item = top["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["label"] == "amiSetId")
+        .expect("amiSetId offered");
+    assert!(item["documentation"]["value"].as_str().is_some_and(|d| !d.is_empty()));
+    assert_eq!(c.shutdown(), 0);
+}
+
+#[test]
+fn code_actions_apply_did_you_mean_and_move_raw_image_ids_into_a_set() {
+    let dir = repo();
+    write(dir.path(), &[("worker-types/old.toml", LEGACY)]);
+    let wt = uri(&dir.path().join("worker-types/linux.toml"));
+    let mut c = server();
+    c.open(&wt, BROKEN);
+    let range = range_of(BROKEN, "\"us-esat-1\"");
+    let actions = c.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": wt}, "range": range, "context": {"diagnostics": []}}),
+    );
+    let actions = actions["result"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0]["kind"], "quickfix");
+    assert_eq!(actions[0]["diagnostics"][0]["code"], "region::unknown");
+    assert_eq!(
+        actions[0]["edit"]["changes"][&wt],
+        json!([{"range": range, "newText": "\"us-east-1\""}])
+    );
+
+    // A set id with no close match: the help says to create the set.
+    let far = FIXED.replace("\"ubuntu-2204\"", "\"centos-7\"");
+    c.change(&wt, 2, &far);
+    let range = range_of(&far, "\"centos-7\"");
+    let actions = c.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": wt}, "range": range, "context": {"diagnostics": []}}),
+    );
+    let ops = &actions["result"][0]["edit"]["documentChanges"];
+    let new_set = uri(&dir.path().join("ami-sets/centos-7.toml"));
+    assert_eq!(ops[0], json!({"kind": "create", "uri": new_set}), "{actions}");
+    assert_eq!(ops[1]["textDocument"]["uri"], new_set.as_str());
+    assert!(ops[1]["edits"][0]["newText"].as_str().unwrap().contains("region = \"us-east-1\""));
+
+    let old = uri(&dir.path().join("worker-types/old.toml"));
+    c.open(&old, LEGACY);
+    let range = range_of(LEGACY, "ImageId");
+    let actions = c.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": old}, "range": range, "context": {"diagnostics": []}}),
+    );
+    let action = actions["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["diagnostics"][0]["code"] == "policy::legacy-image-id")
+        .expect("a migrate action");
+    let ops = action["edit"]["documentChanges"].as_array().unwrap();
+    let created: Vec<&str> = ops
+        .iter()
+        .filter(|o| o["kind"] == "create")
+        .map(|o| o["uri"].as_str().unwrap())
+        .collect();
+    assert_eq!(created.len(), 1, "{ops:?}");
+    assert!(created[0].contains("/ami-sets/"), "{created:?}");
+    let worker_edit = ops
+        .iter()
+        .find(|o| o["textDocument"]["uri"] == old.as_str())
+        .expect("the worker type is rewritten");
+    let new_text = worker_edit["edits"][0]["newText"].as_str().unwrap();
+    assert!(new_text.contains("amiSetId") && !new_text.contains("ImageId"), "{new_text}");
+    assert_eq!(c.shutdown(), 0);
+}
+
+#[test]
+fn hostile_input_never_ends_the_session() {
+    let dir = repo();
+    // Another file on disk is not UTF-8.
+    fs::write(dir.path().join("ami-sets/bad.toml"), b"description = \"\xff\"\n").unwrap();
+    let wt = uri(&dir.path().join("worker-types/linux.toml"));
+    let mut c = server();
+
+    // Malformed JSON-RPC: not JSON, JSON that is no message, bytes that are not UTF-8.
+    for (body, code) in [
+        (&b"{\"jsonrpc\": 2.0, "[..], -32700),
+        (&b"[1, 2, 3]"[..], -32600),
+        (&b"\xff\xfe{}"[..], -32700),
+    ] {
+        c.send_body(body);
+        let r = c.response(&Value::Null);
+        assert_eq!(r["error"]["code"], code, "{r}");
+    }
+    let r = c.request("textDocument/hover", json!("not params"));
+    assert_eq!(r["error"]["code"], -32602);
+    let r = c.request("workspace/nonsense", json!({}));
+    assert_eq!(r["error"]["code"], -32601);
+
+    // Requests about files nobody opened, outside any repository, or that do not exist.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let stray = uri(&elsewhere.path().join("x.toml"));
+    for u in [stray.as_str(), "file:///nonexistent/worker-types/x.toml", "untitled:Untitled-1"] {
+        let at = json!({"textDocument": {"uri": u}, "position": pos(0, 0)});
+        for method in ["textDocument/definition", "textDocument/hover", "textDocument/completion"] {
+            let r = c.request(method, at.clone());
+            assert_eq!(r["result"], Value::Null, "{method} {u}: {r}");
+        }
+    }
+    // A file outside any config repository gets no diagnostics.
+    let p = c.published(|c| c.open(&stray, "this is = = not toml"));
+    assert!(p.is_empty(), "{p:?}");
+
+    // The invalid UTF-8 file on disk is reported once its repository is read.
+    let p = c.published(|c| c.open(&wt, FIXED));
+    let bad = uri(&dir.path().join("ami-sets/bad.toml"));
+    assert_eq!(codes(&p[&bad]), ["file::invalid-utf8"]);
+
+    // A 20 MB buffer is over the size limit: a finding, not a crash.
+    let huge = format!("description = \"{}\"\n", "x".repeat(20 * 1024 * 1024));
+    let p = c.published(|c| c.change(&wt, 2, &huge));
+    assert_eq!(codes(&p[&wt]), ["limits::file-too-large"]);
+    let r = c.request("textDocument/hover", json!({"textDocument": {"uri": wt}, "position": pos(0, 3)}));
+    assert_eq!(r["result"], Value::Null);
+    let p = c.published(|c| c.change(&wt, 3, FIXED));
+    assert_eq!(p.get(&wt), Some(&vec![]));
+    assert_eq!(c.shutdown(), 0);
+}
+
+#[test]
+fn each_workspace_folder_is_its_own_repository() {
+    let a = repo();
+    let b = repo();
+    // In b, the worker type names a set that only a has.
+    write(b.path(), &[("ami-sets/ubuntu-2204.toml", ARM_SET), ("ami-sets/other.toml", SET)]);
+    fs::rename(b.path().join("ami-sets/ubuntu-2204.toml"), b.path().join("ami-sets/only-arm.toml")).unwrap();
+    let wa = uri(&a.path().join("worker-types/linux.toml"));
+    let wb = uri(&b.path().join("worker-types/linux.toml"));
+    let mut c = server();
+    let p = c.published(|c| c.open(&wa, FIXED));
+    assert!(p.values().all(|d| d.is_empty()), "{p:?}");
+    let p = c.published(|c| c.open(&wb, FIXED));
+    assert_eq!(codes(&p[&wb]), ["ref::unknown-ami-set"]);
+    assert!(!p.contains_key(&wa));
+    assert_eq!(c.shutdown(), 0);
+}
+
+#[test]
+fn exit_without_shutdown_exits_1() {
+    let mut c = server();
+    c.notify("exit", Value::Null);
+    let deadline = std::time::Instant::now() + common::lsp::TIMEOUT;
+    let code = loop {
+        if let Some(code) = c.try_exit_code() {
+            break code;
+        }
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert_eq!(code, 1);
+}
+
+/// Neovim (Debian's, installed by scripts/setup) opens a broken worker type
+/// with `amiset lsp` as its language server and reads the diagnostics back.
+/// Neovim turns the UTF-16 positions into byte columns itself, so a wrong
+/// UTF-16 column shows up as a wrong byte column here.
+#[test]
+fn neovim_shows_the_diagnostics_of_a_broken_worker_type() {
+    let nvim = std::env::var_os("AMISET_NVIM").unwrap_or_else(|| "nvim".into());
+    let version = std::process::Command::new(&nvim).arg("--version").output();
+    assert!(
+        version.is_ok_and(|o| o.status.success()),
+        "neovim is not installed: run scripts/setup (it apt-installs Debian's neovim)"
+    );
+    let dir = repo();
+    write(dir.path(), &[("worker-types/linux.toml", BROKEN)]);
+    let file = dir.path().join("worker-types/linux.toml");
+    let out = dir.path().join("diagnostics.txt");
+    let script = common::manifest_dir().join("tests/editors/nvim.lua");
+    let status = std::process::Command::new(&nvim)
+        .args(["--headless", "--clean", "-n", "-c"])
+        .arg(format!("luafile {}", script.display()))
+        .env("AMISET_FILE", &file)
+        .env("AMISET_BIN", env!("CARGO_BIN_EXE_amiset"))
+        .env("AMISET_ROOT", dir.path())
+        .env("AMISET_OUT", &out)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .expect("nvim runs");
+    assert!(status.success());
+    let got = fs::read_to_string(&out).expect("the script wrote the diagnostics");
+    // Byte columns: `"ubuntu-2024"` at 11 on line 2; `"us-esat-1"` after `clé-😀` at byte 88 of line 4.
+    let byte_col = |needle: &str| {
+        let at = BROKEN.find(needle).unwrap();
+        at - BROKEN[..at].rfind('\n').map_or(0, |i| i + 1)
+    };
+    assert_eq!(byte_col("\"us-esat-1\""), 88);
+    let expected = format!(
+        "ref::unknown-ami-set 2 {} 1\nregion::unknown 4 {} 1\n",
+        byte_col("\"ubuntu-2024\""),
+        byte_col("\"us-esat-1\"")
+    );
+    assert_eq!(got, expected);
+}
