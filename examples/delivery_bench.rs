@@ -3,7 +3,8 @@
 //! through a loopback proxy that adds latency to every EC2 call, against the
 //! latency of one call measured in the same run. moto's EC2 server holds the
 //! templates; the proxy pages every DescribeLaunchTemplates and
-//! DescribeLaunchTemplateVersions answer at EC2's 200 items per page and,
+//! DescribeLaunchTemplateVersions answer at EC2's 200 items per page (and
+//! DescribeTags at its 1,000) and,
 //! after a warm-up run, replays recorded answers so that moto's own speed
 //! does not count.
 //!

@@ -129,6 +129,7 @@ fn set(repo: &Repo, id: &str, ami: &str) {
 
 /// A template as moto has it: (tags, default version number, the default version's data).
 struct Seen {
+    id: String,
     tags: BTreeMap<String, String>,
     default_version: i64,
     image: Option<String>,
@@ -159,6 +160,7 @@ fn describe(moto: &Moto, region: &str) -> BTreeMap<String, Seen> {
             out.insert(
                 t.launch_template_name().unwrap().to_string(),
                 Seen {
+                    id: id.to_string(),
                     tags: t
                         .tags()
                         .iter()
@@ -217,12 +219,15 @@ fn apply_creates_then_writes_nothing_then_versions_only_the_changed_templates() 
         assert_eq!(seen["c/c5.large"].tags.get("amiset:worker-type").map(String::as_str), Some("c"));
     }
 
-    // Nothing changed: no writing call, and reads grow with regions (3 per region at most).
+    // Nothing changed: no writing call, and reads grow with regions (3 per
+    // region at most); the `amiset:default-version` tag vouches for every
+    // default version, so no version is read.
     proxy.reset_counts();
     let (code, again) = apply(&repo, &proxy.url, &[]);
     assert_eq!(code, 0, "{again:#}");
     assert_eq!(steps(&again), all_steps("unchanged", &names));
     assert!(writes(&proxy).is_empty(), "{:?}", writes(&proxy));
+    assert_eq!(count(&proxy, "DescribeLaunchTemplateVersions"), 0, "{:?}", proxy.calls());
     for region in REGIONS {
         let reads: usize = proxy.calls().iter().filter(|((r, _), _)| r == region).map(|(_, n)| n).sum();
         assert!(reads <= 3, "{region}: {:?}", proxy.calls());
@@ -256,6 +261,37 @@ fn apply_creates_then_writes_nothing_then_versions_only_the_changed_templates() 
         assert_eq!(seen["a"].default_version, 2);
         assert_eq!(seen["a"].image.as_deref(), Some(NEW));
         assert_eq!(seen["b"].default_version, 1);
+    }
+
+    // `a`'s default switched back to version 1 by hand: the tag names version
+    // 2, so apply reads the versions, finds the config's data in the latest
+    // one and makes it the default again, without a new version.
+    for region in REGIONS {
+        let id = describe(&moto, region)["a"].id.clone();
+        block_on(async {
+            moto.client(region)
+                .modify_launch_template()
+                .launch_template_id(id)
+                .default_version("1")
+                .send()
+                .await
+                .expect("ModifyLaunchTemplate")
+        });
+        assert_eq!(describe(&moto, region)["a"].image.as_deref(), Some(OLD));
+    }
+    proxy.reset_counts();
+    let (code, done) = apply(&repo, &proxy.url, &[]);
+    assert_eq!(code, 0, "{done:#}");
+    let mut expected = all_steps("unchanged", &["b", "c", "c/c5.large"]);
+    expected.extend(all_steps("set-default", &["a"]));
+    expected.sort();
+    let mut got = steps(&done);
+    got.sort();
+    assert_eq!(got, expected);
+    assert_eq!(count(&proxy, "CreateLaunchTemplateVersion"), 0);
+    for region in REGIONS {
+        let seen = describe(&moto, region);
+        assert_eq!((seen["a"].default_version, seen["a"].image.as_deref()), (2, Some(NEW)));
     }
 }
 

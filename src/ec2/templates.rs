@@ -1,8 +1,9 @@
 //! The EC2 side of `amiset apply launch-templates`: read every region's
-//! launch templates (DescribeLaunchTemplates filtered by amiset's tag, and
-//! by the names amiset wants, in chunks; DescribeLaunchTemplateVersions for
-//! the `$Default` versions of all templates at once, every call paginated,
-//! all three at once), plan with [`crate::launch_templates::plan_region`], and
+//! launch templates (DescribeTags for amiset's two tags, 1,000 per page, and
+//! DescribeLaunchTemplates by the names amiset wants, 200 names per call, all
+//! at once; versions are read only where the `amiset:default-version` tag no
+//! longer names the default version), plan with
+//! [`crate::launch_templates::plan_region`], and
 //! carry the plan out. All regions run at once over the shared client stack
 //! (retries, timeouts, the XML interceptor, a bound on calls in flight); a
 //! region that fails is reported and the others go on.
@@ -28,10 +29,16 @@ use tokio::time::Instant;
 
 use super::client::{Ec2, error};
 use crate::diag::{Code, Finding};
-use crate::launch_templates::{self, Action, Desired, Existing, RegionState, SOURCE_TAG, Step, WORKER_TYPE_TAG, Wanted};
+use crate::launch_templates::{
+    self, Action, DEFAULT_VERSION_TAG, Desired, Existing, RegionState, SOURCE_TAG, Step, WORKER_TYPE_TAG, Wanted,
+};
 
-/// Most items EC2 returns per page of the Describe calls used here.
+/// Most items EC2 returns per page of DescribeLaunchTemplates and
+/// DescribeLaunchTemplateVersions, and most names per filter.
 const PAGE: i32 = 200;
+
+/// Most items EC2 returns per page of DescribeTags.
+const TAG_PAGE: i32 = 1000;
 
 /// What apply (or a dry run) did, over all regions.
 #[derive(Debug, Default)]
@@ -178,6 +185,7 @@ async fn execute(
                         .resource_type(ResourceType::LaunchTemplate)
                         .tags(tag(WORKER_TYPE_TAG, &d.worker_type))
                         .tags(tag(SOURCE_TAG, source))
+                        .tags(tag(DEFAULT_VERSION_TAG, &format!("1 {}", d.description)))
                         .build(),
                 )
                 .send()
@@ -203,13 +211,13 @@ async fn execute(
                 .launch_template_version()
                 .and_then(|v| v.version_number())
                 .ok_or("CreateLaunchTemplateVersion answered without a version number")?;
-            set_default(client, &id, version, source).await?;
+            set_default(client, &id, version, &d.description, source).await?;
             Ok((Some(id), Some(version)))
         }
-        (Action::SetDefault, _) => {
+        (Action::SetDefault, Some(d)) => {
             let id = id.ok_or("no template id")?;
             let version = step.version.ok_or("no version")?;
-            set_default(client, &id, version, source).await?;
+            set_default(client, &id, version, &d.description, source).await?;
             Ok((Some(id), Some(version)))
         }
         (Action::Delete, _) => {
@@ -226,7 +234,10 @@ async fn execute(
     }
 }
 
-async fn set_default(client: &Client, id: &str, version: i64, source: &str) -> Result<(), String> {
+/// Makes `version` (whose description is `description`) the default, and
+/// records both in the tags. Should the tagging fail, the tag names another
+/// version, and the next run reads the versions instead of trusting it.
+async fn set_default(client: &Client, id: &str, version: i64, description: &str, source: &str) -> Result<(), String> {
     client
         .modify_launch_template()
         .launch_template_id(id)
@@ -238,6 +249,7 @@ async fn set_default(client: &Client, id: &str, version: i64, source: &str) -> R
         .create_tags()
         .resources(id)
         .tags(tag(SOURCE_TAG, source))
+        .tags(tag(DEFAULT_VERSION_TAG, &format!("{version} {description}")))
         .send()
         .await
         .map_err(error)?;
@@ -250,28 +262,48 @@ fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {
 
 /// One region's templates: the tagged ones with their default (and, where
 /// it differs, latest) version's description, and untagged ones with a name
-/// in `desired`. The three listings run at once; each is paginated.
+/// in `desired`. The tag listings and the name listings run at once; each is
+/// paginated. Templates tagged for names the config no longer has are then
+/// described by id, and versions are listed only for templates whose
+/// `amiset:default-version` tag does not name their default version (set by
+/// hand, or a run that stopped between two calls).
 async fn read_region(client: &Client, desired: &[Desired], permits: &Permits) -> Result<RegionState, String> {
     let names: Vec<String> = desired.iter().map(|d| d.name.clone()).collect();
     let chunks: Vec<_> = names
         .chunks(PAGE as usize)
-        .map(|chunk| list_templates(client.clone(), filter("launch-template-name", chunk.to_vec()), permits.clone()))
+        .map(|chunk| list_templates(client.clone(), Listing::Names(chunk.to_vec()), permits.clone()))
         .collect();
-    let (tagged, named, defaults) = tokio::try_join!(
-        list_templates(client.clone(), filter("tag-key", [WORKER_TYPE_TAG.to_string()]), permits.clone()),
+    let (worker_types, defaults, named) = tokio::try_join!(
+        list_tags(client.clone(), WORKER_TYPE_TAG, permits.clone()),
+        list_tags(client.clone(), DEFAULT_VERSION_TAG, permits.clone()),
         all(chunks),
-        list_versions(client.clone(), None, "$Default", permits.clone()),
     )?;
     let named: Vec<Existing> = named.into_iter().flatten().collect();
-    let mut state = RegionState {
-        managed: tagged,
-        untagged: Vec::new(),
-    };
-    let managed_ids: BTreeSet<String> = state.managed.iter().map(|e| e.id.clone()).collect();
-    state.untagged = named.into_iter().filter(|e| !managed_ids.contains(&e.id)).collect();
+    let (mut managed, untagged): (Vec<Existing>, Vec<Existing>) = named.into_iter().partition(|e| worker_types.contains_key(&e.id));
+    let found: BTreeSet<String> = managed.iter().map(|e| e.id.clone()).collect();
+    let others: Vec<String> = worker_types.keys().filter(|id| !found.contains(*id)).cloned().collect();
+    let others = all(others
+        .chunks(PAGE as usize)
+        .map(|ids| list_templates(client.clone(), Listing::Ids(ids.to_vec()), permits.clone())))
+    .await?;
+    managed.extend(others.into_iter().flatten());
+    for e in &mut managed {
+        e.worker_type = worker_types.get(&e.id).cloned();
+        e.default_description = defaults
+            .get(&e.id)
+            .and_then(|v| v.split_once(' '))
+            .filter(|(n, _)| n.parse() == Ok(e.default_version))
+            .map(|(_, description)| description.to_string());
+    }
+    // Default versions the tag does not vouch for: all of the region's at once (paginated).
+    if managed.iter().any(|e| e.default_description.is_none()) {
+        let listed = list_versions(client.clone(), None, "$Default", permits.clone()).await?;
+        for e in managed.iter_mut().filter(|e| e.default_description.is_none()) {
+            e.default_description = listed.get(&(e.id.clone(), e.default_version)).cloned().flatten();
+        }
+    }
     // Templates whose latest version is not the default (an earlier run stopped halfway): ask for that version alone.
-    let behind: Vec<String> = state
-        .managed
+    let behind: Vec<String> = managed
         .iter()
         .filter(|e| e.latest_version != e.default_version)
         .map(|e| e.id.clone())
@@ -284,15 +316,37 @@ async fn read_region(client: &Client, desired: &[Desired], permits: &Permits) ->
     {
         latest.extend(found);
     }
-    for e in &mut state.managed {
-        e.default_description = defaults.get(&(e.id.clone(), e.default_version)).cloned().flatten();
+    for e in &mut managed {
         e.latest_description = if e.latest_version == e.default_version {
             e.default_description.clone()
         } else {
             latest.get(&(e.id.clone(), e.latest_version)).cloned().flatten()
         };
     }
-    Ok(state)
+    Ok(RegionState { managed, untagged })
+}
+
+/// The values of tag `key` on the region's launch templates, by template id (all pages).
+async fn list_tags(client: Client, key: &str, permits: Permits) -> Result<BTreeMap<String, String>, String> {
+    let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
+    let mut pages = client
+        .describe_tags()
+        .filters(filter("resource-type", ["launch-template".to_string()]))
+        .filters(filter("key", [key.to_string()]))
+        .max_results(TAG_PAGE)
+        .into_paginator()
+        .send();
+    let mut out = BTreeMap::new();
+    while let Some(page) = pages.next().await {
+        for t in page.map_err(error)?.tags() {
+            if let (Some(id), Some(k)) = (t.resource_id(), t.key())
+                && k == key
+            {
+                out.insert(id.to_string(), t.value().unwrap_or_default().to_string());
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Runs `futures` as tasks at once (they share the permits); their outputs, or the first error.
@@ -310,15 +364,21 @@ async fn all<T: Send + 'static>(
     Ok(out)
 }
 
-/// Every launch template matching `filter`, all pages.
-async fn list_templates(client: Client, filter: Filter, permits: Permits) -> Result<Vec<Existing>, String> {
+/// Which launch templates to describe: by name or by id (at most [`PAGE`] of either).
+enum Listing {
+    Names(Vec<String>),
+    Ids(Vec<String>),
+}
+
+/// The launch templates of `listing`, all pages.
+async fn list_templates(client: Client, listing: Listing, permits: Permits) -> Result<Vec<Existing>, String> {
     let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
-    let mut pages = client
-        .describe_launch_templates()
-        .filters(filter)
-        .max_results(PAGE)
-        .into_paginator()
-        .send();
+    let request = client.describe_launch_templates().max_results(PAGE);
+    let request = match listing {
+        Listing::Names(names) => request.filters(filter("launch-template-name", names)),
+        Listing::Ids(ids) => request.set_launch_template_ids(Some(ids)),
+    };
+    let mut pages = request.into_paginator().send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
         out.extend(page.map_err(error)?.launch_templates().iter().map(existing));
@@ -352,16 +412,12 @@ async fn list_versions(
     Ok(out)
 }
 
+/// A described template; its tags come from DescribeTags (see [`read_region`]).
 fn existing(t: &aws_sdk_ec2::types::LaunchTemplate) -> Existing {
     Existing {
         id: t.launch_template_id().unwrap_or_default().to_string(),
         name: t.launch_template_name().unwrap_or_default().to_string(),
-        worker_type: t
-            .tags()
-            .iter()
-            .find(|t| t.key() == Some(WORKER_TYPE_TAG))
-            .and_then(|t| t.value())
-            .map(str::to_string),
+        worker_type: None,
         default_version: t.default_version_number().unwrap_or(0),
         latest_version: t.latest_version_number().unwrap_or(0),
         default_description: None,

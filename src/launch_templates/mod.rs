@@ -9,8 +9,10 @@
 //! instance type is named after the worker type, any other group
 //! `<workerType>/<its first instance type>`. A template amiset manages
 //! carries the tag `amiset:worker-type = <name>` (and `amiset:source-commit`);
-//! its default version's description records the sha256 of its data, so an
-//! unchanged spec costs no writing call and no comparison of EC2's echo.
+//! each version's description records the sha256 of its data, and the tag
+//! `amiset:default-version = <n> <description>` repeats that of the default
+//! version, so that an unchanged spec costs no writing call, no comparison of
+//! EC2's echo, and no read of the versions.
 
 pub mod data;
 
@@ -29,6 +31,11 @@ use crate::resolve::TypeCatalog;
 
 /// Tag with the commit the templates were applied from.
 pub const SOURCE_TAG: &str = "amiset:source-commit";
+
+/// Tag with the default version and its description as amiset last set
+/// them (`3 amiset sha256:<hex>`); trusted only while EC2's default version
+/// is still that number.
+pub const DEFAULT_VERSION_TAG: &str = "amiset:default-version";
 
 /// Start of the version description amiset writes; the sha256 of the data follows.
 pub const DIGEST_PREFIX: &str = "amiset sha256:";

@@ -114,7 +114,9 @@ impl Proxy {
     }
 
     /// Splits every answer of the paginated Describe calls (images, instance
-    /// types, launch templates and their versions) into pages of `n` items joined by `NextToken`.
+    /// types, launch templates and their versions) into pages of `n` items
+    /// joined by `NextToken`, and DescribeTags answers into pages of `5 × n`
+    /// (EC2's largest pages are 200 launch templates and 1,000 tags).
     pub fn page_size(&self, n: usize) {
         *self.state.page_size.lock().unwrap() = n;
     }
@@ -323,12 +325,13 @@ fn serve(conn: TcpStream, upstream: &str, state: &State) {
 }
 
 /// The element that holds the items of each paginated answer.
-const ITEM_SETS: [(&str, &str); 5] = [
+const ITEM_SETS: [(&str, &str); 6] = [
     ("DescribeImages", "imagesSet"),
     ("DescribeInstanceTypeOfferings", "instanceTypeOfferingSet"),
     ("DescribeInstanceTypes", "instanceTypeSet"),
     ("DescribeLaunchTemplates", "launchTemplates"),
     ("DescribeLaunchTemplateVersions", "launchTemplateVersionSet"),
+    ("DescribeTags", "tagSet"),
 ];
 
 /// The top-level `<item>` elements of `content`, with their nested items.
@@ -387,6 +390,7 @@ fn paged(body: String, req: &Request, state: &State) -> String {
     if size == 0 {
         return body;
     }
+    let size = if action == "DescribeTags" { size * 5 } else { size };
     let request = String::from_utf8_lossy(&req.body).to_string();
     let token = request.split('&').find_map(|kv| kv.strip_prefix("NextToken="));
     let items = match token {
@@ -407,7 +411,8 @@ fn upstream_answer(upstream: &str, req: &Request, region: &str, state: &State) -
     if let Some(hit) = state.cache.lock().unwrap().as_ref().and_then(|c| c.get(&key).cloned()) {
         return hit;
     }
-    let paging = *state.page_size.lock().unwrap() > 0 && action_of(&req.body).starts_with("DescribeLaunchTemplate");
+    let action = action_of(&req.body);
+    let paging = *state.page_size.lock().unwrap() > 0 && (action.starts_with("DescribeLaunchTemplate") || action == "DescribeTags");
     let Some(resp) = forward(upstream, req, paging) else {
         return response("502 Bad Gateway", "text/plain", b"upstream failed");
     };
