@@ -537,3 +537,74 @@ fn unreferenced_never_lists_what_the_work_tree_or_the_rollback_window_references
     want.sort();
     assert_eq!(left, want);
 }
+
+/// A DeregisterImage call that fails is reported on its image and in a
+/// finding (exit 1), and the calls after it, in its region and the next,
+/// still go ahead.
+#[test]
+fn deregister_goes_on_past_a_call_that_fails() {
+    let list: Vec<Template> = (1..=3).map(|i| Template::new(format!("ami-5000000{i}"), "hvm", "x86_64")).collect();
+    let moto = Moto::start(&list);
+    warm(&moto);
+    let proxy = Proxy::start(&moto.url);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("work");
+    write(
+        &dir,
+        "amiset.toml",
+        &format!("regions = [\"us-east-1\", \"us-west-2\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
+    );
+    write(
+        &dir,
+        "ami-sets/base.toml",
+        "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-50000001\"\n",
+    );
+    common::git_init_commit(&dir);
+    let ep = ["--ec2-endpoint", proxy.url.as_str(), "--format", "json", "--ec2-attempts", "1"];
+    let run = |extra: &[&str]| {
+        let out = amiset(&dir, &[&["unreferenced", "--keep-revisions", "0"][..], extra, &ep].concat());
+        (out.status.code(), json(&out))
+    };
+    assert_eq!(images(&run(&[]).1), both(&["ami-50000002", "ami-50000003"]));
+
+    // us-east-1 comes first, and every DeregisterImage there fails.
+    proxy.fault_action("us-east-1", "DeregisterImage", Fault::AuthFailure);
+    let (code, doc) = run(&["--deregister"]);
+    assert_eq!(code, Some(1), "{doc:#}");
+    let outcomes: Vec<(String, String, bool)> = doc["deregister"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let result = o["result"].as_str().unwrap();
+            assert!(result == "deregistered" || result.starts_with("failed: "), "{result}");
+            (
+                o["region"].as_str().unwrap().into(),
+                o["id"].as_str().unwrap().into(),
+                result == "deregistered",
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, bool)> = both(&["ami-50000002", "ami-50000003"])
+        .into_iter()
+        .map(|(r, id)| (r.clone(), id, r == "us-west-2"))
+        .collect();
+    assert_eq!(outcomes, expected);
+    let failed: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["message"].as_str().is_some_and(|m| m.contains("was not deregistered")))
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed.len(), 2, "{doc:#}");
+    assert!(failed.iter().all(|m| m.contains("us-east-1")), "{failed:?}");
+
+    // What EC2 now holds: the failed ones are still there, the others are gone.
+    proxy.clear_faults("us-east-1");
+    let (code, doc) = run(&[]);
+    assert_eq!(code, Some(0), "{doc:#}");
+    let mut left = both(&["ami-50000002", "ami-50000003"]);
+    left.retain(|(r, _)| r == "us-east-1");
+    assert_eq!(images(&doc), left);
+}

@@ -39,6 +39,8 @@ struct State {
     faults: Mutex<BTreeMap<String, Fault>>,
     /// Faults only for requests that ask for a later page (carry a NextToken).
     page_faults: Mutex<BTreeMap<String, Fault>>,
+    /// Faults for one action of one region, before those of the whole region.
+    action_faults: Mutex<BTreeMap<(String, String), Fault>>,
     latency: Mutex<Duration>,
     deprecations: Mutex<BTreeMap<String, String>>,
     cache: Mutex<Option<Cache>>,
@@ -93,10 +95,20 @@ impl Proxy {
         self.state.page_faults.lock().unwrap().insert(region.into(), fault);
     }
 
+    /// `fault` for `region`'s requests of `action` only (`DeregisterImage`).
+    pub fn fault_action(&self, region: &str, action: &str, fault: Fault) {
+        self.state
+            .action_faults
+            .lock()
+            .unwrap()
+            .insert((region.into(), action.into()), fault);
+    }
+
     /// Ends every fault of `region`.
     pub fn clear_faults(&self, region: &str) {
         self.state.faults.lock().unwrap().remove(region);
         self.state.page_faults.lock().unwrap().remove(region);
+        self.state.action_faults.lock().unwrap().retain(|(r, _), _| r != region);
     }
 
     /// Requests seen that asked for a later page (carried a NextToken), by (region, action).
@@ -284,6 +296,10 @@ fn serve(conn: TcpStream, upstream: &str, state: &State) {
     } else {
         None
     };
+    let fault = fault.or_else(|| {
+        let key = (region.clone(), action.clone());
+        state.action_faults.lock().unwrap().get(&key).copied()
+    });
     let fault = fault.or_else(|| {
         let mut faults = state.faults.lock().unwrap();
         let fault = faults.get_mut(&region)?;
