@@ -207,19 +207,7 @@ fn worker_type_findings(config: &Config, wt: &WorkerType) -> Vec<Finding> {
             ));
         }
     }
-    let layers = std::iter::once(("/launchSpec".to_string(), &wt.launch_spec))
-        .chain(
-            wt.regions
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (format!("/regions/{i}/launchSpec"), &r.launch_spec)),
-        )
-        .chain(
-            wt.instance_types
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (format!("/instanceTypes/{i}/launchSpec"), &t.launch_spec)),
-        );
+    let layers = wt.launch_spec_layers();
     for (pointer, spec) in layers {
         for key in FORBIDDEN_KEYS.iter().filter(|k| spec.contains_key(**k)) {
             out.push(at(

@@ -436,19 +436,7 @@ pub fn check_worker_type(config: &Config, wt: &WorkerType, catalog: &dyn TypeCat
 
 /// `SecurityGroups` and `SubnetId` in the same merged launch spec.
 fn security_groups_with_subnet(wt: &WorkerType, at: &At<'_>) -> Option<Finding> {
-    let layers = std::iter::once(("/launchSpec".to_string(), &wt.launch_spec))
-        .chain(
-            wt.regions
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (format!("/regions/{i}/launchSpec"), &r.launch_spec)),
-        )
-        .chain(
-            wt.instance_types
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (format!("/instanceTypes/{i}/launchSpec"), &t.launch_spec)),
-        );
+    let layers = wt.launch_spec_layers();
     let (mut groups, mut subnet) = (None, None);
     for (pointer, spec) in layers {
         if groups.is_none() && spec.contains_key("SecurityGroups") {

@@ -371,3 +371,24 @@ pub struct WorkerType {
     pub instance_types: Vec<InstanceTypeSpec>,
     pub regions: Vec<RegionSpec>,
 }
+
+impl WorkerType {
+    /// Every launch spec the worker type writes, with the JSON pointer of
+    /// its table: `/launchSpec`, then `/regions/<i>/launchSpec`, then
+    /// `/instanceTypes/<i>/launchSpec`.
+    pub fn launch_spec_layers(&self) -> impl Iterator<Item = (String, &LaunchSpec)> {
+        let regions = self
+            .regions
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("/regions/{i}/launchSpec"), &r.launch_spec));
+        let types = self
+            .instance_types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("/instanceTypes/{i}/launchSpec"), &t.launch_spec));
+        std::iter::once(("/launchSpec".to_string(), &self.launch_spec))
+            .chain(regions)
+            .chain(types)
+    }
+}

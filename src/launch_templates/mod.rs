@@ -129,10 +129,9 @@ pub fn desired(config: &Config, catalog: &dyn TypeCatalog) -> Wanted {
             .label("not supported in a launch template")
             .help("remove the key, or launch this worker type without launch templates");
             let doc = config.worker_doc(name);
-            let pointer = std::iter::once("/launchSpec".to_string())
-                .chain((0..wt.regions.len()).map(|i| format!("/regions/{i}/launchSpec")))
-                .chain((0..wt.instance_types.len()).map(|i| format!("/instanceTypes/{i}/launchSpec")))
-                .map(|p| format!("{p}/{top}"))
+            let pointer = wt
+                .launch_spec_layers()
+                .map(|(p, _)| format!("{p}/{top}"))
                 .find(|p| doc.is_some_and(|d| d.root.pointer(p).is_some()));
             wanted.findings.push(match (doc, pointer) {
                 (Some(d), Some(p)) => f.at(&file, d.span_of_key(&p)),
