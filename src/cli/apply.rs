@@ -121,11 +121,10 @@ fn apply(args: &LaunchTemplatesArgs, dir: &std::path::Path, config: &crate::conf
         dry_run: args.dry_run,
         source,
     };
+    report.findings.extend(wanted.findings.iter().cloned());
     let outcome = args
         .connection
         .run(|ec2| async move { ec2.apply_launch_templates(&wanted, &regions, &options).await })?;
-    let wanted_findings = launch_templates::desired(config, &crate::resolve::Builtin).findings;
-    report.findings.extend(wanted_findings);
     report.findings.extend(outcome.findings.iter().cloned());
     let text = launch_templates::render_human(&outcome.steps, args.dry_run, &outcome.failed_regions);
     let object = serde_json::json!({
