@@ -224,10 +224,10 @@ pub struct Step {
 /// The plan for one region: what makes its templates match `desired` (the
 /// templates wanted there). `known` are the config's worker types and
 /// `skipped` those whose templates must be left alone.
-pub fn plan_region(
+pub fn plan_region<'a>(
     region: &str,
     desired: &[&Desired],
-    state: &RegionState,
+    state: &'a RegionState,
     prune: bool,
     skipped: &BTreeSet<String>,
 ) -> (Vec<Step>, Vec<Finding>) {
@@ -244,9 +244,18 @@ pub fn plan_region(
         version: None,
         error: None,
     };
+    // By name, the first of each name (EC2 names are unique per region).
+    let by_name = |list: &'a [Existing]| {
+        let mut map: BTreeMap<&'a str, &'a Existing> = BTreeMap::new();
+        for e in list {
+            map.entry(e.name.as_str()).or_insert(e);
+        }
+        map
+    };
+    let (managed_by_name, untagged_by_name) = (by_name(&state.managed), by_name(&state.untagged));
     for d in desired {
-        let managed = state.managed.iter().find(|e| e.name == d.name);
-        let untagged = state.untagged.iter().find(|e| e.name == d.name);
+        let managed = managed_by_name.get(d.name.as_str()).copied();
+        let untagged = untagged_by_name.get(d.name.as_str()).copied();
         match (managed, untagged) {
             (Some(e), _) if e.worker_type.as_deref() == Some(d.worker_type.as_str()) => {
                 claimed.insert(&e.id);
