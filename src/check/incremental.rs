@@ -117,10 +117,10 @@ impl Analysis {
             parsed: 1,
             ..Work::default()
         };
-        let over_limit = launch_spec_limit(&self.config, &self.limits).is_some();
-        let limit_flipped = over_limit != self.over_limit;
-        self.over_limit = over_limit;
-        self.global = check_global(&self.config, &self.limits);
+        let limit = launch_spec_limit(&self.config, &self.limits);
+        let limit_flipped = limit.is_some() != self.over_limit;
+        self.over_limit = limit.is_some();
+        self.global = check_global(&self.config, limit);
         match role {
             Role::Policy => {
                 work.sets += self.recheck_sets(self.config.set_ids.iter().cloned().collect());
@@ -175,8 +175,9 @@ impl Analysis {
             self.files.insert(result.path.clone(), result);
         }
         self.units.clear();
-        self.over_limit = launch_spec_limit(&self.config, &self.limits).is_some();
-        self.global = check_global(&self.config, &self.limits);
+        let limit = launch_spec_limit(&self.config, &self.limits);
+        self.over_limit = limit.is_some();
+        self.global = check_global(&self.config, limit);
         let sets = self.recheck_sets(self.config.set_ids.iter().cloned().collect());
         let worker_types = self.recheck_worker_types(self.config.worker_names.iter().cloned().collect());
         Work {

@@ -69,8 +69,9 @@ pub fn launch_spec_limit(config: &Config, limits: &Limits) -> Option<Finding> {
 /// resolution finding is `limits::too-many-launch-specs`.
 pub fn check_with_limits(config: &Config, catalog: &dyn TypeCatalog, limits: &Limits) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let feasibility = launch_spec_limit(config, limits).is_none();
-    findings.extend(check_global(config, limits));
+    let over_limit = launch_spec_limit(config, limits);
+    let feasibility = over_limit.is_none();
+    findings.extend(check_global(config, over_limit));
     let sets: Vec<Finding> = config
         .ami_sets
         .par_iter()
@@ -91,12 +92,14 @@ pub fn check_with_limits(config: &Config, catalog: &dyn TypeCatalog, limits: &Li
 }
 
 /// The checks of [`check_with_limits`] that look at the repository as a
-/// whole: the launch spec limit, the policy, SCOPES and unused AMI sets.
-/// The rest is [`check_set`] per set and [`check_worker_type`] per worker
-/// type, so that an editor can re-check only what an edit affects.
-pub fn check_global(config: &Config, limits: &Limits) -> Vec<Finding> {
+/// whole: the launch spec limit (`over_limit`, what [`launch_spec_limit`]
+/// found: the caller needs it too, to know whether to resolve), the policy,
+/// SCOPES and unused AMI sets. The rest is [`check_set`] per set and
+/// [`check_worker_type`] per worker type, so that an editor can re-check
+/// only what an edit affects.
+pub fn check_global(config: &Config, over_limit: Option<Finding>) -> Vec<Finding> {
     let mut findings = Vec::new();
-    findings.extend(launch_spec_limit(config, limits));
+    findings.extend(over_limit);
     findings.extend(check_policy(config));
     if let Some(text) = &config.scopes_source {
         findings.extend(crate::scopes::parse("SCOPES", text, &config.policy).1);
