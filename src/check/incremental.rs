@@ -364,6 +364,9 @@ mod tests {
                 "amiSetId = \"c\"\nmaxCapacity = 1\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n[[regions]]\nregion = \"us-east-1\"\n",
                 "maxCapacity = 1\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n[[regions]]\nregion = \"us-east-1\"\nlaunchSpec = { ImageId = \"ami-0123abcd\" }\n",
                 "amiSetId = 3\n",
+                // Fails its schema (InstanceType in a launch spec), with a mistyped instance type in it.
+                "amiSetId = \"a\"\nmaxCapacity = 1\n[launchSpec]\nInstanceType = \"m5.larg\"\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n[[regions]]\nregion = \"us-east-1\"\n",
+                "amiSetId = \"a\"\nmaxCapacity = 1\n[[instanceTypes]]\ninstanceType = \"c5.2xlargee\"\n[[regions]]\nregion = \"us-east-1\"\n",
             ],
         };
         // One more choice than texts: the file is removed.
@@ -389,7 +392,7 @@ mod tests {
         /// Whatever the sequence of edits, the incremental result is the full check's.
         #[test]
         fn any_sequence_of_edits_gives_the_full_checks_findings(
-            edits in proptest::collection::vec((0..PATHS.len(), 0usize..6), 1..12),
+            edits in proptest::collection::vec((0..PATHS.len(), 0usize..8), 1..12),
             limit in prop_oneof![Just(1_000_000usize), Just(2usize)],
         ) {
             let limits = Limits { max_launch_specs: limit, ..Limits::default() };
