@@ -164,6 +164,12 @@ codes! {
     UnknownTeam = "scopes::unknown-team", Error;
     /// A `protectedPaths` pattern in `amiset.toml` that is not a valid glob from the repository root; while it is, nothing is authorized.
     InvalidProtectedPath = "policy::invalid-protected-path", Error;
+    /// A `[privileged]` entry of `amiset.toml` that cannot be applied: a key that is not a launch spec key, an `allow` path that is not under a privileged key, or a value pattern with a `*` other than at its end.
+    InvalidPrivileged = "policy::invalid-privileged", Error;
+    /// A path that equals a config path except for case (`AMISET.toml`, `Scopes`, `Ami-Sets/x.toml`): a case-insensitive checkout would read it as config that no scope guarded.
+    CaseVariant = "config::case-variant", Error;
+    /// Merging the change into the base conflicts; there is no merge result to judge, so nothing is authorized.
+    MergeConflict = "authorize::merge-conflict", Error;
     /// The author of a change lacks a scope the change needs.
     ScopeMissing = "scope::missing", Error;
     /// An AMI does not exist in its region.

@@ -16,6 +16,8 @@ pub enum GitError {
     Open { path: PathBuf, source: git2::Error },
     #[error("cannot resolve revision `{rev}`: {}", source.message())]
     Revision { rev: String, source: git2::Error },
+    #[error("`{rev}` is not a merge of the change into the base: {reason}")]
+    NotAMerge { rev: String, reason: String },
     #[error("Git error: {}", .0.message())]
     Other(#[from] git2::Error),
 }
@@ -146,8 +148,10 @@ pub fn tree_inputs(repo: &Repository, tree: &Tree<'_>, dir: &str, limits: &Limit
             });
         }
     }
+    files.extend(crate::config::case_variant_inputs(base.iter().map(|e| String::from_utf8_lossy(e.name_bytes()).into_owned())));
     Ok(Inputs { files })
 }
+
 
 /// What `ami-sets/` or `worker-types/` is when Git records it as something
 /// other than a tree: a symlink, or a file (never followed or read).
@@ -165,6 +169,7 @@ pub fn index_inputs(repo: &Repository, dir: &str, limits: &Limits) -> Result<Inp
     let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
     let index = repo.index()?;
     let mut files: Vec<InputFile> = Vec::new();
+    let mut variants = std::collections::BTreeSet::new();
     for entry in index.iter() {
         // Skip conflict stages other than 0.
         if (entry.flags >> 12) & 0x3 != 0 {
@@ -172,6 +177,10 @@ pub fn index_inputs(repo: &Repository, dir: &str, limits: &Limits) -> Result<Inp
         }
         let path = String::from_utf8_lossy(&entry.path).into_owned();
         let Some(rel) = path.strip_prefix(&prefix) else { continue };
+        if let Some(first) = rel.split('/').next().filter(|f| crate::config::case_variant_of(f).is_some()) {
+            variants.insert(first.to_string());
+            continue;
+        }
         let mode = entry.mode as i32;
         if TOP_LEVEL_FILES.contains(&rel) {
             files.push(InputFile {
@@ -209,6 +218,7 @@ pub fn index_inputs(repo: &Repository, dir: &str, limits: &Limits) -> Result<Inp
             }),
         }
     }
+    files.extend(crate::config::case_variant_inputs(variants));
     Ok(Inputs { files })
 }
 

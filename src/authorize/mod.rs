@@ -1,12 +1,17 @@
-//! Authorization of a change (DESIGN §4): which scopes a change between two
-//! revisions needs, and whether an author holds them.
+//! Authorization of a change (DESIGN §4): which scopes merging a change
+//! needs, and whether every author holds them.
 //!
 //! Everything is read from Git objects, never the work tree. `SCOPES` and
 //! `amiset.toml` come from the **base** revision only, so a change can never
-//! grant itself anything. The change is `merge-base(base, head)..head`:
-//! commits that landed on the base branch after the branch point are not the
-//! pull request's doing and need nothing from its author.
+//! grant itself anything. What is judged is the merge result: `head` merged
+//! into `base` as `git merge` would (a virtual merge base when the history
+//! has several, renames detected), or an existing merge commit
+//! (`--merged`), diffed against `base`. Commits that landed on the base
+//! branch after the branch point are in both trees and need nothing; a
+//! change that reverts one of them (a criss-cross merge can hide that from
+//! a diff against one merge base) shows in the merge result.
 
+mod privileged;
 mod protected;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,6 +24,7 @@ use crate::diag::{Code, Finding, Report, Severity};
 use crate::git::{self, GitError};
 use crate::scopes::{self, Scopes};
 
+pub use privileged::{NewPrivilegedValue, check_privileged_table, new_privileged_values};
 pub use protected::{InvalidPattern, ProtectedPaths};
 
 /// Where a requirement is satisfied in `SCOPES`.
@@ -30,37 +36,52 @@ pub struct SatisfiedBy {
 }
 
 /// One scope the change needs, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Requirement {
     pub scope: String,
     /// The file and change that need it, e.g. `ami-sets/x.toml modified`.
     pub because: String,
-    /// `None`: the author does not hold it.
-    pub satisfied_by: Option<SatisfiedBy>,
+    /// Per author, in the order given: the grant that satisfies it, `None` when that author does not hold it.
+    pub satisfied_by: Vec<(String, Option<SatisfiedBy>)>,
     /// File (relative to the config directory) the finding for a missing scope points at.
-    #[serde(skip)]
     file: String,
-    #[serde(skip)]
     span: Option<std::ops::Range<usize>>,
+}
+
+impl Requirement {
+    /// Whether every author holds the scope.
+    pub fn satisfied(&self) -> bool {
+        self.satisfied_by.iter().all(|(_, s)| s.is_some())
+    }
 }
 
 /// The decision and everything that led to it.
 #[derive(Clone, Debug)]
 pub struct Decision {
     pub authorized: bool,
-    pub author: String,
+    /// Every identity judged; each must hold every required scope.
+    pub authors: Vec<String>,
     pub required: Vec<Requirement>,
-    /// Findings: malformed files on either side, and one `scope::missing` per missing scope.
+    /// Findings: malformed files on either side, a merge conflict, and one `scope::missing` per author and missing scope.
     pub report: Report,
+}
+
+/// The change to judge.
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a> {
+    /// Merge this revision into the base, as `git merge` would, and judge the result.
+    Head(&'a str),
+    /// Judge this existing merge commit: its first parent must be the base, and it must have exactly two parents.
+    Merged(&'a str),
 }
 
 /// What to authorize.
 #[derive(Clone, Debug)]
 pub struct Request<'a> {
     pub base: &'a str,
-    pub head: &'a str,
-    pub author: &'a str,
+    pub target: Target<'a>,
+    /// Everyone who touched the change (the pull request's author, the pusher); each must hold every scope.
+    pub authors: &'a [String],
     /// Config directory relative to the repository root (`""` for the root).
     pub dir: &'a str,
     pub limits: Limits,
@@ -102,16 +123,64 @@ fn load_paths(
     Ok(config::load(&Inputs { files }, limits))
 }
 
-/// Decides whether `request.author` may make the change `base..head`.
+/// The tree the change would produce, or the paths where merging conflicts.
+enum Merged {
+    Tree(Oid),
+    Conflicts(Vec<String>),
+}
+
+/// Merges `target` into `base_id` as `git merge` does (libgit2 builds a
+/// virtual merge base when there are several, and detects renames), or
+/// takes the tree of an existing merge commit whose first parent is the base.
+fn merge_result(repo: &Repository, base_id: Oid, base: &str, target: Target<'_>) -> Result<Merged, GitError> {
+    match target {
+        Target::Head(head) => {
+            let head_id = git::commit_id(repo, head)?;
+            let (ours, theirs) = (repo.find_commit(base_id)?, repo.find_commit(head_id)?);
+            let mut options = git2::MergeOptions::new();
+            options.find_renames(true);
+            let index = repo
+                .merge_commits(&ours, &theirs, Some(&options))
+                .map_err(|source| GitError::Revision {
+                    rev: format!("merge of `{head}` into `{base}`"),
+                    source,
+                })?;
+            if index.has_conflicts() {
+                let mut paths = BTreeSet::new();
+                for conflict in index.conflicts()? {
+                    let conflict = conflict?;
+                    for entry in [conflict.ancestor, conflict.our, conflict.their].into_iter().flatten() {
+                        paths.insert(String::from_utf8_lossy(&entry.path).into_owned());
+                    }
+                }
+                return Ok(Merged::Conflicts(paths.into_iter().collect()));
+            }
+            let mut index = index;
+            Ok(Merged::Tree(index.write_tree_to(repo)?))
+        }
+        Target::Merged(rev) => {
+            let commit = repo.find_commit(git::commit_id(repo, rev)?)?;
+            let parents: Vec<Oid> = commit.parent_ids().collect();
+            if parents.len() != 2 || parents[0] != base_id {
+                return Err(GitError::NotAMerge {
+                    rev: rev.to_string(),
+                    reason: if parents.len() != 2 {
+                        format!("it has {} parents, not 2", parents.len())
+                    } else {
+                        format!("its first parent is not the base `{base}`")
+                    },
+                });
+            }
+            Ok(Merged::Tree(commit.tree_id()))
+        }
+    }
+}
+
+/// Decides whether every author in `request.authors` may make the change:
+/// the merge result against `request.base`.
 pub fn authorize(repo: &Repository, request: &Request<'_>) -> Result<Decision, GitError> {
     let base_id = git::commit_id(repo, request.base)?;
-    let head_id = git::commit_id(repo, request.head)?;
-    let merge_base = repo.merge_base(base_id, head_id).map_err(|source| GitError::Revision {
-        rev: format!("merge-base({}, {})", request.base, request.head),
-        source,
-    })?;
-    let tree = |id: Oid| repo.find_commit(id).and_then(|c| c.tree());
-    let (base_tree, old_tree, new_tree) = (tree(base_id)?, tree(merge_base)?, tree(head_id)?);
+    let base_tree = repo.find_commit(base_id)?.tree()?;
     let limits = &request.limits;
     let mut report = Report::default();
 
@@ -121,10 +190,10 @@ pub fn authorize(repo: &Repository, request: &Request<'_>) -> Result<Decision, G
         .keys()
         .filter(|p| config::TOP_LEVEL_FILES.contains(&p.as_str()))
         .collect();
-    let (base_config, base_report) = load_paths(repo, &base_entries, &policy_paths, limits)?;
+    let (base_policy, base_report) = load_paths(repo, &base_entries, &policy_paths, limits)?;
     report.extend(base_report);
-    let policy = base_config.policy.clone();
-    let grants = match &base_config.scopes_source {
+    let policy = base_policy.policy.clone();
+    let grants = match &base_policy.scopes_source {
         Some(text) => {
             let (grants, findings) = scopes::parse("SCOPES", text, &policy);
             report.findings.extend(findings);
@@ -132,15 +201,39 @@ pub fn authorize(repo: &Repository, request: &Request<'_>) -> Result<Decision, G
         }
         None => Scopes::default(),
     };
+    report.findings.extend(check_privileged_table(&base_policy));
     for finding in &mut report.findings {
         finding.message = format!("{} (in the base revision)", finding.message);
         // A broken policy or SCOPES on the base side makes every decision unsafe.
         finding.severity = Severity::Error;
     }
 
-    // The change.
-    let old = git::config_entries(repo, &old_tree, request.dir)?;
-    let new = git::config_entries(repo, &new_tree, request.dir)?;
+    let merged_tree = match merge_result(repo, base_id, request.base, request.target)? {
+        Merged::Tree(id) => repo.find_tree(id)?,
+        Merged::Conflicts(paths) => {
+            for path in paths {
+                report.findings.push(
+                    Finding::new(
+                        Code::MergeConflict,
+                        format!("merging the change into `{}` conflicts in {}", request.base, config::quote_name(&path)),
+                    )
+                    .in_file(relative_to_dir(request.dir, &path))
+                    .help("there is no merge result to judge; merge the base branch into the change and resolve the conflict"),
+                );
+            }
+            report.sort();
+            return Ok(Decision {
+                authorized: false,
+                authors: request.authors.to_vec(),
+                required: Vec::new(),
+                report,
+            });
+        }
+    };
+
+    // The change: the base against the merge result.
+    let old = base_entries;
+    let new = git::config_entries(repo, &merged_tree, request.dir)?;
     let mut changes: Vec<(&String, Change)> = Vec::new();
     for (path, entry) in &new {
         match old.get(path) {
@@ -152,7 +245,7 @@ pub fn authorize(repo: &Repository, request: &Request<'_>) -> Result<Decision, G
     changes.extend(old.keys().filter(|p| !new.contains_key(*p)).map(|p| (p, Change::Deleted)));
     changes.sort();
 
-    // SCOPES and amiset.toml of the head side are never read: changing them needs the admin scope.
+    // SCOPES and amiset.toml of the merge result are never read: changing them needs the admin scope.
     let changed: Vec<&String> = changes
         .iter()
         .map(|(p, _)| *p)
@@ -160,11 +253,11 @@ pub fn authorize(repo: &Repository, request: &Request<'_>) -> Result<Decision, G
         .collect();
     let (old_config, old_report) = load_paths(repo, &old, &changed, limits)?;
     let (new_config, new_report) = load_paths(repo, &new, &changed, limits)?;
-    // The merge-base side only tells what a worker type had before; when it
+    // The base side only tells what a worker type had before; when it
     // cannot be read, every scope and set of the new side counts as new.
     for f in old_report.findings {
         report.findings.push(
-            Finding::new(f.code, format!("{} (at the merge base)", f.message))
+            Finding::new(f.code, format!("{} (in the base revision)", f.message))
                 .in_file(f.file.unwrap_or_default())
                 .severity(Severity::Warning)
                 .help("the old version cannot be read, so everything in the new one counts as added"),
@@ -182,7 +275,7 @@ pub fn authorize(repo: &Repository, request: &Request<'_>) -> Result<Decision, G
         required.push(Requirement {
             scope,
             because,
-            satisfied_by: None,
+            satisfied_by: Vec::new(),
             file: file.to_string(),
             span,
         })
@@ -231,56 +324,70 @@ pub fn authorize(repo: &Repository, request: &Request<'_>) -> Result<Decision, G
                 need(scope.clone(), why, path, doc.map(|d| d.span_of_value(&format!("/scopes/{i}"))));
             }
         }
-    }
-    match ProtectedPaths::new(&policy.protected_paths()) {
-        Ok(protected) => {
-            for (path, change) in protected_changes(repo, &old_tree, &new_tree, &protected)? {
-                let pattern = protected.matching(&path).unwrap_or_default();
-                let because = format!("{path} {} (protected path `{pattern}`)", change.as_str());
-                need(policy.admin_scope(), because, &relative_to_dir(request.dir, &path), None);
-            }
+        for value in new_privileged_values(&policy, before, after) {
+            let at = doc.and_then(|d| value.pointer.as_deref().map(|p| d.span_of_value(p)));
+            need(policy.admin_scope(), value.because(path), path, at);
         }
-        Err(invalid) => report.findings.push(invalid_protected_path(&base_config, &invalid, true)),
+    }
+
+    // Outside the config files: what enforces the gate, and names a
+    // case-insensitive checkout would read as config.
+    let protected = ProtectedPaths::new(&policy.protected_paths());
+    if let Err(invalid) = &protected {
+        report.findings.push(invalid_protected_path(&base_policy, invalid, true));
+    }
+    let config_dir = git::normalize_dir(request.dir);
+    for (path, change) in repository_changes(repo, &base_tree, &merged_tree)? {
+        let rel = relative_to_dir(request.dir, &path);
+        if let Ok(protected) = &protected
+            && let Some(pattern) = protected.matching(&path)
+        {
+            let because = format!("{path} {} (protected path `{pattern}`)", change.as_str());
+            need(policy.admin_scope(), because, &rel, None);
+        }
+        let inside = config_dir.is_empty() || path.starts_with(&format!("{config_dir}/"));
+        if inside && let Some(real) = config::case_variant_of(&rel) {
+            let because = format!("{path} {} (differs from the config path `{real}` only by case)", change.as_str());
+            need(policy.admin_scope(), because, &rel, None);
+        }
     }
     required.dedup_by(|a, b| a.scope == b.scope && a.because == b.because);
 
     for req in &mut required {
-        req.satisfied_by = grants.satisfying(request.author, &req.scope, &policy).map(|g| SatisfiedBy {
-            file: "SCOPES".into(),
-            line: g.line,
-            pattern: g.pattern.clone(),
-        });
-        if req.satisfied_by.is_none() {
-            let mut finding = Finding::new(
-                Code::ScopeMissing,
-                format!("`{}` does not hold `{}`, needed because {}", request.author, req.scope, req.because),
-            )
-            .help(closest_grants(&grants, request.author, &req.scope, &policy));
-            finding = match &req.span {
-                Some(span) => finding.at(&req.file, span.clone()).label("needs this scope"),
-                None => finding.in_file(&req.file),
-            };
-            report.findings.push(finding);
+        for author in request.authors {
+            let held = grants.satisfying(author, &req.scope, &policy).map(|g| SatisfiedBy {
+                file: "SCOPES".into(),
+                line: g.line,
+                pattern: g.pattern.clone(),
+            });
+            if held.is_none() {
+                let mut finding = Finding::new(
+                    Code::ScopeMissing,
+                    format!("`{author}` does not hold `{}`, needed because {}", req.scope, req.because),
+                )
+                .help(closest_grants(&grants, author, &req.scope, &policy));
+                finding = match &req.span {
+                    Some(span) => finding.at(&req.file, span.clone()).label("needs this scope"),
+                    None => finding.in_file(&req.file),
+                };
+                report.findings.push(finding);
+            }
+            req.satisfied_by.push((author.clone(), held));
         }
     }
     report.sort();
-    let authorized = report.errors() == 0 && required.iter().all(|r| r.satisfied_by.is_some());
+    let authorized = !request.authors.is_empty() && report.errors() == 0 && required.iter().all(Requirement::satisfied);
     Ok(Decision {
         authorized,
-        author: request.author.to_string(),
+        authors: request.authors.to_vec(),
         required,
         report,
     })
 }
 
 /// Every path of the whole repository that changed between `old` and `new`
-/// (both sides of a rename, a mode change, a submodule) and is protected.
-fn protected_changes(
-    repo: &Repository,
-    old: &git2::Tree<'_>,
-    new: &git2::Tree<'_>,
-    protected: &ProtectedPaths,
-) -> Result<Vec<(String, Change)>, GitError> {
+/// (both sides of a rename, a mode change, a submodule).
+fn repository_changes(repo: &Repository, old: &git2::Tree<'_>, new: &git2::Tree<'_>) -> Result<BTreeSet<(String, Change)>, GitError> {
     let diff = repo.diff_tree_to_tree(Some(old), Some(new), None)?;
     let mut out = BTreeSet::new();
     for delta in diff.deltas() {
@@ -291,15 +398,12 @@ fn protected_changes(
         };
         for file in [delta.old_file(), delta.new_file()] {
             // Git paths are bytes; a name that is not UTF-8 is matched by its lossy form.
-            let Some(path) = file.path_bytes().map(|b| String::from_utf8_lossy(b).into_owned()) else {
-                continue;
-            };
-            if protected.matching(&path).is_some() {
+            if let Some(path) = file.path_bytes().map(|b| String::from_utf8_lossy(b).into_owned()) {
                 out.insert((path, change));
             }
         }
     }
-    Ok(out.into_iter().collect())
+    Ok(out)
 }
 
 /// `path` (from the repository root) relative to the config directory `dir`.
@@ -381,35 +485,71 @@ fn closest_grants(grants: &Scopes, author: &str, scope: &str, policy: &Policy) -
 }
 
 impl Decision {
-    /// The `--format json` document of DESIGN §4.
+    /// The `--format json` document of DESIGN §4: `author` and a plain
+    /// `satisfiedBy` with one author, `satisfiedBy` per author with several.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let single = self.authors.len() == 1;
+        let required: Vec<serde_json::Value> = self
+            .required
+            .iter()
+            .map(|r| {
+                let satisfied_by = if single {
+                    serde_json::json!(r.satisfied_by[0].1)
+                } else {
+                    serde_json::Value::Object(
+                        r.satisfied_by
+                            .iter()
+                            .map(|(author, s)| (author.clone(), serde_json::json!(s)))
+                            .collect(),
+                    )
+                };
+                serde_json::json!({"scope": r.scope, "because": r.because, "satisfiedBy": satisfied_by})
+            })
+            .collect();
+        let mut doc = serde_json::json!({
             "authorized": self.authorized,
-            "author": self.author,
-            "required": self.required,
+            "authors": self.authors,
+            "required": required,
             "findings": self.report.located(),
-        })
+        });
+        if single {
+            doc["author"] = serde_json::json!(self.authors[0]);
+        }
+        doc
     }
 
-    /// A plain-text table: one line per required scope with the SCOPES line that satisfies it or `missing`.
+    /// A plain-text table: one line per required scope and author with the
+    /// SCOPES line that satisfies it or `MISSING`.
     pub fn table(&self) -> String {
         let mut out = String::new();
         let width = self.required.iter().map(|r| r.scope.len()).max().unwrap_or(0);
+        let single = self.authors.len() == 1;
         for r in &self.required {
-            let status = match &r.satisfied_by {
-                Some(s) => format!("ok       {}:{} `{}`", s.file, s.line, s.pattern),
-                None => "MISSING".to_string(),
-            };
-            out.push_str(&format!("{:width$}  {status}\n    because {}\n", r.scope, r.because));
+            for (i, (author, held)) in r.satisfied_by.iter().enumerate() {
+                let status = match held {
+                    Some(s) => format!("ok       {}:{} `{}`", s.file, s.line, s.pattern),
+                    None => "MISSING".to_string(),
+                };
+                let who = if single { String::new() } else { format!("  ({author})") };
+                let scope = if i == 0 { r.scope.as_str() } else { "" };
+                out.push_str(&format!("{scope:width$}  {status}{who}\n"));
+            }
+            out.push_str(&format!("    because {}\n", r.because));
         }
         if self.required.is_empty() {
             out.push_str("the change needs no scopes\n");
         }
+        let names: Vec<String> = self.authors.iter().map(|a| format!("`{a}`")).collect();
         out.push_str(&format!(
-            "{}: `{}` {} authorized\n",
+            "{}: {} {} authorized\n",
             if self.authorized { "ok" } else { "error" },
-            self.author,
-            if self.authorized { "is" } else { "is not" }
+            names.join(", "),
+            match (self.authorized, single) {
+                (true, true) => "is",
+                (false, true) => "is not",
+                (true, false) => "are",
+                (false, false) => "are not all",
+            }
         ));
         out
     }

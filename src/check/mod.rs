@@ -169,6 +169,7 @@ fn check_policy(config: &Config) -> Vec<Finding> {
     if let Err(invalid) = crate::authorize::ProtectedPaths::new(&config.policy.protected_paths()) {
         out.push(crate::authorize::invalid_protected_path(config, &invalid, false));
     }
+    out.extend(crate::authorize::check_privileged_table(config));
     out
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{EXIT_FINDINGS, EXIT_OK, Error, LimitArgs, Result};
-use crate::authorize::{Request, authorize};
+use crate::authorize::{Request, Target, authorize};
 use crate::git;
 use crate::report::{self, Format};
 
@@ -14,12 +14,17 @@ pub struct AuthorizeArgs {
     /// The revision the change is merged into (e.g. the PR's base branch); SCOPES and amiset.toml are read from it.
     #[arg(long, value_name = "REV")]
     pub base: String,
-    /// The revision with the change.
-    #[arg(long, value_name = "REV", default_value = "HEAD")]
-    pub head: String,
-    /// Who makes the change: `@login` (or `login`), or an e-mail address.
-    #[arg(long, value_name = "ID")]
-    pub author: String,
+    /// The revision with the change; what is judged is its merge into the base (default: HEAD).
+    #[arg(long, value_name = "REV", conflicts_with = "merged")]
+    pub head: Option<String>,
+    /// Judge an existing merge commit instead (e.g. GitHub's `refs/pull/N/merge`): its first parent
+    /// must be the base and it must have two parents.
+    #[arg(long, value_name = "REV")]
+    pub merged: Option<String>,
+    /// Who makes the change: `@login` (or `login`), or an e-mail address. Repeat it for everyone who
+    /// touched the change (the pull request's author and the pusher): each must hold every scope.
+    #[arg(long = "author", value_name = "ID", required = true)]
+    pub authors: Vec<String>,
     /// Config directory relative to the repository root.
     #[arg(long, value_name = "PATH", default_value = "")]
     pub dir: String,
@@ -35,13 +40,20 @@ pub struct AuthorizeArgs {
 
 pub fn run(args: AuthorizeArgs) -> Result<i32> {
     let repo = git::open(&args.repo).map_err(|e| Error::Git(e.to_string()))?;
-    let trees = [git::tree_at(&repo, &args.base), git::tree_at(&repo, &args.head)];
+    let target = match (&args.merged, &args.head) {
+        (Some(merged), _) => Target::Merged(merged),
+        (None, head) => Target::Head(head.as_deref().unwrap_or("HEAD")),
+    };
+    let changed = match target {
+        Target::Head(rev) | Target::Merged(rev) => rev,
+    };
+    let trees = [git::tree_at(&repo, &args.base), git::tree_at(&repo, changed)];
     let [base, head] = trees.map(|t| t.map_err(|e| Error::Git(e.to_string())));
     git::check_config_dir(&[&base?, &head?], &args.dir).map_err(Error::Usage)?;
     let request = Request {
         base: &args.base,
-        head: &args.head,
-        author: &args.author,
+        target,
+        authors: &args.authors,
         dir: &args.dir,
         limits: args.limits.limits(),
     };

@@ -8,7 +8,7 @@ use super::ec2::Ec2Args;
 use super::{LimitArgs, OutputArgs, Result, Source, dir_or_cwd};
 use std::collections::BTreeMap;
 
-use crate::config::{Config, Inputs, Limits};
+use crate::config::{Config, Inputs, Limits, Revoked};
 use crate::diag::Report;
 use crate::resolve::TypeInfo;
 use crate::{check, config, resolve};
@@ -24,6 +24,10 @@ pub struct CheckArgs {
     /// (a pull request's head, read as data by a gate that runs the base branch's workflow).
     #[arg(long, value_name = "REV", conflicts_with = "staged")]
     pub rev: Option<String>,
+    /// Also refuse every AMI that revision REV (the base branch) revokes: revoked AMIs are the union of
+    /// REV's and the checked config's `[[revoked]]`, so a head that branched off before a revocation fails.
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -41,7 +45,14 @@ pub fn run(args: CheckArgs) -> Result<i32> {
         (None, false) => Source::WorkTree,
     };
     let inputs = super::read_inputs(&dir, source, &limits)?;
-    let (_, report, _) = checked(&inputs, &limits, &args.ec2)?;
+    let revoked = match &args.base {
+        Some(base) => {
+            let base_inputs = super::read_inputs(&dir, Source::Revision(base), &limits)?;
+            config::load(&base_inputs, &limits).0.policy.revoked
+        }
+        None => Vec::new(),
+    };
+    let (_, report, _) = checked_with(&inputs, &limits, &args.ec2, &revoked)?;
     Ok(args.output.emit(&report, Some(&dir)))
 }
 
@@ -52,7 +63,17 @@ pub type Catalog = BTreeMap<String, TypeInfo>;
 /// Returns the config, the sorted report, and EC2's instance type catalog
 /// when it was consulted (it overrides the built-in table in resolution).
 pub fn checked(inputs: &Inputs, limits: &Limits, ec2: &Ec2Args) -> Result<(Config, Report, Option<Catalog>)> {
-    let (config, mut report) = config::load(inputs, limits);
+    checked_with(inputs, limits, ec2, &[])
+}
+
+/// [`checked`], with `revoked` added to the config's own `[[revoked]]`.
+fn checked_with(inputs: &Inputs, limits: &Limits, ec2: &Ec2Args, revoked: &[Revoked]) -> Result<(Config, Report, Option<Catalog>)> {
+    let (mut config, mut report) = config::load(inputs, limits);
+    for r in revoked {
+        if config.policy.revoked_reason(&r.ami).is_none() {
+            config.policy.revoked.push(r.clone());
+        }
+    }
     // Over the launch spec limit nothing is resolved, not even for EC2: the check fails on the limit alone.
     let (ec2_findings, catalog) = if ec2.enabled() && check::launch_spec_limit(&config, limits).is_some() {
         (Vec::new(), None)

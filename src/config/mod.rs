@@ -18,7 +18,7 @@ use crate::diag::{Code, Finding, Report};
 use crate::schema::{self, Kind};
 use doc::Doc;
 pub use model::{
-    AmiEntry, AmiSet, Arch, InstanceTypeSpec, LaunchSpec, LegacyPolicy, Lifecycle, Policy, RegionSpec, Revoked, Source, SourceName,
+    AmiEntry, AmiSet, Arch, InstanceTypeSpec, LaunchSpec, LegacyPolicy, Lifecycle, Policy, Privileged, RegionSpec, Revoked, Source, SourceName,
     Taskcluster, UnknownTypePolicy, Virt, WorkerType,
 };
 
@@ -205,6 +205,34 @@ pub struct Layout {
     pub worker_names: BTreeSet<String>,
 }
 
+/// The config path that `path` (relative to the config directory) equals
+/// except for ASCII case, when it is not that path exactly: `AMISET.toml`,
+/// `Scopes`, `Ami-Sets` or anything below it. A case-insensitive checkout
+/// reads such a path as config, so it is refused (`config::case-variant`).
+pub fn case_variant_of(path: &str) -> Option<&'static str> {
+    let first = path.split('/').next().unwrap_or_default();
+    TOP_LEVEL_FILES
+        .iter()
+        .chain(CONFIG_DIRS.iter())
+        .find(|real| first.eq_ignore_ascii_case(real) && first != **real)
+        .copied()
+}
+
+/// Entries for the names of a config directory that equal a config path
+/// except for case; their content is never read, [`layout`] reports them.
+pub fn case_variant_inputs<I: IntoIterator<Item = String>>(names: I) -> Vec<InputFile> {
+    let mut out: Vec<InputFile> = names
+        .into_iter()
+        .filter(|n| case_variant_of(n).is_some())
+        .map(|path| InputFile {
+            path,
+            content: Content::NotAFile("a case variant of a config path"),
+        })
+        .collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
 /// The role of `path` and its stem, when it names a file amiset reads
 /// (it may still have an invalid name; [`layout`] says so).
 pub fn role_of(path: &str) -> Option<(Role, &str)> {
@@ -253,6 +281,19 @@ pub fn layout(inputs: &Inputs, limits: &Limits) -> Layout {
         }
         if CONFIG_DIRS.contains(&path) {
             report.push(content_finding(path, &file.content, "directory"));
+            continue;
+        }
+        if let Some(real) = case_variant_of(path) {
+            report.push(
+                Finding::new(
+                    Code::CaseVariant,
+                    format!("{} differs from the config path `{real}` only by case", quote_name(path)),
+                )
+                .in_file(path)
+                .help(format!(
+                    "a case-insensitive checkout reads it as `{real}`, which no scope would have guarded; rename it to `{real}` or remove it"
+                )),
+            );
             continue;
         }
         let Some((dir, name)) = path.split_once('/') else { continue };

@@ -69,7 +69,37 @@ pub struct Policy {
     /// `[taskcluster]`: settings for `amiset export taskcluster`.
     #[serde(default)]
     pub taskcluster: Taskcluster,
+    /// `[privileged]`: launch spec keys whose new values need the admin scope.
+    #[serde(default)]
+    pub privileged: Privileged,
 }
+
+/// `[privileged]` of `amiset.toml` (DESIGN §4): launch spec keys that hand
+/// out power in AWS (an instance profile, a network path), and the values
+/// under them that anyone who may change a worker type may use.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Privileged {
+    /// Replaces [`DEFAULT_PRIVILEGED_KEYS`] when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<String>>,
+    /// Leaf path under a privileged key (`IamInstanceProfile.Arn`) to the
+    /// value patterns allowed there (a trailing `*` is the only wildcard).
+    #[serde(default)]
+    pub allow: BTreeMap<String, Vec<String>>,
+}
+
+/// Launch spec keys that hand out power in AWS: a role on every worker, a
+/// way in over SSH, a network path, the instance metadata service.
+pub const DEFAULT_PRIVILEGED_KEYS: [&str; 7] = [
+    "IamInstanceProfile",
+    "KeyName",
+    "SecurityGroupIds",
+    "SecurityGroups",
+    "SubnetId",
+    "NetworkInterfaces",
+    "MetadataOptions",
+];
 
 /// `[taskcluster]` of `amiset.toml`: what a worker-manager worker pool needs
 /// that a worker type does not say (DESIGN §10). Every key is optional; the
@@ -105,14 +135,19 @@ pub struct Lifecycle {
 }
 
 /// What enforces the gate itself (DESIGN §4): CI definitions, code owners,
-/// hooks and attributes. A change to one of them needs the admin scope.
-pub const DEFAULT_PROTECTED_PATHS: [&str; 6] = [
+/// hooks, attributes, submodules, and what builds or configures the tools
+/// (toolchain files, `.cargo/`). A change to one of them needs the admin scope.
+pub const DEFAULT_PROTECTED_PATHS: [&str; 10] = [
     ".github/**",
     "CODEOWNERS",
     ".github/CODEOWNERS",
     "docs/CODEOWNERS",
     ".pre-commit-config.yaml",
-    ".gitattributes",
+    "**/.gitattributes",
+    ".gitmodules",
+    "rust-toolchain",
+    "rust-toolchain.toml",
+    ".cargo/**",
 ];
 
 fn default_prefix() -> String {
@@ -137,6 +172,7 @@ impl Default for Policy {
             revoked: Vec::new(),
             protected_paths: None,
             taskcluster: Taskcluster::default(),
+            privileged: Privileged::default(),
         }
     }
 }
@@ -172,6 +208,14 @@ impl Policy {
         match &self.protected_paths {
             Some(list) => list.iter().map(String::as_str).collect(),
             None => DEFAULT_PROTECTED_PATHS.to_vec(),
+        }
+    }
+
+    /// The privileged launch spec keys: `[privileged] keys`, or the default list.
+    pub fn privileged_keys(&self) -> Vec<&str> {
+        match &self.privileged.keys {
+            Some(list) => list.iter().map(String::as_str).collect(),
+            None => DEFAULT_PRIVILEGED_KEYS.to_vec(),
         }
     }
 
