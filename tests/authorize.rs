@@ -448,3 +448,302 @@ fn codeowners_follows_the_manage_scopes() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     insta::assert_snapshot!(std::fs::read_to_string(tmp.path().join(".github/CODEOWNERS")).unwrap());
 }
+
+// ---------------------------------------------------------------------------
+// The merge result, several authors, and what hands out power (DESIGN §4).
+
+/// Runs the real `git` CLI with both dates set to `date`: commit dates are the author's to choose.
+fn git_dated(repo: &Repo, date: &str, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(&repo.root)
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env("GIT_AUTHOR_DATE", date)
+        .env("GIT_COMMITTER_DATE", date)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Builds a criss-cross history. On `main`, an admin's branch `fix` applies
+/// `harden` (made on the initial commit); main also has `M1`, a commit dated
+/// 2030 so that a single-merge-base diff picks it. Branch `atk` merges both
+/// of main's merge parents itself (the same tree as main) and then applies
+/// `attack`. `git merge-base --all main atk` names two commits.
+fn criss_cross(repo: &Repo, harden: impl Fn(&Repo), attack: impl Fn(&Repo)) {
+    repo.git(&["checkout", "-q", "main"]);
+    let initial = common::git(&repo.root, &["rev-parse", "HEAD"]);
+    repo.git(&["checkout", "-q", "-b", "fix", &initial]);
+    harden(repo);
+    repo.git(&["add", "-A"]);
+    git_dated(repo, "2026-02-01T00:00:00Z", &["commit", "-q", "-m", "harden"]);
+    repo.git(&["checkout", "-q", "main"]).edit("README.md", "\n", "\nmore\n");
+    repo.git(&["add", "-A"]);
+    git_dated(repo, "2030-01-01T00:00:00Z", &["commit", "-q", "-m", "readme"]);
+    let m1 = common::git(&repo.root, &["rev-parse", "HEAD"]);
+    git_dated(repo, "2026-02-02T00:00:00Z", &["merge", "-q", "--no-ff", "--no-edit", "fix"]);
+    repo.git(&["checkout", "-q", "-b", "atk", &m1]);
+    git_dated(repo, "2026-02-03T00:00:00Z", &["merge", "-q", "--no-ff", "--no-edit", "fix"]);
+    attack(repo);
+    repo.git(&["add", "-A"]);
+    git_dated(repo, "2026-02-04T00:00:00Z", &["commit", "-q", "-m", "attack"]);
+    let bases = common::git(&repo.root, &["merge-base", "--all", "main", "atk"]);
+    assert_eq!(bases.lines().count(), 2, "the history must be criss-cross: {bases}");
+}
+
+const MALLORY: &str = "aws-provisioner:admin                             @mallory\n";
+
+#[test]
+fn a_criss_cross_merge_cannot_revert_a_scopes_change_of_the_base() {
+    let repo = Repo::new();
+    repo.git(&["checkout", "-q", "main"]);
+    let scopes = std::fs::read_to_string(repo.root.join("SCOPES")).unwrap();
+    repo.write("SCOPES", &format!("{scopes}{MALLORY}")).commit();
+    criss_cross(&repo, |r| r.write("SCOPES", &scopes).pipe(), |r| r.write("SCOPES", &format!("{scopes}{MALLORY}")).pipe());
+    // What merging really does: the merge result grants @mallory the admin again.
+    let merged = common::git(&repo.root, &["merge-tree", "--write-tree", "main", "atk"]);
+    let merged_scopes = common::git(&repo.root, &["show", &format!("{}:SCOPES", merged.lines().next().unwrap())]);
+    assert!(merged_scopes.contains("@mallory"), "{merged_scopes}");
+
+    let (code, doc) = json(&repo.root, &["authorize", "--base", "main", "--head", "atk", "--author", "@mallory"]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(required(&doc), [req("admin", false)]);
+    assert_eq!(doc["required"][0]["because"], "SCOPES modified");
+}
+
+#[test]
+fn a_criss_cross_merge_cannot_revert_the_hardening_of_a_workflow() {
+    let repo = Repo::new();
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write(".github/workflows/gate.yml", "permissions: write-all\n").commit();
+    criss_cross(
+        &repo,
+        |r| r.write(".github/workflows/gate.yml", "permissions: {}\n").pipe(),
+        |r| r.write(".github/workflows/gate.yml", "permissions: write-all\n").pipe(),
+    );
+    let (code, doc) = json(&repo.root, &["authorize", "--base", "main", "--head", "atk", "--author", "@carol"]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(required(&doc), [req("admin", false)]);
+    assert_eq!(
+        doc["required"][0]["because"],
+        ".github/workflows/gate.yml modified (protected path `.github/**`)"
+    );
+}
+
+#[test]
+fn an_honest_criss_cross_history_is_judged_by_its_own_change_only() {
+    let repo = Repo::new();
+    repo.git(&["checkout", "-q", "main"]);
+    let scopes = std::fs::read_to_string(repo.root.join("SCOPES")).unwrap();
+    repo.write("SCOPES", &format!("{scopes}{MALLORY}")).commit();
+    criss_cross(
+        &repo,
+        |r| r.write("SCOPES", &scopes).pipe(),
+        |r| r.edit(WORKER, "maxCapacity = 200", "maxCapacity = 220").pipe(),
+    );
+    let (code, doc) = json(&repo.root, &["authorize", "--base", "main", "--head", "atk", "--author", "@carol"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(required(&doc), [req("manage-worker-type:gecko-t-linux-large", true)]);
+}
+
+#[test]
+fn a_conflicting_merge_is_refused_with_its_code() {
+    let repo = Repo::new();
+    repo.edit(WORKER, "maxCapacity = 200", "maxCapacity = 300").commit();
+    repo.git(&["checkout", "-q", "main"])
+        .edit(WORKER, "maxCapacity = 200", "maxCapacity = 250")
+        .commit()
+        .git(&["checkout", "-q", "pr"]);
+    let (code, doc) = authorize(&repo, "@alice", &[]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(doc["authorized"], false);
+    assert_eq!(codes(&doc), ["authorize::merge-conflict"]);
+    assert_eq!(doc["findings"][0]["file"], WORKER);
+}
+
+#[test]
+fn merged_judges_an_existing_merge_commit_and_refuses_anything_else() {
+    let repo = Repo::new();
+    repo.edit(WORKER, "maxCapacity = 200", "maxCapacity = 250").commit();
+    repo.git(&["checkout", "-q", "main"])
+        .edit("ami-sets/windows-2022.toml", "\n", "\n# landed on main\n")
+        .commit()
+        .git(&["checkout", "-q", "-b", "test-merge", "main"])
+        .git(&["merge", "-q", "--no-ff", "--no-edit", "pr"]);
+    let (code, doc) = authorize(&repo, "@carol", &["--merged", "test-merge"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(required(&doc), [req("manage-worker-type:gecko-t-linux-large", true)]);
+    // A merge commit can hide an edit of its own ("evil merge"): it is judged too.
+    repo.edit("SCOPES", "\n", "\n# touched in the merge\n").git(&["add", "-A"]).git(&["commit", "-q", "--amend", "--no-edit"]);
+    let (code, doc) = authorize(&repo, "@carol", &["--merged", "test-merge"]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert!(required(&doc).contains(&req("admin", false)), "{doc:#}");
+    // Not a merge, or not a merge into the base: a tool error.
+    for (merged, base) in [("pr", "main"), ("test-merge", "pr")] {
+        let out = amiset(&repo.root, &["authorize", "--base", base, "--merged", merged, "--author", "@alice"]);
+        assert_eq!(out.status.code(), Some(2), "{merged} into {base}: {}", stdout(&out));
+        assert!(stderr(&out).contains("is not a merge of the change into the base"), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn every_author_must_hold_every_scope() {
+    let repo = Repo::new();
+    repo.edit(WORKER, "maxCapacity = 200", "maxCapacity = 250").commit();
+    let (code, doc) = json(&repo.root, &["authorize", "--base", "main", "--author", "@carol", "--author", "@bob"]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(doc["authors"], serde_json::json!(["@carol", "@bob"]));
+    assert!(doc.get("author").is_none(), "{doc:#}");
+    let satisfied = &doc["required"][0]["satisfiedBy"];
+    assert_eq!(satisfied["@carol"]["pattern"], "aws-provisioner:manage-worker-type:gecko-t-*");
+    assert!(satisfied["@bob"].is_null(), "{doc:#}");
+    assert_eq!(codes(&doc), ["scope::missing"]);
+    assert!(doc["findings"][0]["message"].as_str().unwrap().starts_with("`@bob` does not hold"));
+    // Both hold it: authorized.
+    let (code, doc) = json(&repo.root, &["authorize", "--base", "main", "--author", "@carol", "--author", "dave@example.com"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let out = amiset(&repo.root, &["authorize", "--base", "main", "--author", "@carol", "--author", "@bob"]);
+    let text = stdout(&out);
+    assert!(text.contains("MISSING  (@bob)") && text.contains("(@carol)"), "{text}");
+    assert!(text.contains("error: `@carol`, `@bob` are not all authorized"), "{text}");
+}
+
+#[test]
+fn toolchain_files_submodules_and_attributes_anywhere_need_the_admin_in_any_case() {
+    for path in [
+        "rust-toolchain.toml",
+        "rust-toolchain",
+        "Rust-Toolchain.TOML",
+        ".cargo/config.toml",
+        ".CARGO/config.toml",
+        ".gitmodules",
+        "tools/deep/.gitattributes",
+        ".GitHub/workflows/x.yml",
+    ] {
+        let repo = Repo::new();
+        repo.write(path, "[toolchain]\npath = \"/tmp/x\"\n").commit();
+        let (code, doc) = authorize(&repo, "@carol", &[]);
+        assert_eq!(code, 1, "{path}: {doc:#}");
+        assert_eq!(required(&doc), [req("admin", false)], "{path}");
+        assert!(
+            doc["required"][0]["because"].as_str().unwrap().contains("(protected path"),
+            "{path}: {doc:#}"
+        );
+        let (code, _) = authorize(&repo, "@alice", &[]);
+        assert_eq!(code, 0, "{path}");
+    }
+}
+
+#[test]
+fn config_paths_in_another_case_need_the_admin_and_fail_check() {
+    let set = std::fs::read_to_string(manifest_dir().join("config-example").join(SET)).unwrap();
+    for (path, real) in [
+        ("AMISET.toml", "amiset.toml"),
+        ("Scopes", "SCOPES"),
+        ("Ami-Sets/ubuntu-2204.toml", "ami-sets"),
+        ("WORKER-TYPES/x.toml", "worker-types"),
+    ] {
+        let repo = Repo::new();
+        repo.write(path, &set).commit();
+        let (code, doc) = authorize(&repo, "@bob", &[]);
+        assert_eq!(code, 1, "{path}: {doc:#}");
+        assert_eq!(required(&doc), [req("admin", false)], "{path}");
+        assert_eq!(
+            doc["required"][0]["because"],
+            format!("{path} added (differs from the config path `{real}` only by case)")
+        );
+        // The same tree fails check, from Git objects and from the work tree.
+        for args in [&["check", "--rev", "pr"][..], &["check"][..]] {
+            let (code, doc) = json(&repo.root, args);
+            assert_eq!(code, 1, "{path} {args:?}: {doc:#}");
+            assert_eq!(error_codes(&doc), ["config::case-variant"], "{path} {args:?}");
+        }
+    }
+}
+
+#[test]
+fn privileged_values_need_the_admin_unless_held_before_or_allowed() {
+    const PROFILE: &str = "IamInstanceProfile = { Arn = \"arn:aws:iam::123456789012:instance-profile/OrgAdmin\" }\n";
+    // Through each layer of the worker type: the worker type, a region, an instance type.
+    for (from, to, path, value) in [
+        ("[launchSpec]\n", &format!("[launchSpec]\n{PROFILE}") as &str, "IamInstanceProfile.Arn", "arn:aws:iam::123456789012:instance-profile/OrgAdmin"),
+        ("SubnetId = \"subnet-0abc2222\"", "SubnetId = \"subnet-0bad0000\"", "SubnetId", "subnet-0bad0000"),
+        ("launchSpec = { EbsOptimized = true,", "launchSpec = { SecurityGroupIds = [\"sg-0abc1234\", \"sg-0e0e0e0e\"], EbsOptimized = true,", "SecurityGroupIds", "sg-0e0e0e0e"),
+    ] {
+        let repo = Repo::new();
+        repo.edit(WORKER, from, to).commit();
+        let (code, doc) = authorize(&repo, "@carol", &[]);
+        assert_eq!(code, 1, "{path}: {doc:#}");
+        assert_eq!(
+            required(&doc),
+            [req("manage-worker-type:gecko-t-linux-large", true), req("admin", false)],
+            "{path}"
+        );
+        let because = doc["required"][1]["because"].as_str().unwrap();
+        assert!(because.starts_with(&format!("{WORKER} sets privileged `{path} = {value}` for ")), "{because}");
+        let finding = doc["findings"].as_array().unwrap().iter().find(|f| f["message"].as_str().unwrap().contains(path)).unwrap();
+        assert_eq!(finding["file"], WORKER);
+        assert!(finding["line"].as_u64().unwrap() > 1, "points at the layer: {finding}");
+        let (code, _) = authorize(&repo, "@alice", &[]);
+        assert_eq!(code, 0, "{path}");
+    }
+    // Allowed by the base's `[privileged.allow]`, or already held by the worker type: nothing more.
+    for (from, to) in [
+        ("SubnetId = \"subnet-0abc2222\"", "SubnetId = \"subnet-0abc9999\""),
+        ("launchSpec = { EbsOptimized = true,", "launchSpec = { SubnetId = \"subnet-0abc1111\", EbsOptimized = true,"),
+    ] {
+        let repo = Repo::new();
+        repo.edit(WORKER, from, to).commit();
+        let (code, doc) = authorize(&repo, "@carol", &[]);
+        assert_eq!(code, 0, "{to}: {doc:#}");
+        assert_eq!(required(&doc), [req("manage-worker-type:gecko-t-linux-large", true)]);
+    }
+    // An allow-list the change adds for itself does not count (and needs the admin anyway).
+    let repo = Repo::new();
+    repo.edit("amiset.toml", "\"subnet-0abc*\"", "\"subnet-*\"")
+        .edit(WORKER, "SubnetId = \"subnet-0abc2222\"", "SubnetId = \"subnet-0bad0000\"")
+        .commit();
+    let (code, doc) = authorize(&repo, "@carol", &[]);
+    assert_eq!(code, 1);
+    assert!(doc["required"].as_array().unwrap().iter().any(|r| r["because"].as_str().unwrap().contains("subnet-0bad0000")), "{doc:#}");
+}
+
+#[test]
+fn check_rev_with_base_refuses_an_ami_the_base_revoked_after_the_branch_point() {
+    let repo = Repo::new();
+    repo.edit(WORKER, "maxCapacity = 200", "maxCapacity = 250").commit();
+    let ami = "ami-0123456789abcdef0";
+    assert!(std::fs::read_to_string(repo.root.join(SET)).unwrap().contains(ami));
+    repo.git(&["checkout", "-q", "main"])
+        .edit("amiset.toml", "[[revoked]]", &format!("[[revoked]]\nami = \"{ami}\"\nreason = \"CVE-2026-9999\"\n\n[[revoked]]"))
+        .commit()
+        .git(&["checkout", "-q", "pr"]);
+    let (code, doc) = json(&repo.root, &["check", "--rev", "pr"]);
+    assert_eq!(code, 0, "the head alone does not know: {doc:#}");
+    let (code, doc) = json(&repo.root, &["check", "--rev", "pr", "--base", "main"]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(error_codes(&doc), ["ref::revoked-ami"], "{doc:#}");
+    assert!(doc["findings"][0]["message"].as_str().unwrap().contains("CVE-2026-9999") || doc["findings"][0]["help"].as_str().unwrap_or("").contains("CVE-2026-9999"), "{doc:#}");
+}
+
+/// Codes of the findings that are errors.
+fn error_codes(doc: &Json) -> Vec<String> {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Lets a `&Repo`-returning builder call end a closure that returns `()`.
+trait Pipe {
+    fn pipe(&self) {}
+}
+impl Pipe for Repo {}
