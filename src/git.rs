@@ -148,10 +148,11 @@ pub fn tree_inputs(repo: &Repository, tree: &Tree<'_>, dir: &str, limits: &Limit
             });
         }
     }
-    files.extend(crate::config::case_variant_inputs(base.iter().map(|e| String::from_utf8_lossy(e.name_bytes()).into_owned())));
+    files.extend(crate::config::case_variant_inputs(
+        base.iter().map(|e| String::from_utf8_lossy(e.name_bytes()).into_owned()),
+    ));
     Ok(Inputs { files })
 }
-
 
 /// What `ami-sets/` or `worker-types/` is when Git records it as something
 /// other than a tree: a symlink, or a file (never followed or read).

@@ -504,13 +504,24 @@ fn a_criss_cross_merge_cannot_revert_a_scopes_change_of_the_base() {
     repo.git(&["checkout", "-q", "main"]);
     let scopes = std::fs::read_to_string(repo.root.join("SCOPES")).unwrap();
     repo.write("SCOPES", &format!("{scopes}{MALLORY}")).commit();
-    criss_cross(&repo, |r| r.write("SCOPES", &scopes).pipe(), |r| r.write("SCOPES", &format!("{scopes}{MALLORY}")).pipe());
+    criss_cross(
+        &repo,
+        |r| {
+            r.write("SCOPES", &scopes);
+        },
+        |r| {
+            r.write("SCOPES", &format!("{scopes}{MALLORY}"));
+        },
+    );
     // What merging really does: the merge result grants @mallory the admin again.
     let merged = common::git(&repo.root, &["merge-tree", "--write-tree", "main", "atk"]);
     let merged_scopes = common::git(&repo.root, &["show", &format!("{}:SCOPES", merged.lines().next().unwrap())]);
     assert!(merged_scopes.contains("@mallory"), "{merged_scopes}");
 
-    let (code, doc) = json(&repo.root, &["authorize", "--base", "main", "--head", "atk", "--author", "@mallory"]);
+    let (code, doc) = json(
+        &repo.root,
+        &["authorize", "--base", "main", "--head", "atk", "--author", "@mallory"],
+    );
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(required(&doc), [req("admin", false)]);
     assert_eq!(doc["required"][0]["because"], "SCOPES modified");
@@ -523,8 +534,12 @@ fn a_criss_cross_merge_cannot_revert_the_hardening_of_a_workflow() {
     repo.write(".github/workflows/gate.yml", "permissions: write-all\n").commit();
     criss_cross(
         &repo,
-        |r| r.write(".github/workflows/gate.yml", "permissions: {}\n").pipe(),
-        |r| r.write(".github/workflows/gate.yml", "permissions: write-all\n").pipe(),
+        |r| {
+            r.write(".github/workflows/gate.yml", "permissions: {}\n");
+        },
+        |r| {
+            r.write(".github/workflows/gate.yml", "permissions: write-all\n");
+        },
     );
     let (code, doc) = json(&repo.root, &["authorize", "--base", "main", "--head", "atk", "--author", "@carol"]);
     assert_eq!(code, 1, "{doc:#}");
@@ -543,8 +558,12 @@ fn an_honest_criss_cross_history_is_judged_by_its_own_change_only() {
     repo.write("SCOPES", &format!("{scopes}{MALLORY}")).commit();
     criss_cross(
         &repo,
-        |r| r.write("SCOPES", &scopes).pipe(),
-        |r| r.edit(WORKER, "maxCapacity = 200", "maxCapacity = 220").pipe(),
+        |r| {
+            r.write("SCOPES", &scopes);
+        },
+        |r| {
+            r.edit(WORKER, "maxCapacity = 200", "maxCapacity = 220");
+        },
     );
     let (code, doc) = json(&repo.root, &["authorize", "--base", "main", "--head", "atk", "--author", "@carol"]);
     assert_eq!(code, 0, "{doc:#}");
@@ -579,7 +598,9 @@ fn merged_judges_an_existing_merge_commit_and_refuses_anything_else() {
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(required(&doc), [req("manage-worker-type:gecko-t-linux-large", true)]);
     // A merge commit can hide an edit of its own ("evil merge"): it is judged too.
-    repo.edit("SCOPES", "\n", "\n# touched in the merge\n").git(&["add", "-A"]).git(&["commit", "-q", "--amend", "--no-edit"]);
+    repo.edit("SCOPES", "\n", "\n# touched in the merge\n")
+        .git(&["add", "-A"])
+        .git(&["commit", "-q", "--amend", "--no-edit"]);
     let (code, doc) = authorize(&repo, "@carol", &["--merged", "test-merge"]);
     assert_eq!(code, 1, "{doc:#}");
     assert!(required(&doc).contains(&req("admin", false)), "{doc:#}");
@@ -587,7 +608,11 @@ fn merged_judges_an_existing_merge_commit_and_refuses_anything_else() {
     for (merged, base) in [("pr", "main"), ("test-merge", "pr")] {
         let out = amiset(&repo.root, &["authorize", "--base", base, "--merged", merged, "--author", "@alice"]);
         assert_eq!(out.status.code(), Some(2), "{merged} into {base}: {}", stdout(&out));
-        assert!(stderr(&out).contains("is not a merge of the change into the base"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("is not a merge of the change into the base"),
+            "{}",
+            stderr(&out)
+        );
     }
 }
 
@@ -595,7 +620,10 @@ fn merged_judges_an_existing_merge_commit_and_refuses_anything_else() {
 fn every_author_must_hold_every_scope() {
     let repo = Repo::new();
     repo.edit(WORKER, "maxCapacity = 200", "maxCapacity = 250").commit();
-    let (code, doc) = json(&repo.root, &["authorize", "--base", "main", "--author", "@carol", "--author", "@bob"]);
+    let (code, doc) = json(
+        &repo.root,
+        &["authorize", "--base", "main", "--author", "@carol", "--author", "@bob"],
+    );
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(doc["authors"], serde_json::json!(["@carol", "@bob"]));
     assert!(doc.get("author").is_none(), "{doc:#}");
@@ -605,9 +633,15 @@ fn every_author_must_hold_every_scope() {
     assert_eq!(codes(&doc), ["scope::missing"]);
     assert!(doc["findings"][0]["message"].as_str().unwrap().starts_with("`@bob` does not hold"));
     // Both hold it: authorized.
-    let (code, doc) = json(&repo.root, &["authorize", "--base", "main", "--author", "@carol", "--author", "dave@example.com"]);
+    let (code, doc) = json(
+        &repo.root,
+        &["authorize", "--base", "main", "--author", "@carol", "--author", "dave@example.com"],
+    );
     assert_eq!(code, 0, "{doc:#}");
-    let out = amiset(&repo.root, &["authorize", "--base", "main", "--author", "@carol", "--author", "@bob"]);
+    let out = amiset(
+        &repo.root,
+        &["authorize", "--base", "main", "--author", "@carol", "--author", "@bob"],
+    );
     let text = stdout(&out);
     assert!(text.contains("MISSING  (@bob)") && text.contains("(@carol)"), "{text}");
     assert!(text.contains("error: `@carol`, `@bob` are not all authorized"), "{text}");
@@ -671,9 +705,24 @@ fn privileged_values_need_the_admin_unless_held_before_or_allowed() {
     const PROFILE: &str = "IamInstanceProfile = { Arn = \"arn:aws:iam::123456789012:instance-profile/OrgAdmin\" }\n";
     // Through each layer of the worker type: the worker type, a region, an instance type.
     for (from, to, path, value) in [
-        ("[launchSpec]\n", &format!("[launchSpec]\n{PROFILE}") as &str, "IamInstanceProfile.Arn", "arn:aws:iam::123456789012:instance-profile/OrgAdmin"),
-        ("SubnetId = \"subnet-0abc2222\"", "SubnetId = \"subnet-0bad0000\"", "SubnetId", "subnet-0bad0000"),
-        ("launchSpec = { EbsOptimized = true,", "launchSpec = { SecurityGroupIds = [\"sg-0abc1234\", \"sg-0e0e0e0e\"], EbsOptimized = true,", "SecurityGroupIds", "sg-0e0e0e0e"),
+        (
+            "[launchSpec]\n",
+            &format!("[launchSpec]\n{PROFILE}") as &str,
+            "IamInstanceProfile.Arn",
+            "arn:aws:iam::123456789012:instance-profile/OrgAdmin",
+        ),
+        (
+            "SubnetId = \"subnet-0abc2222\"",
+            "SubnetId = \"subnet-0bad0000\"",
+            "SubnetId",
+            "subnet-0bad0000",
+        ),
+        (
+            "launchSpec = { EbsOptimized = true,",
+            "launchSpec = { SecurityGroupIds = [\"sg-0abc1234\", \"sg-0e0e0e0e\"], EbsOptimized = true,",
+            "SecurityGroupIds",
+            "sg-0e0e0e0e",
+        ),
     ] {
         let repo = Repo::new();
         repo.edit(WORKER, from, to).commit();
@@ -685,8 +734,16 @@ fn privileged_values_need_the_admin_unless_held_before_or_allowed() {
             "{path}"
         );
         let because = doc["required"][1]["because"].as_str().unwrap();
-        assert!(because.starts_with(&format!("{WORKER} sets privileged `{path} = {value}` for ")), "{because}");
-        let finding = doc["findings"].as_array().unwrap().iter().find(|f| f["message"].as_str().unwrap().contains(path)).unwrap();
+        assert!(
+            because.starts_with(&format!("{WORKER} sets privileged `{path} = {value}` for ")),
+            "{because}"
+        );
+        let finding = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["message"].as_str().unwrap().contains(path))
+            .unwrap();
         assert_eq!(finding["file"], WORKER);
         assert!(finding["line"].as_u64().unwrap() > 1, "points at the layer: {finding}");
         let (code, _) = authorize(&repo, "@alice", &[]);
@@ -695,7 +752,10 @@ fn privileged_values_need_the_admin_unless_held_before_or_allowed() {
     // Allowed by the base's `[privileged.allow]`, or already held by the worker type: nothing more.
     for (from, to) in [
         ("SubnetId = \"subnet-0abc2222\"", "SubnetId = \"subnet-0abc9999\""),
-        ("launchSpec = { EbsOptimized = true,", "launchSpec = { SubnetId = \"subnet-0abc1111\", EbsOptimized = true,"),
+        (
+            "launchSpec = { EbsOptimized = true,",
+            "launchSpec = { SubnetId = \"subnet-0abc1111\", EbsOptimized = true,",
+        ),
     ] {
         let repo = Repo::new();
         repo.edit(WORKER, from, to).commit();
@@ -710,7 +770,14 @@ fn privileged_values_need_the_admin_unless_held_before_or_allowed() {
         .commit();
     let (code, doc) = authorize(&repo, "@carol", &[]);
     assert_eq!(code, 1);
-    assert!(doc["required"].as_array().unwrap().iter().any(|r| r["because"].as_str().unwrap().contains("subnet-0bad0000")), "{doc:#}");
+    assert!(
+        doc["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["because"].as_str().unwrap().contains("subnet-0bad0000")),
+        "{doc:#}"
+    );
 }
 
 #[test]
@@ -720,7 +787,11 @@ fn check_rev_with_base_refuses_an_ami_the_base_revoked_after_the_branch_point() 
     let ami = "ami-0123456789abcdef0";
     assert!(std::fs::read_to_string(repo.root.join(SET)).unwrap().contains(ami));
     repo.git(&["checkout", "-q", "main"])
-        .edit("amiset.toml", "[[revoked]]", &format!("[[revoked]]\nami = \"{ami}\"\nreason = \"CVE-2026-9999\"\n\n[[revoked]]"))
+        .edit(
+            "amiset.toml",
+            "[[revoked]]",
+            &format!("[[revoked]]\nami = \"{ami}\"\nreason = \"CVE-2026-9999\"\n\n[[revoked]]"),
+        )
         .commit()
         .git(&["checkout", "-q", "pr"]);
     let (code, doc) = json(&repo.root, &["check", "--rev", "pr"]);
@@ -728,7 +799,11 @@ fn check_rev_with_base_refuses_an_ami_the_base_revoked_after_the_branch_point() 
     let (code, doc) = json(&repo.root, &["check", "--rev", "pr", "--base", "main"]);
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(error_codes(&doc), ["ref::revoked-ami"], "{doc:#}");
-    assert!(doc["findings"][0]["message"].as_str().unwrap().contains("CVE-2026-9999") || doc["findings"][0]["help"].as_str().unwrap_or("").contains("CVE-2026-9999"), "{doc:#}");
+    assert!(
+        doc["findings"][0]["message"].as_str().unwrap().contains("CVE-2026-9999")
+            || doc["findings"][0]["help"].as_str().unwrap_or("").contains("CVE-2026-9999"),
+        "{doc:#}"
+    );
 }
 
 /// Codes of the findings that are errors.
@@ -741,9 +816,3 @@ fn error_codes(doc: &Json) -> Vec<String> {
         .map(|f| f["code"].as_str().unwrap().to_string())
         .collect()
 }
-
-/// Lets a `&Repo`-returning builder call end a closure that returns `()`.
-trait Pipe {
-    fn pipe(&self) {}
-}
-impl Pipe for Repo {}

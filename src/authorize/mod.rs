@@ -215,7 +215,11 @@ pub fn authorize(repo: &Repository, request: &Request<'_>) -> Result<Decision, G
                 report.findings.push(
                     Finding::new(
                         Code::MergeConflict,
-                        format!("merging the change into `{}` conflicts in {}", request.base, config::quote_name(&path)),
+                        format!(
+                            "merging the change into `{}` conflicts in {}",
+                            request.base,
+                            config::quote_name(&path)
+                        ),
                     )
                     .in_file(relative_to_dir(request.dir, &path))
                     .help("there is no merge result to judge; merge the base branch into the change and resolve the conflict"),

@@ -116,7 +116,10 @@ pub fn new_privileged_values(policy: &Policy, before: Option<&WorkerType>, after
     let mut out = Vec::new();
     for (region, instance_type, spec) in layered_specs(after) {
         for (path, value) in privileged_leaves(&spec, &keys) {
-            if held.contains(&(path.clone(), value.clone())) || allowed(policy, &path, &value) || !seen.insert((path.clone(), value.clone())) {
+            if held.contains(&(path.clone(), value.clone()))
+                || allowed(policy, &path, &value)
+                || !seen.insert((path.clone(), value.clone()))
+            {
                 continue;
             }
             let key = path.split('.').next().unwrap_or_default();
@@ -163,9 +166,12 @@ pub fn check_privileged_table(config: &Config) -> Vec<Finding> {
     let known: Vec<&str> = schema::keys(Kind::WorkerType, "/launchSpec").into_iter().map(|(k, _)| k).collect();
     for (i, key) in policy.privileged.keys.iter().flatten().enumerate() {
         if !known.contains(&key.as_str()) {
-            let f = Finding::new(Code::InvalidPrivileged, format!("`{key}` in `[privileged] keys` is not a launch spec key"))
-                .label("not a launch spec key")
-                .maybe_help(did_you_mean(key, known.iter().copied()));
+            let f = Finding::new(
+                Code::InvalidPrivileged,
+                format!("`{key}` in `[privileged] keys` is not a launch spec key"),
+            )
+            .label("not a launch spec key")
+            .maybe_help(did_you_mean(key, known.iter().copied()));
             out.push(at(f, &format!("/privileged/keys/{i}"), false));
         }
     }
@@ -234,7 +240,12 @@ mod tests {
         let v = &found[0];
         assert_eq!(
             (v.path.as_str(), v.value.as_str(), v.region.as_str(), v.instance_type.as_str()),
-            ("IamInstanceProfile.Arn", "arn:aws:iam::1:instance-profile/OrgAdmin", "us-west-2", "m5.large")
+            (
+                "IamInstanceProfile.Arn",
+                "arn:aws:iam::1:instance-profile/OrgAdmin",
+                "us-west-2",
+                "m5.large"
+            )
         );
         assert_eq!(v.pointer.as_deref(), Some("/regions/1/launchSpec/IamInstanceProfile"));
     }

@@ -41,7 +41,6 @@ pub fn read_dir(dir: &Path, limits: &Limits) -> Result<Inputs, LoadError> {
     read_dir_by_path(dir, limits)
 }
 
-
 /// Reads one file of the config directory `dir` (`rel` is `/`-separated,
 /// e.g. `worker-types/x.toml`) under the same rules as [`read_dir`]; `None`
 /// when it does not exist or its directory is not a real directory.
@@ -349,7 +348,9 @@ mod at {
             }
         }
         let names = list(&root, limits.max_files.saturating_add(1)).map_err(io_err(dir))?;
-        files.extend(crate::config::case_variant_inputs(names.into_iter().map(|n| n.to_string_lossy().into_owned())));
+        files.extend(crate::config::case_variant_inputs(
+            names.into_iter().map(|n| n.to_string_lossy().into_owned()),
+        ));
         Ok(Inputs { files })
     }
 }

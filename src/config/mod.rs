@@ -18,8 +18,8 @@ use crate::diag::{Code, Finding, Report};
 use crate::schema::{self, Kind};
 use doc::Doc;
 pub use model::{
-    AmiEntry, AmiSet, Arch, InstanceTypeSpec, LaunchSpec, LegacyPolicy, Lifecycle, Policy, Privileged, RegionSpec, Revoked, Source, SourceName,
-    Taskcluster, UnknownTypePolicy, Virt, WorkerType,
+    AmiEntry, AmiSet, Arch, InstanceTypeSpec, LaunchSpec, LegacyPolicy, Lifecycle, Policy, Privileged, RegionSpec, Revoked, Source,
+    SourceName, Taskcluster, UnknownTypePolicy, Virt, WorkerType,
 };
 
 /// Files at the top of the config directory that amiset reads.
