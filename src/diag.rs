@@ -152,8 +152,14 @@ codes! {
     IncompleteBuild = "update::incomplete-build", Warning;
     /// `amiset update` or `amiset unreferenced` could not read a region from EC2; sets covering it are left unchanged.
     RegionUnreadable = "update::region-unreadable", Error;
+    /// `amiset update` could not rewrite the file of a set it was to update (its layout is one the lossless editor cannot change); the set is left unchanged.
+    UpdateEditFailed = "update::edit-failed", Error;
     /// `amiset promote`: the set promoted from lacks a (region, arch, hvm/pv) of the set promoted to.
     PromoteMissingKey = "promote::missing-key", Error;
+    /// `amiset promote` could not rewrite the file of the set promoted to; nothing is written.
+    PromoteEditFailed = "promote::edit-failed", Error;
+    /// `amiset unreferenced --deregister`: a DeregisterImage call failed; the image is still registered, the other calls went ahead.
+    DeregisterFailed = "unreferenced::deregister-failed", Error;
     /// A line of `SCOPES` that cannot be parsed.
     ScopesSyntax = "scopes::syntax", Error;
     /// A scope pattern with characters outside printable ASCII, or a `*` that is not trailing.
@@ -245,6 +251,16 @@ pub struct Finding {
     pub label: Option<String>,
     pub help: Option<String>,
     pub labels: Vec<Label>,
+    /// A fix the finding proposes, as data (the editor's quick fix and `fix` in `--format json`).
+    pub fix: Option<Fix>,
+}
+
+/// A fix as data: replace the finding's primary span with `replacement`
+/// (inside the quotes when the span is a quoted TOML string, so the quoting
+/// style stays). [`Finding::fix_edit`] turns it into a text edit.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Fix {
+    pub replacement: String,
 }
 
 impl Finding {
@@ -259,7 +275,33 @@ impl Finding {
             label: None,
             help: None,
             labels: Vec::new(),
+            fix: None,
         }
+    }
+
+    /// Proposes `candidate` (a likely intended value for the finding's
+    /// span): help "did you mean `X`?" and the fix that writes it. Nothing
+    /// when `candidate` is `None`.
+    pub fn suggest(mut self, candidate: Option<String>) -> Self {
+        if let Some(c) = candidate {
+            self.help = Some(format!("did you mean `{c}`?"));
+            self.fix = Some(Fix { replacement: c });
+        }
+        self
+    }
+
+    /// The text edit of the finding's fix in `source` (the text of its
+    /// file): the byte range to replace and the new text.
+    pub fn fix_edit(&self, source: &str) -> Option<(Range<usize>, String)> {
+        let fix = self.fix.as_ref()?;
+        let span = self.span.clone()?;
+        let text = source.get(span.clone())?;
+        let quoted = text.len() >= 2
+            && !text.starts_with("\"\"\"")
+            && !text.starts_with("'''")
+            && ((text.starts_with('"') && text.ends_with('"')) || (text.starts_with('\'') && text.ends_with('\'')));
+        let range = if quoted { span.start + 1..span.end - 1 } else { span };
+        Some((range, fix.replacement.clone()))
     }
 
     /// Places the finding in `file` (no span: line 1, column 1).
@@ -348,6 +390,20 @@ pub struct Located<'a> {
     pub line: usize,
     pub column: usize,
     pub help: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<LocatedFix>,
+}
+
+/// A fix in `--format json`: replace the text from (`line`, `column`) up to
+/// (`endLine`, `endColumn`), 1-based, end exclusive, with `replacement`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct LocatedFix {
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+    pub replacement: String,
 }
 
 impl Report {
@@ -389,6 +445,18 @@ impl Report {
                     line,
                     column,
                     help: f.help.as_deref(),
+                    fix: f.file.as_ref().and_then(|file| {
+                        let text = self.sources.get(file)?;
+                        let (range, replacement) = f.fix_edit(text)?;
+                        let ((line, column), (end_line, end_column)) = (line_col(text, range.start), line_col(text, range.end));
+                        Some(LocatedFix {
+                            line,
+                            column,
+                            end_line,
+                            end_column,
+                            replacement,
+                        })
+                    }),
                 }
             })
             .collect()
@@ -412,6 +480,14 @@ pub fn did_you_mean<'a, I>(input: &str, candidates: I) -> Option<String>
 where
     I: IntoIterator<Item = &'a str>,
 {
+    closest(input, candidates).map(|c| format!("did you mean `{c}`?"))
+}
+
+/// The candidate closest to `input` when it is close enough to be a likely typo (the rule of [`did_you_mean`]).
+pub fn closest<'a, I>(input: &str, candidates: I) -> Option<String>
+where
+    I: IntoIterator<Item = &'a str>,
+{
     let lower = input.to_ascii_lowercase();
     candidates
         .into_iter()
@@ -419,7 +495,7 @@ where
         .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()), c))
         .filter(|(d, c)| *d <= (c.len().max(input.len()) / 3).max(1))
         .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)))
-        .map(|(_, c)| format!("did you mean `{c}`?"))
+        .map(|(_, c)| c.to_string())
 }
 
 #[cfg(test)]

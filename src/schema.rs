@@ -9,7 +9,7 @@ use jsonschema::{Draft, Validator};
 use serde_json::Value as Json;
 
 use crate::config::doc::{Doc, escape};
-use crate::diag::{Code, Finding, did_you_mean};
+use crate::diag::{Code, Finding, closest};
 
 /// Which kind of file a schema describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -90,10 +90,8 @@ fn map_error(kind: Kind, doc: &Doc, pointer: &str, error: &ValidationErrorKind, 
                 Finding::new(Code::UnknownKey, format!("unknown key `{key}` in {place}"))
                     .at(path, doc.span_of_key(&key_pointer))
                     .label("not allowed here")
-                    .maybe_help(
-                        did_you_mean(key, allowed.iter().map(String::as_str))
-                            .or_else(|| (!allowed.is_empty()).then(|| format!("allowed keys: {}", allowed.join(", ")))),
-                    )
+                    .maybe_help((!allowed.is_empty()).then(|| format!("allowed keys: {}", allowed.join(", "))))
+                    .suggest(closest(key, allowed.iter().map(String::as_str)))
             })
             .collect(),
         ValidationErrorKind::Required { property } => {
@@ -132,7 +130,8 @@ fn map_error(kind: Kind, doc: &Doc, pointer: &str, error: &ValidationErrorKind, 
                 Finding::new(Code::InvalidValue, format!("{place} must be one of {list}, found `{value}`"))
                     .at(path, value_span)
                     .label("not an allowed value")
-                    .help(did_you_mean(&value, options.iter().copied()).unwrap_or_else(|| format!("use one of {list}"))),
+                    .help(format!("use one of {list}"))
+                    .suggest(closest(&value, options.iter().copied())),
             ]
         }
         ValidationErrorKind::Pattern { .. } => {

@@ -115,6 +115,7 @@ fn there_are_at_least_forty_bad_fixtures_covering_most_codes() {
                 "drift::",
                 "update::",
                 "promote::",
+                "unreferenced::",
                 "authorize::",
             ]
             .iter()
@@ -471,4 +472,54 @@ fn unknown_instance_types_are_reported_at_their_value_in_every_place() {
         ],
         "{doc:#}"
     );
+}
+
+/// Byte offset of a 1-based (line, column in characters) position in `text`.
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let start: usize = text.split_inclusive('\n').take(line - 1).map(str::len).sum();
+    start + text[start..].chars().take(column - 1).map(char::len_utf8).sum::<usize>()
+}
+
+#[test]
+fn applying_a_findings_fix_makes_it_go_away() {
+    let mut fixed = Vec::new();
+    for case in fixtures("bad") {
+        let (_, out) = run(&case, "json");
+        let doc: Value = serde_json::from_str(&out).unwrap();
+        for f in doc["findings"].as_array().unwrap() {
+            let Some(fix) = f.get("fix") else { continue };
+            let file = f["file"].as_str().unwrap();
+            let tmp = tempfile::tempdir().unwrap();
+            common::copy_dir(&case, tmp.path());
+            let path = tmp.path().join(file);
+            let text = fs::read_to_string(&path).unwrap();
+            let at = |l: &str, c: &str| offset_of(&text, fix[l].as_u64().unwrap() as usize, fix[c].as_u64().unwrap() as usize);
+            let (start, end) = (at("line", "column"), at("endLine", "endColumn"));
+            let replacement = fix["replacement"].as_str().unwrap();
+            assert!(
+                f["help"].as_str().unwrap().contains(&format!("`{replacement}`")),
+                "the help names the fix: {f}"
+            );
+            let edited = format!("{}{replacement}{}", &text[..start], &text[end..]);
+            fs::write(&path, &edited).unwrap();
+            let (_, after) = run(tmp.path(), "json");
+            let after: Value = serde_json::from_str(&after).unwrap();
+            let still = after["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g["code"] == f["code"] && g["file"] == f["file"] && g["line"] == f["line"]);
+            assert!(!still, "{}: the fix of {f} leaves it:\n{edited}", case.display());
+            fixed.push(f["code"].as_str().unwrap().to_string());
+        }
+    }
+    // Suggestions exist for misspelled keys, regions, set ids, instance types and enum values.
+    for code in [
+        "schema::unknown-key",
+        "region::unknown",
+        "ref::unknown-ami-set",
+        "worker-type::unknown-instance-type",
+    ] {
+        assert!(fixed.iter().any(|c| c == code), "no fixture exercises a fix for {code}: {fixed:?}");
+    }
 }

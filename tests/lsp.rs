@@ -276,9 +276,10 @@ fn code_actions_apply_did_you_mean_and_move_raw_image_ids_into_a_set() {
     assert_eq!(actions.len(), 1, "{actions:?}");
     assert_eq!(actions[0]["kind"], "quickfix");
     assert_eq!(actions[0]["diagnostics"][0]["code"], "region::unknown");
+    // The edit replaces the text inside the quotes, so the quoting style stays.
     assert_eq!(
         actions[0]["edit"]["changes"][&wt],
-        json!([{"range": range, "newText": "\"us-east-1\""}])
+        json!([{"range": range_of(BROKEN, "us-esat-1"), "newText": "us-east-1"}])
     );
 
     // A set id with no close match: the help says to create the set.

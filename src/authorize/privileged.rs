@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use serde_json::Value as Json;
 
 use crate::config::{Config, LaunchSpec, Policy, WorkerType};
-use crate::diag::{Code, Finding, did_you_mean};
+use crate::diag::{Code, Finding, closest};
 use crate::resolve::merge;
 use crate::schema::{self, Kind};
 
@@ -171,7 +171,7 @@ pub fn check_privileged_table(config: &Config) -> Vec<Finding> {
                 format!("`{key}` in `[privileged] keys` is not a launch spec key"),
             )
             .label("not a launch spec key")
-            .maybe_help(did_you_mean(key, known.iter().copied()));
+            .suggest(closest(key, known.iter().copied()));
             out.push(at(f, &format!("/privileged/keys/{i}"), false));
         }
     }

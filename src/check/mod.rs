@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::config::doc::Doc;
 use crate::config::{self, AmiSet, Config, Inputs, LegacyPolicy, Limits, Policy, UnknownTypePolicy, WorkerType};
-use crate::diag::{Code, Finding, Report, Severity, did_you_mean};
+use crate::diag::{Code, Finding, Report, Severity, closest};
 use crate::regions;
 use crate::resolve::{self, TypeCatalog};
 
@@ -134,7 +134,7 @@ fn region_findings(policy: &Policy, region: &str, at: &At<'_>, pointer: &str) ->
     if !regions::is_known(region) {
         let f = Finding::new(Code::UnknownRegion, format!("`{region}` is not a known AWS region"))
             .label("unknown region")
-            .maybe_help(did_you_mean(region, regions::KNOWN.iter().copied()));
+            .suggest(closest(region, regions::KNOWN.iter().copied()));
         return Some(at.value(f, pointer));
     }
     if !policy.allows_region(region) {
@@ -161,7 +161,7 @@ fn check_policy(config: &Config) -> Vec<Finding> {
             if !regions::is_known(region) {
                 let f = Finding::new(Code::UnknownRegion, format!("`{region}` is not a known AWS region"))
                     .label("unknown region")
-                    .maybe_help(did_you_mean(region, regions::KNOWN.iter().copied()));
+                    .suggest(closest(region, regions::KNOWN.iter().copied()));
                 out.push(at.value(f, &format!("/regions/{i}")));
             }
         }
@@ -184,19 +184,18 @@ fn unknown_instance_type(policy: &Policy, instance_type: &str, catalog: &dyn Typ
         UnknownTypePolicy::Deny => (Severity::Error, ""),
         UnknownTypePolicy::Warn => (Severity::Warning, "; assuming HVM-only x86_64"),
     };
-    let help = crate::instance_types::suggest(instance_type).unwrap_or_else(|| {
-        format!(
-            "amiset knows the EC2 instance types of {}; for a newer type, set `unknownInstanceTypes = \"warn\"` in `amiset.toml` and verify with `--ec2`",
-            crate::instance_types::SOURCE
-        )
-    });
+    let help = format!(
+        "amiset knows the EC2 instance types of {}; for a newer type, set `unknownInstanceTypes = \"warn\"` in `amiset.toml` and verify with `--ec2`",
+        crate::instance_types::SOURCE
+    );
     let f = Finding::new(
         Code::UnknownInstanceType,
         format!("`{instance_type}` is not a known EC2 instance type{assumed}"),
     )
     .severity(severity)
     .label("unknown instance type")
-    .help(help);
+    .help(help)
+    .suggest(crate::instance_types::closest(instance_type));
     Some(at.value(f, pointer))
 }
 
@@ -307,9 +306,8 @@ pub fn check_worker_type(config: &Config, wt: &WorkerType, catalog: &dyn TypeCat
                 format!("worker type `{name}` refers to unknown AMI set `{id}`"),
             )
             .label("no such AMI set")
-            .maybe_help(
-                did_you_mean(id, config.set_ids.iter().map(String::as_str)).or_else(|| Some(format!("create `ami-sets/{id}.toml`"))),
-            );
+            .help(format!("create `ami-sets/{id}.toml`"))
+            .suggest(closest(id, config.set_ids.iter().map(String::as_str)));
             out.push(at.value(f, "/amiSetId"));
             None
         }

@@ -145,14 +145,19 @@ pub fn families() -> &'static [&'static str] {
 /// the list of families), so that thousands of unknown types in a hostile
 /// repository cost no more than a few hundred comparisons each.
 pub fn suggest(name: &str) -> Option<String> {
+    closest(name).map(|c| format!("did you mean `{c}`?"))
+}
+
+/// The known instance type [`suggest`] proposes for `name`.
+pub fn closest(name: &str) -> Option<String> {
     let lower = name.to_ascii_lowercase();
     if lower != name && lookup(&lower).is_some() {
-        return Some(format!("did you mean `{lower}`?"));
+        return Some(lower);
     }
     let fam = family(&lower);
     let entries = family_entries(fam);
     if !entries.is_empty() {
-        return crate::diag::did_you_mean(&lower, entries.iter().map(|(n, _)| *n));
+        return crate::diag::closest(&lower, entries.iter().map(|(n, _)| *n));
     }
     // The nearest family, by the same rule as every other suggestion.
     let near = families()
@@ -164,8 +169,8 @@ pub fn suggest(name: &str) -> Option<String> {
     let size = lower.split_once('.').map_or("", |(_, size)| size);
     let candidate = format!("{near}.{size}");
     match lookup(&candidate) {
-        Some(t) => Some(format!("did you mean `{}`?", t.name)),
-        None => crate::diag::did_you_mean(&candidate, family_entries(near).iter().map(|(n, _)| *n)),
+        Some(t) => Some(t.name.to_string()),
+        None => crate::diag::closest(&candidate, family_entries(near).iter().map(|(n, _)| *n)),
     }
 }
 

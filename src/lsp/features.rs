@@ -16,7 +16,7 @@ use super::text::{LineIndex, uri_of};
 use crate::check::incremental::Analysis;
 use crate::config::doc::{Doc, Node, Value, escape};
 use crate::config::{Config, Limits, Role};
-use crate::diag::{Code, Finding};
+use crate::diag::Code;
 use crate::schema::{self, Kind};
 use crate::{instance_types, migrate, regions, resolve};
 
@@ -380,16 +380,14 @@ impl View<'_> {
                 continue;
             }
             let diagnostic = super::diagnostic(self.root, f, Some(&idx), &report.sources);
-            if let Some(fix) = did_you_mean(f) {
-                let original = source.get(span.clone()).unwrap_or_default();
-                let new_text = match original.chars().next() {
-                    Some(q @ ('"' | '\'')) => format!("{q}{fix}{q}"),
-                    _ => fix.to_string(),
-                };
+            if let Some((fix_span, new_text)) = f.fix_edit(source) {
                 let mut changes = HashMap::new();
-                changes.insert(uri_of(&self.root.join(&self.rel)), vec![TextEdit::new(r, new_text)]);
+                changes.insert(
+                    uri_of(&self.root.join(&self.rel)),
+                    vec![TextEdit::new(idx.range(&fix_span), new_text.clone())],
+                );
                 out.push(CodeAction {
-                    title: format!("Replace with `{fix}`"),
+                    title: format!("Replace with `{new_text}`"),
                     kind: Some(CodeActionKind::QUICKFIX),
                     diagnostics: Some(vec![diagnostic.clone()]),
                     edit: Some(WorkspaceEdit::new(changes)),
@@ -397,12 +395,9 @@ impl View<'_> {
                     ..CodeAction::default()
                 });
             }
-            if let Some(id) = f
-                .help
-                .as_deref()
-                .and_then(|h| h.strip_prefix("create `ami-sets/"))
-                .and_then(|h| h.strip_suffix(".toml`"))
-                && f.code == Code::UnknownAmiSet
+            // The set to create is the value the finding points at: the unknown `amiSetId`.
+            if f.code == Code::UnknownAmiSet
+                && let Some(id) = source.get(span.clone()).map(|v| v.trim_matches(['"', '\'']))
                 && crate::config::is_valid_id(id)
             {
                 out.push(CodeAction {
@@ -491,11 +486,6 @@ impl View<'_> {
     }
 }
 
-/// The replacement a finding's help proposes with "did you mean `X`?".
-fn did_you_mean(f: &Finding) -> Option<&str> {
-    f.help.as_deref()?.strip_prefix("did you mean `")?.strip_suffix("`?")
-}
-
 /// The whitespace-separated word around `offset`.
 fn word_at(text: &str, offset: usize) -> Option<&str> {
     let offset = offset.min(text.len());
@@ -565,13 +555,6 @@ mod tests {
             "/regions/0/launchSpec"
         );
         assert_eq!(table_pointer(Kind::AmiSet, "[[amis]]\n"), "/amis/0");
-    }
-
-    #[test]
-    fn did_you_mean_reads_the_suggestion() {
-        let f = Finding::new(Code::UnknownKey, "x").help("did you mean `hvm`?");
-        assert_eq!(did_you_mean(&f), Some("hvm"));
-        assert_eq!(did_you_mean(&Finding::new(Code::UnknownKey, "x").help("allowed keys: a")), None);
     }
 
     #[test]
