@@ -210,6 +210,8 @@ codes! {
     TaskclusterNotExported = "taskcluster::not-exported", Warning;
     /// A launch template with the name amiset would use lacks the `amiset:worker-type` tag of that worker type; amiset never modifies it.
     LaunchTemplateUnmanaged = "launch-template::unmanaged", Error;
+    /// A launch template name EC2 would reject (3 to 128 characters of letters, digits and `( ) . - / _`), found before any call; the worker type's templates are left as they are.
+    LaunchTemplateInvalidName = "launch-template::invalid-name", Error;
     /// A launch spec key that EC2 launch template data cannot express; the worker type's templates are left as they are.
     LaunchTemplateUnsupportedKey = "launch-template::unsupported-key", Error;
     /// An EC2 call of `apply launch-templates` failed after retries; what it covered was not reconciled (running apply again converges).

@@ -68,16 +68,20 @@ impl Ec2 {
             .map(|r| (r.as_str(), wanted.templates.iter().filter(|d| &d.region == r).cloned().collect()))
             .collect();
         let mut tasks = JoinSet::new();
+        // A task that panics reports only its task id: map it back to its region.
+        let mut region_of = std::collections::HashMap::new();
         for (region, desired) in wanted_by_region {
             let client = self.client(region);
             let (permits, region, options, skipped) = (permits.clone(), region.to_string(), options.clone(), wanted.skipped.clone());
-            tasks.spawn(async move {
+            let task_region = region.clone();
+            let handle = tasks.spawn(async move {
                 let run = reconcile_region(&client, &region, &desired, &skipped, &options, &permits);
                 let result = tokio::time::timeout_at(deadline, run)
                     .await
                     .unwrap_or_else(|_| Err("the overall EC2 timeout (`--ec2-timeout`) ran out".to_string()));
                 (region, result)
             });
+            region_of.insert(handle.id(), task_region);
         }
         let mut outcome = Outcome::default();
         while let Some(joined) = tasks.join_next().await {
@@ -96,7 +100,17 @@ impl Ec2 {
                     );
                     outcome.failed_regions.push((region, e));
                 }
-                Err(e) => outcome.failed_regions.push(("unknown".into(), format!("internal error: {e}"))),
+                Err(e) => {
+                    let region = region_of.get(&e.id()).cloned().unwrap_or_default();
+                    outcome.findings.push(
+                        Finding::new(
+                            Code::LaunchTemplateFailed,
+                            format!("the launch templates of {region} were not reconciled: internal error: {e}"),
+                        )
+                        .help("what that region's writes did is unknown; run apply again, it starts from what EC2 has now"),
+                    );
+                    outcome.failed_regions.push((region, format!("internal error: {e}")));
+                }
             }
         }
         for s in &outcome.steps {
@@ -141,13 +155,22 @@ async fn reconcile_region(
     }
     let by_name: BTreeMap<&str, &Desired> = desired.iter().map(|d| (d.name.as_str(), d)).collect();
     let mut jobs = JoinSet::new();
+    let mut step_of = std::collections::HashMap::new();
     for (i, step) in steps.iter().enumerate().filter(|(_, s)| s.action.writes()) {
         let (client, permits, step, source) = (client.clone(), permits.clone(), step.clone(), options.source.clone());
         let want = by_name.get(step.template.as_str()).map(|d| (*d).clone());
-        jobs.spawn(async move { (i, execute(&client, &step, want.as_ref(), &source, &permits).await) });
+        let handle = jobs.spawn(async move { (i, execute(&client, &step, want.as_ref(), &source, &permits).await) });
+        step_of.insert(handle.id(), i);
     }
     while let Some(joined) = jobs.join_next().await {
-        let Ok((i, result)) = joined else { continue };
+        // A write that did not finish is an error of its step, never skipped.
+        let (i, result) = match joined {
+            Ok(done) => done,
+            Err(e) => match step_of.get(&e.id()) {
+                Some(i) => (*i, Err(format!("internal error: {e}"))),
+                None => return Err(format!("internal error: {e}")),
+            },
+        };
         match result {
             Ok((id, version)) => {
                 steps[i].template_id = id.or(steps[i].template_id.take());

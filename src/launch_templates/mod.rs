@@ -63,6 +63,12 @@ pub struct Wanted {
     pub skipped: BTreeSet<String>,
 }
 
+/// Whether EC2 accepts `name` as a launch template name: 3 to 128
+/// characters from `[a-zA-Z0-9().\-/_]`.
+pub fn is_valid_template_name(name: &str) -> bool {
+    (3..=128).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"().-/_".contains(&b))
+}
+
 /// Every template a checked config wants, over all regions.
 pub fn desired(config: &Config, catalog: &dyn TypeCatalog) -> Wanted {
     let mut wanted = Wanted {
@@ -111,6 +117,20 @@ pub fn desired(config: &Config, catalog: &dyn TypeCatalog) -> Wanted {
                     description: format!("{DIGEST_PREFIX}{digest}"),
                 });
             }
+        }
+        if let Some(bad) = mine.iter().find(|d| !is_valid_template_name(&d.name)) {
+            wanted.findings.push(
+                Finding::new(
+                    Code::LaunchTemplateInvalidName,
+                    format!("worker type `{name}`: `{}` is not a launch template name EC2 accepts", bad.name),
+                )
+                .in_file(format!("worker-types/{name}.toml"))
+                .help(
+                    "EC2 launch template names are 3 to 128 characters of letters, digits and `( ) . - / _`; rename the worker type file",
+                ),
+            );
+            wanted.skipped.insert(name.clone());
+            continue;
         }
         if unsupported.is_empty() {
             wanted.templates.extend(mine);
@@ -406,6 +426,16 @@ pub fn render_human(steps: &[Step], dry_run: bool, failed_regions: &[(String, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn template_names_follow_ec2s_rule() {
+        for ok in ["abc", "web-a", "web-c/c5.large", "a_(b).c", &"x".repeat(128)] {
+            assert!(is_valid_template_name(ok), "{ok}");
+        }
+        for bad in ["", "a", "ab", &"x".repeat(129), "web a", "wéb", "a:b", "a,b"] {
+            assert!(!is_valid_template_name(bad), "{bad}");
+        }
+    }
 
     fn want(name: &str, wt: &str, description: &str) -> Desired {
         Desired {
