@@ -4,8 +4,6 @@
 //! calls that grow with regions, offline snapshots, and the launch-time
 //! verifier of the library.
 
-#![cfg(feature = "ec2")]
-
 #[path = "ec2/fleet.rs"]
 mod fleet;
 #[path = "ec2/moto.rs"]

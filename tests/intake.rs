@@ -3,8 +3,6 @@
 //! `promote` copies key by key or writes nothing, `unreferenced` never lists
 //! what the work tree or the rollback window references.
 
-#![cfg(feature = "ec2")]
-
 mod common;
 #[path = "ec2/moto.rs"]
 mod moto;

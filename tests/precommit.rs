@@ -382,3 +382,72 @@ fn installed_in(home: &Path, env: &str, bin: &str) -> Option<PathBuf> {
     }
     None
 }
+
+/// The two hook manifests (built from source, and over the prebuilt wheel)
+/// declare the same hook: only how it is installed differs.
+#[test]
+fn both_hook_manifests_declare_the_same_hook() {
+    let read = |path: &str| -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(manifest_dir().join(path)).unwrap();
+        serde_norway::from_str(&text).unwrap()
+    };
+    let (mut source, mut wheel) = (read(".pre-commit-hooks.yaml"), read("pre-commit-mirror/.pre-commit-hooks.yaml"));
+    assert_eq!(source.len(), 1);
+    assert_eq!(source[0]["language"], "rust");
+    assert_eq!(wheel[0]["language"], "python");
+    for hooks in [&mut source, &mut wheel] {
+        hooks[0].as_object_mut().unwrap().remove("language");
+    }
+    assert_eq!(source, wheel);
+}
+
+/// The hook runs on every path amiset reads, in any case (a case variant of
+/// a config path is itself an error `check --staged` must see).
+#[test]
+fn the_hooks_files_pattern_matches_every_config_path_in_any_case() {
+    let text = std::fs::read_to_string(manifest_dir().join(".pre-commit-hooks.yaml")).unwrap();
+    let hooks: Vec<serde_json::Value> = serde_norway::from_str(&text).unwrap();
+    let pattern = hooks[0]["files"].as_str().unwrap().to_string();
+    let python = std::env::var_os("AMISET_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest_dir().join(".venv"))
+        .join("bin/python");
+    // pre-commit matches `files` with Python's `re.search`.
+    let script = "import re, sys\np = re.compile(sys.argv[1])\nfor path in sys.argv[2:]:\n    print(path, bool(p.search(path)))";
+    let paths = [
+        "amiset.toml",
+        "SCOPES",
+        "offerings.json",
+        "ami-sets/x.toml",
+        "worker-types/y.toml",
+        "fleet/worker-types/y.toml",
+        "AMISET.toml",
+        "Scopes",
+        "Ami-Sets/x.toml",
+        "README.md",
+        "docs/ami-sets.md",
+    ];
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(&pattern)
+        .args(paths)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let matched: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    let expected: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            format!(
+                "{p} {}",
+                if *p == "README.md" || *p == "docs/ami-sets.md" {
+                    "False"
+                } else {
+                    "True"
+                }
+            )
+        })
+        .collect();
+    assert_eq!(matched, expected);
+}
