@@ -109,9 +109,19 @@ pub fn blocks(f: &Finding) -> bool {
     f.is_error() && matches!(concern, "limits" | "file" | "parse" | "schema" | "source")
 }
 
-/// Plans an update of `only` (or every set with a `[source]`) from `found`, at `now`.
-pub fn plan(inputs: &Inputs, limits: &Limits, only: &[String], found: &Found, now: i64) -> Result<Plan, UpdateError> {
-    let (before, report) = check::run(inputs, limits);
+/// Plans an update of `only` (or every set with a `[source]`) from `found`,
+/// at `now`. `checked` is `check::run` of `inputs` (the caller has it
+/// already, to decide whether EC2 is worth asking); the edited files are
+/// checked once more, and only when something changes.
+pub fn plan(
+    inputs: &Inputs,
+    checked: (Config, Report),
+    limits: &Limits,
+    only: &[String],
+    found: &Found,
+    now: i64,
+) -> Result<Plan, UpdateError> {
+    let (before, report) = checked;
     let sets = selected(&before, only)?;
     if report.findings.iter().any(blocks) {
         return Ok(Plan {
@@ -206,8 +216,11 @@ pub fn plan(inputs: &Inputs, limits: &Limits, only: &[String], found: &Found, no
             decision,
         });
     }
-    let after_inputs = apply(inputs, &changes);
-    let (after, mut report) = check::run(&after_inputs, limits);
+    let (after, mut report) = if changes.is_empty() {
+        (before.clone(), report)
+    } else {
+        check::run(&apply(inputs, &changes), limits)
+    };
     report.findings.extend(findings);
     report.sort();
     Ok(Plan {
