@@ -202,6 +202,16 @@ codes! {
     TaskclusterInvalidValue = "taskcluster::invalid-value", Error;
     /// Worker type keys that worker-manager's AWS provider has no counterpart for (prices, spot/on-demand, `scalingRatio`, `utility`, `scopes`); they are left out of the worker pool.
     TaskclusterNotExported = "taskcluster::not-exported", Warning;
+    /// `amiset import taskcluster`: input that is not a worker pool amiset can read (not JSON, no `workerPoolId`, a pool given twice, a `--set-name` that names no set).
+    ImportInvalidInput = "import::invalid-input", Error;
+    /// `amiset import taskcluster`: a field of a worker pool that the model cannot hold (named with the pool); nothing is written.
+    ImportCannotHold = "import::cannot-hold", Error;
+    /// `amiset import taskcluster`: the imported repository does not export back to the input pools, or does not pass `check`; nothing is written.
+    ImportRoundTrip = "import::round-trip", Error;
+    /// `amiset import taskcluster`: a launchConfigId that differs from the id DESIGN §10's rule computes; `--renumber` accepts the new ids.
+    ImportLaunchConfigId = "import::launch-config-id", Error;
+    /// `amiset import taskcluster`: a resource that is not an AWS worker pool (a role, a secret, a GCP pool) was skipped.
+    ImportSkipped = "import::skipped", Warning;
     /// A launch template with the name amiset would use lacks the `amiset:worker-type` tag of that worker type; amiset never modifies it.
     LaunchTemplateUnmanaged = "launch-template::unmanaged", Error;
     /// A launch spec key that EC2 launch template data cannot express; the worker type's templates are left as they are.

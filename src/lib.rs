@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod adopt;
 pub mod artifacts;
 pub mod authorize;
 pub mod check;

@@ -15,7 +15,7 @@ mod write;
 
 pub use reader::{ArtifactError, Artifacts, LaunchSpecification};
 pub use write::{CompileError, CompileOptions, Summary, ami_set_json, compile, source_of, worker_type_json};
-pub(crate) use write::{replace_dir, resolved_specs, write_files};
+pub(crate) use write::{replace_dir, resolved_specs, write_files, write_plain};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};

@@ -328,3 +328,18 @@ fn exchange(_a: &Path, b: &Path) -> Result<(), CompileError> {
         "replacing an existing output directory atomically needs renameat2(RENAME_EXCHANGE) (Linux) or renameatx_np(RENAME_SWAP) (macOS)",
     )))
 }
+
+/// Writes `files` (path relative to `root`, bytes) into `root` without a
+/// manifest and makes them durable: a config repository, not artifacts
+/// (`amiset import`), through the same atomic [`replace_dir`].
+pub(crate) fn write_plain(root: &Path, files: &[(String, Vec<u8>)]) -> Result<(), CompileError> {
+    for (rel, bytes) in files {
+        let path = root.join(rel);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        write_file(&path, bytes)?;
+    }
+    let written: Vec<PathBuf> = files.iter().map(|(rel, _)| root.join(rel)).collect();
+    sync_tree(root, &written)
+}
