@@ -25,6 +25,7 @@ pub mod intake;
 pub mod launch_templates;
 pub mod lsp;
 pub mod migrate;
+pub mod offerings;
 pub mod regions;
 pub mod report;
 pub mod resolve;

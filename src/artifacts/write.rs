@@ -20,7 +20,7 @@ use super::{FORMAT_VERSION, INDEX_HTML, MANIFEST, Manifest, Source, sha256_hex, 
 use crate::config::Config;
 use crate::config::model::{AmiSet, WorkerType};
 use crate::diag::Finding;
-use crate::resolve::{Resolved, TypeCatalog, resolve_worker_type};
+use crate::resolve::{Resolved, TypeCatalog, resolve_offered};
 
 /// What a compile needs besides the config.
 #[derive(Clone, Debug, Default)]
@@ -74,10 +74,11 @@ pub fn worker_type_json(config: &Config, wt: &WorkerType, catalog: &dyn TypeCata
     Ok(worker_type_json_of(wt, &resolved_specs(config, wt, catalog)?))
 }
 
-/// Every launch spec of `wt`, or the first one that does not resolve.
+/// Every launch spec of `wt` that `offerings.json` lets launch, or the
+/// first one that does not resolve.
 pub(crate) fn resolved_specs(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog) -> Result<Vec<Resolved>, CompileError> {
     let set = wt.ami_set_id.as_deref().and_then(|id| config.ami_sets.get(id));
-    resolve_worker_type(wt, set, catalog)
+    resolve_offered(wt, set, catalog, config.offerings.as_ref())
         .into_iter()
         .map(|r| {
             r.map_err(|u| CompileError::Unresolved {
@@ -88,17 +89,34 @@ pub(crate) fn resolved_specs(config: &Config, wt: &WorkerType, catalog: &dyn Typ
         .collect()
 }
 
+/// The worker type's JSON with `launchSpecs[region][instanceType]` for
+/// regions without zones and `zoneLaunchSpecs[region][zone][instanceType]`
+/// for regions with zones (the latter only when some region has zones).
 fn worker_type_json_of(wt: &WorkerType, resolved: &[Resolved]) -> Json {
     let mut specs: BTreeMap<&str, BTreeMap<&str, Json>> = BTreeMap::new();
+    let mut zoned: BTreeMap<&str, BTreeMap<&str, BTreeMap<&str, Json>>> = BTreeMap::new();
     for r in resolved {
-        specs
-            .entry(&r.region)
-            .or_default()
-            .insert(&r.instance_type, Json::Object(r.launch_spec.clone()));
+        let spec = Json::Object(r.launch_spec.clone());
+        match &r.zone {
+            None => {
+                specs.entry(&r.region).or_default().insert(&r.instance_type, spec);
+            }
+            Some(zone) => {
+                zoned
+                    .entry(&r.region)
+                    .or_default()
+                    .entry(zone)
+                    .or_default()
+                    .insert(&r.instance_type, spec);
+            }
+        }
     }
     let mut value = serde_json::to_value(wt).unwrap_or(Json::Null);
     if let Json::Object(map) = &mut value {
         map.insert("launchSpecs".into(), json!(specs));
+        if wt.regions.iter().any(|r| !r.zones.is_empty()) {
+            map.insert("zoneLaunchSpecs".into(), json!(zoned));
+        }
     }
     value
 }

@@ -367,6 +367,19 @@ pub struct RegionSpec {
     pub region: String,
     #[serde(default)]
     pub launch_spec: LaunchSpec,
+    /// Availability zones (DESIGN §10): with zones, one launch spec per
+    /// (zone, instance type) instead of one per instance type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<ZoneSpec>,
+}
+
+/// One entry of `zones` in a `[[regions]]` entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneSpec {
+    pub zone: String,
+    #[serde(default)]
+    pub launch_spec: LaunchSpec,
 }
 
 impl RegionSpec {
@@ -418,14 +431,18 @@ pub struct WorkerType {
 
 impl WorkerType {
     /// Every launch spec the worker type writes, with the JSON pointer of
-    /// its table: `/launchSpec`, then `/regions/<i>/launchSpec`, then
+    /// its table: `/launchSpec`, then `/regions/<i>/launchSpec` (each
+    /// followed by its zones' `/regions/<i>/zones/<j>/launchSpec`), then
     /// `/instanceTypes/<i>/launchSpec`.
     pub fn launch_spec_layers(&self) -> impl Iterator<Item = (String, &LaunchSpec)> {
-        let regions = self
-            .regions
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (format!("/regions/{i}/launchSpec"), &r.launch_spec));
+        let regions = self.regions.iter().enumerate().flat_map(|(i, r)| {
+            let zones = r
+                .zones
+                .iter()
+                .enumerate()
+                .map(move |(j, z)| (format!("/regions/{i}/zones/{j}/launchSpec"), &z.launch_spec));
+            std::iter::once((format!("/regions/{i}/launchSpec"), &r.launch_spec)).chain(zones)
+        });
         let types = self
             .instance_types
             .iter()
