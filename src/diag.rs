@@ -196,6 +196,8 @@ codes! {
     TaskclusterInvalidValue = "taskcluster::invalid-value", Error;
     /// Worker type keys that worker-manager's AWS provider has no counterpart for (prices, spot/on-demand, `scalingRatio`, `utility`, `scopes`); they are left out of the worker pool.
     TaskclusterNotExported = "taskcluster::not-exported", Warning;
+    /// Two worker types export the same `workerPoolId` (`<provisionerId>/<workerType>`, from `[taskcluster]` of `amiset.toml` and of the worker types); one pool would overwrite the other.
+    TaskclusterDuplicateWorkerPool = "taskcluster::duplicate-worker-pool", Error;
     /// A launch template with the name amiset would use lacks the `amiset:worker-type` tag of that worker type; amiset never modifies it.
     LaunchTemplateUnmanaged = "launch-template::unmanaged", Error;
     /// A launch spec key that EC2 launch template data cannot express; the worker type's templates are left as they are.
