@@ -231,6 +231,8 @@ codes! {
     ImportLaunchConfigId = "import::launch-config-id", Error;
     /// `amiset import taskcluster`: a resource that is not an AWS worker pool (a role, a secret, a GCP pool) was skipped.
     ImportSkipped = "import::skipped", Warning;
+    /// Two worker types export the same `workerPoolId` (`<provisionerId>/<workerType>`, from `[taskcluster]` of `amiset.toml` and of the worker types); one pool would overwrite the other.
+    TaskclusterDuplicateWorkerPool = "taskcluster::duplicate-worker-pool", Error;
     /// A launch template with the name amiset would use lacks the `amiset:worker-type` tag of that worker type; amiset never modifies it.
     LaunchTemplateUnmanaged = "launch-template::unmanaged", Error;
     /// A launch spec key that EC2 launch template data cannot express; the worker type's templates are left as they are.

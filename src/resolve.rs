@@ -460,6 +460,7 @@ mod tests {
             description: None,
             amis: entries,
             source: None,
+            worker_config: None,
         }
     }
 

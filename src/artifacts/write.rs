@@ -71,7 +71,7 @@ pub fn ami_set_json(set: &AmiSet) -> Json {
 
 /// The JSON of a worker type with `launchSpecs[region][instanceType]` resolved.
 pub fn worker_type_json(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog) -> Result<Json, CompileError> {
-    Ok(worker_type_json_of(wt, &resolved_specs(config, wt, catalog)?))
+    Ok(worker_type_json_of(config, wt, &resolved_specs(config, wt, catalog)?))
 }
 
 /// Every launch spec of `wt` that `offerings.json` lets launch, or the
@@ -91,8 +91,10 @@ pub(crate) fn resolved_specs(config: &Config, wt: &WorkerType, catalog: &dyn Typ
 
 /// The worker type's JSON with `launchSpecs[region][instanceType]` for
 /// regions without zones and `zoneLaunchSpecs[region][zone][instanceType]`
-/// for regions with zones (the latter only when some region has zones).
-fn worker_type_json_of(wt: &WorkerType, resolved: &[Resolved]) -> Json {
+/// for regions with zones (the latter only when some region has zones);
+/// `workerConfig` is the AMI set's `[workerConfig]` merged under `userData`
+/// ([`Config::worker_config`]).
+fn worker_type_json_of(config: &Config, wt: &WorkerType, resolved: &[Resolved]) -> Json {
     let mut specs: BTreeMap<&str, BTreeMap<&str, Json>> = BTreeMap::new();
     let mut zoned: BTreeMap<&str, BTreeMap<&str, BTreeMap<&str, Json>>> = BTreeMap::new();
     for r in resolved {
@@ -117,6 +119,7 @@ fn worker_type_json_of(wt: &WorkerType, resolved: &[Resolved]) -> Json {
         if wt.regions.iter().any(|r| !r.zones.is_empty()) {
             map.insert("zoneLaunchSpecs".into(), json!(zoned));
         }
+        map.insert("workerConfig".into(), Json::Object(config.worker_config(wt)));
     }
     value
 }
@@ -199,6 +202,8 @@ pub(crate) fn replace_dir<T>(out: &Path, fill: impl FnOnce(&Path) -> Result<T, C
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(out)(e)),
     }
+    // `--out a/b` where `a/` does not exist yet: create it, as `mkdir -p` would.
+    fs::create_dir_all(&parent).map_err(io(&parent))?;
     remove_stale_temporaries(&parent, &name);
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}.amiset-{}-", std::process::id()))
@@ -263,7 +268,7 @@ fn build(config: &Config, catalog: &dyn TypeCatalog, root: &Path, options: &Comp
         .map(|(name, wt)| {
             let rel = format!("worker-types/{name}.json");
             let resolved = resolved_specs(config, wt, catalog)?;
-            let bytes = to_bytes(worker_type_json_of(wt, &resolved));
+            let bytes = to_bytes(worker_type_json_of(config, wt, &resolved));
             write_file(&root.join(&rel), &bytes)?;
             Ok((name, rel, sha256_hex(&bytes), resolved))
         })

@@ -18,8 +18,8 @@ use crate::diag::{Code, Finding, Report};
 use crate::schema::{self, Kind};
 use doc::Doc;
 pub use model::{
-    AmiEntry, AmiSet, Arch, InstanceTypeSpec, LaunchSpec, LegacyPolicy, Lifecycle, Policy, Privileged, RegionSpec, Revoked, Source,
-    SourceName, Taskcluster, UnknownTypePolicy, Virt, WorkerType,
+    AmiEntry, AmiSet, Arch, InstanceTypeSpec, LaunchSpec, LegacyPolicy, Lifecycle, Policy, PoolSettings, Privileged, RegionSpec, Revoked,
+    Source, SourceName, Taskcluster, UnknownTypePolicy, Virt, WorkerManagerSettings, WorkerType,
 };
 
 /// Files at the top of the config directory that amiset reads.
@@ -152,6 +152,16 @@ impl Config {
 
     pub fn worker_doc(&self, name: &str) -> Option<&Doc> {
         self.docs.get(&format!("worker-types/{name}.toml"))
+    }
+
+    /// The worker config of `wt` (DESIGN §10): its AMI set's `[workerConfig]`
+    /// deep-merged under its `userData` (tables merge key by key; the worker
+    /// type's arrays and scalars win).
+    pub fn worker_config(&self, wt: &WorkerType) -> serde_json::Map<String, serde_json::Value> {
+        let set = wt.ami_set_id.as_deref().and_then(|id| self.ami_sets.get(id));
+        let mut merged = set.and_then(|s| s.worker_config.clone()).unwrap_or_default();
+        crate::resolve::merge(&mut merged, &wt.user_data);
+        merged
     }
 }
 
