@@ -309,7 +309,12 @@ pub fn explain(
     let zones = &wt.regions[ri].zones;
     let zi = match (zone, zones.is_empty()) {
         (None, true) => None,
-        (Some(z), true) => return Err(format!("region {region} of worker type `{}` has no zones (asked for `{z}`)", wt.name)),
+        (Some(z), true) => {
+            return Err(format!(
+                "region {region} of worker type `{}` has no zones (asked for `{z}`)",
+                wt.name
+            ));
+        }
         (None, false) => {
             return Err(format!(
                 "region {region} of worker type `{}` has zones: name one with `--zone` ({})",

@@ -235,7 +235,11 @@ fn duplicate_pool(config: &Config, pool_id: &str, first: &WorkerType, second: &W
         None => f.in_file(&file),
     };
     let (first_file, first_span) = pool_id_place(config, first);
-    f.secondary(first_file, first_span.unwrap_or(0..0), format!("`{}` exports `{pool_id}` first", first.name))
+    f.secondary(
+        first_file,
+        first_span.unwrap_or(0..0),
+        format!("`{}` exports `{pool_id}` first", first.name),
+    )
 }
 
 /// `providerId` must be set in `[taskcluster]`, and `provisionerId` too

@@ -467,7 +467,10 @@ fn launch_config_ids_are_the_ones_python_computes_with_non_ascii_text_and_floats
     let distinct: std::collections::BTreeSet<&String> = ours.iter().collect();
     assert_eq!(distinct.len(), 4, "each launchConfig has its own id: {ours:?}");
     for lc in lcs {
-        assert!(lc.get("capacityPerInstance").is_none(), "no deprecated top-level capacityPerInstance");
+        assert!(
+            lc.get("capacityPerInstance").is_none(),
+            "no deprecated top-level capacityPerInstance"
+        );
         let want = if lc["launchConfig"]["InstanceType"] == "c5.xlarge" { 2 } else { 1 };
         assert_eq!(lc["workerManager"]["capacityPerInstance"], want);
     }
@@ -511,9 +514,16 @@ fn a_worker_types_taskcluster_table_overrides_amiset_toml_per_pool() {
     let a = &pools["proj-a/ci.json"];
     assert_eq!(a["workerPoolId"], "proj-a/ci");
     assert_eq!(a["emailOnError"], true);
-    assert_eq!(a["config"]["lifecycle"], json!({"registrationTimeout": 1800, "reregistrationTimeout": 345600}));
     assert_eq!(
-        a["config"]["launchConfigs"][0]["workerManager"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        a["config"]["lifecycle"],
+        json!({"registrationTimeout": 1800, "reregistrationTimeout": 345600})
+    );
+    assert_eq!(
+        a["config"]["launchConfigs"][0]["workerManager"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
         ["capacityPerInstance", "launchConfigId"],
         "nothing set, nothing written"
     );
@@ -538,8 +548,14 @@ fn a_worker_types_taskcluster_table_overrides_amiset_toml_per_pool() {
         wm
     };
     // The worker type's layer, then the instance type's (the later wins).
-    assert_eq!(manager("m5.large"), json!({"capacityPerInstance": 1, "initialWeight": 0.5, "maxCapacity": 10}));
-    assert_eq!(manager("c5.xlarge"), json!({"capacityPerInstance": 1, "initialWeight": 0.5, "maxCapacity": 3}));
+    assert_eq!(
+        manager("m5.large"),
+        json!({"capacityPerInstance": 1, "initialWeight": 0.5, "maxCapacity": 10})
+    );
+    assert_eq!(
+        manager("c5.xlarge"),
+        json!({"capacityPerInstance": 1, "initialWeight": 0.5, "maxCapacity": 3})
+    );
     // The same launch spec in two pools: different ids (the workerPoolId is hashed too).
     assert_ne!(
         a["config"]["launchConfigs"][0]["workerManager"]["launchConfigId"],
@@ -558,7 +574,12 @@ fn two_worker_types_that_export_the_same_worker_pool_are_refused_at_both_places(
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(
         errors(&doc),
-        [("taskcluster::duplicate-worker-pool".into(), "worker-types/other.toml".into(), 12, 14)]
+        [(
+            "taskcluster::duplicate-worker-pool".into(),
+            "worker-types/other.toml".into(),
+            12,
+            14
+        )]
     );
     let finding = doc["findings"]
         .as_array()
@@ -601,12 +622,18 @@ fn the_sets_worker_config_is_merged_under_user_data_in_pools_and_artifacts() {
     assert_eq!(pools["proj-gen/linux.json"]["config"]["launchConfigs"][0]["workerConfig"], expected);
 
     let compiled = tmp.path().join("compiled");
-    let c = amiset(tmp.path(), &["compile", repo.to_str().unwrap(), "--out", compiled.to_str().unwrap()]);
+    let c = amiset(
+        tmp.path(),
+        &["compile", repo.to_str().unwrap(), "--out", compiled.to_str().unwrap()],
+    );
     assert_eq!(c.status.code(), Some(0), "{}", stderr(&c));
     let artifact = |rel: &str| -> Json { serde_json::from_slice(&std::fs::read(compiled.join(rel)).unwrap()).unwrap() };
     let wt = artifact("worker-types/linux.json");
     assert_eq!(wt["workerConfig"], expected);
-    assert_eq!(wt["userData"], json!({"capacity": 1, "list": [3], "shutdown": {"afterIdleSeconds": 60}, "bootstrap": {"extra": {"a": 1}}}));
+    assert_eq!(
+        wt["userData"],
+        json!({"capacity": 1, "list": [3], "shutdown": {"afterIdleSeconds": 60}, "bootstrap": {"extra": {"a": 1}}})
+    );
     assert_eq!(
         artifact("ami-sets/base.json")["workerConfig"],
         json!({"list": [1, 2], "imageBuild": "abc123",

@@ -292,7 +292,7 @@ fn refused(pools: &Json, code: &str, field: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let input = write_json(tmp.path(), "pools.json", pools);
     let (exit, report) = json(tmp.path(), &["import", "taskcluster", input.to_str().unwrap(), "--out", "repo"]);
-    assert_eq!(exit, 1, "{report:#}");
+    assert_eq!(exit, 1, "expected `{code}` naming `{field}`: {report:#}");
     let found = report["findings"].as_array().unwrap();
     assert!(
         found
@@ -344,7 +344,7 @@ fn what_the_model_cannot_hold_is_refused_naming_the_pool_and_the_field() {
     refused(&with_ids(&json!([p])), "import::cannot-hold", "EbsOptimized");
 
     // An instance type left out of a zone where another pool launches it: not an offering.
-    let a = generated_pool("proj-a/ci", &[("m5.large", 1)], &[("us-east-1b", "m5.large")]);
+    let a = generated_pool("proj-a/ci", &[("m5.large", 1), ("c5.large", 1)], &[("us-east-1b", "m5.large")]);
     let b = generated_pool("proj-b/other", &[("m5.large", 1)], &[]);
     refused(&with_ids(&json!([a, b])), "import::cannot-hold", "us-east-1b");
 
