@@ -407,3 +407,27 @@ fn config_example_round_trips_through_export_import_export() {
     let pools = Json::Array(first.values().cloned().collect());
     round_trip(tmp.path(), &pools);
 }
+
+#[test]
+fn a_generated_corpus_round_trips_through_export_import_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("corpus");
+    common::corpus::write(&corpus, 5, 30, 4, 0);
+    let policy = std::fs::read_to_string(corpus.join("amiset.toml")).unwrap();
+    std::fs::write(
+        corpus.join("amiset.toml"),
+        format!("{policy}\n[taskcluster]\nprovisionerId = \"gen\"\nproviderId = \"aws\"\n"),
+    )
+    .unwrap();
+    let out = amiset(
+        &corpus,
+        &["export", "taskcluster", "--out", tmp.path().join("first").to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let first = exported(&tmp.path().join("first"));
+    assert_eq!(first.len(), 30);
+    let repo = round_trip(tmp.path(), &Json::Array(first.values().cloned().collect()));
+    // Worker types that used one set still share one.
+    let sets = std::fs::read_dir(repo.join("ami-sets")).unwrap().count();
+    assert_eq!(sets, 5);
+}
