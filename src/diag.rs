@@ -16,6 +16,8 @@ pub enum Severity {
     Error,
     /// Reported, fails only with `--deny-warnings`.
     Warning,
+    /// Information only (what was left out, what was not checked); never fails.
+    Note,
 }
 
 impl Severity {
@@ -24,6 +26,7 @@ impl Severity {
         match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         }
     }
 }
@@ -112,6 +115,22 @@ codes! {
     UnusedAmiSet = "ami-set::unused", Warning;
     /// A worker type lists the same region twice.
     DuplicateRegion = "worker-type::duplicate-region", Error;
+    /// A zone that is not an availability zone (or local zone) of its `[[regions]]` entry's region; zones are named after their region (`us-east-1a`, `us-west-2-lax-1a`).
+    ZoneOutsideRegion = "zone::outside-region", Error;
+    /// A region of a worker type lists the same zone twice.
+    DuplicateZone = "zone::duplicate", Error;
+    /// `Placement.AvailabilityZone` in a launchSpec: the zone comes from `zones`, one launch spec per zone.
+    AvailabilityZoneInLaunchSpec = "launch-spec::availability-zone", Error;
+    /// `offerings.json` is not valid: bad JSON, or not `{"zones": {"<zone>": ["<instance type>", ...]}}`.
+    OfferingsInvalid = "offerings::invalid", Error;
+    /// A (zone, instance type) pair that EC2 does not offer, per `offerings.json`; it is left out of the compiled launch specs.
+    OfferingsNotOffered = "offerings::not-offered", Note;
+    /// An instance type that none of a worker type's zones of a region offers (or, without zones, that the region does not offer).
+    OfferingsNowhere = "offerings::nowhere-offered", Error;
+    /// A zone (or a region without zones) that `offerings.json` says nothing about.
+    OfferingsUnknownZone = "offerings::unknown-zone", Error;
+    /// There is no `offerings.json` and no `--ec2`: instance types are not filtered by what each zone offers.
+    OfferingsUnfiltered = "offerings::unfiltered", Note;
     /// A worker type lists the same instance type twice.
     DuplicateInstanceType = "worker-type::duplicate-instance-type", Error;
     /// A worker type has both `amiSetId` and a raw `ImageId`.
@@ -208,6 +227,18 @@ codes! {
     TaskclusterInvalidValue = "taskcluster::invalid-value", Error;
     /// Worker type keys that worker-manager's AWS provider has no counterpart for (prices, spot/on-demand, `scalingRatio`, `utility`, `scopes`); they are left out of the worker pool.
     TaskclusterNotExported = "taskcluster::not-exported", Warning;
+    /// `amiset import taskcluster`: input that is not a worker pool amiset can read (not JSON, no `workerPoolId`, a pool given twice, a `--set-name` that names no set).
+    ImportInvalidInput = "import::invalid-input", Error;
+    /// `amiset import taskcluster`: a field of a worker pool that the model cannot hold (named with the pool); nothing is written.
+    ImportCannotHold = "import::cannot-hold", Error;
+    /// `amiset import taskcluster`: the imported repository does not export back to the input pools, or does not pass `check`; nothing is written.
+    ImportRoundTrip = "import::round-trip", Error;
+    /// `amiset import taskcluster`: a launchConfigId that differs from the id DESIGN §10's rule computes; `--renumber` accepts the new ids.
+    ImportLaunchConfigId = "import::launch-config-id", Error;
+    /// `amiset import taskcluster`: a resource that is not an AWS worker pool (a role, a secret, a GCP pool) was skipped.
+    ImportSkipped = "import::skipped", Warning;
+    /// Two worker types export the same `workerPoolId` (`<provisionerId>/<workerType>`, from `[taskcluster]` of `amiset.toml` and of the worker types); one pool would overwrite the other.
+    TaskclusterDuplicateWorkerPool = "taskcluster::duplicate-worker-pool", Error;
     /// A launch template with the name amiset would use lacks the `amiset:worker-type` tag of that worker type; amiset never modifies it.
     LaunchTemplateUnmanaged = "launch-template::unmanaged", Error;
     /// A launch template name EC2 would reject (3 to 128 characters of letters, digits and `( ) . - / _`), found before any call; the worker type's templates are left as they are.
@@ -425,7 +456,11 @@ impl Report {
     }
 
     pub fn warnings(&self) -> usize {
-        self.findings.len() - self.errors()
+        self.findings.iter().filter(|f| f.severity == Severity::Warning).count()
+    }
+
+    pub fn notes(&self) -> usize {
+        self.findings.iter().filter(|f| f.severity == Severity::Note).count()
     }
 
     /// Line and column of a finding (1, 1 when it has no span).

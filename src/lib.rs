@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod adopt;
 pub mod artifacts;
 pub mod authorize;
 pub mod check;
@@ -24,6 +25,7 @@ pub mod intake;
 pub mod launch_templates;
 pub mod lsp;
 pub mod migrate;
+pub mod offerings;
 pub mod regions;
 pub mod report;
 pub mod resolve;

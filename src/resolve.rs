@@ -1,13 +1,16 @@
-//! Resolution (DESIGN §2): the deep merge of worker type, region and instance
-//! type `launchSpec`s, and the choice of `ImageId` from the AMI set by the
-//! instance type's architecture and virtualization support.
+//! Resolution (DESIGN §2, §10): the deep merge of worker type, region, zone
+//! and instance type `launchSpec`s, the zone's `Placement.AvailabilityZone`,
+//! and the choice of `ImageId` from the AMI set by the instance type's
+//! architecture and virtualization support. Pairs that `offerings.json`
+//! says EC2 does not offer are left out.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 
 use crate::config::Config;
-use crate::config::model::{AmiSet, Arch, LaunchSpec, Virt, WorkerType};
+use crate::config::model::{AmiSet, Arch, LaunchSpec, RegionSpec, Virt, WorkerType, ZoneSpec};
+use crate::offerings::Offerings;
 
 /// What an instance type can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +87,8 @@ pub fn merge(base: &mut LaunchSpec, over: &LaunchSpec) {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resolved {
     pub region: String,
+    /// The availability zone, for a region with `zones`.
+    pub zone: Option<String>,
     pub instance_type: String,
     /// The merged launchSpec with `ImageId` and `InstanceType` set.
     pub launch_spec: LaunchSpec,
@@ -96,6 +101,8 @@ pub struct Resolved {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unresolved {
     pub region_index: usize,
+    /// Index into the region's `zones`, for a region with zones.
+    pub zone_index: Option<usize>,
     pub instance_type_index: usize,
     pub message: String,
     pub help: String,
@@ -136,53 +143,126 @@ pub fn choose_ami<'a>(set: &'a AmiSet, region: &str, info: TypeInfo) -> Result<(
     ))
 }
 
-/// Resolves every region × instance type of a worker type, in source order.
-/// `set` is the worker type's AMI set (`None` when it uses legacy `ImageId`s
-/// or the set is unknown).
+/// Resolves every region × instance type of a worker type (region × zone ×
+/// instance type where a region has zones), in source order, offering or not.
+/// `set` is the worker type's AMI set (`None` when it uses legacy
+/// `ImageId`s or the set is unknown).
 pub fn resolve_worker_type(wt: &WorkerType, set: Option<&AmiSet>, catalog: &dyn TypeCatalog) -> Vec<Result<Resolved, Unresolved>> {
+    resolve_offered(wt, set, catalog, None)
+}
+
+/// [`resolve_worker_type`] without the pairs that `offerings` says EC2 does
+/// not offer (a zone, or a region without zones, that the file does not
+/// know is kept: `check` reports it).
+pub fn resolve_offered(
+    wt: &WorkerType,
+    set: Option<&AmiSet>,
+    catalog: &dyn TypeCatalog,
+    offerings: Option<&Offerings>,
+) -> Vec<Result<Resolved, Unresolved>> {
+    resolve_with(wt, set, catalog, offerings, true)
+}
+
+/// Whether `offerings` lets `instance_type` launch in `zone` of `region` (in
+/// the region, without a zone).
+pub fn is_offered(offerings: Option<&Offerings>, region: &str, zone: Option<&str>, instance_type: &str) -> bool {
+    let Some(o) = offerings else { return true };
+    let answer = match zone {
+        Some(zone) => o.in_zone(zone, instance_type),
+        None => o.in_region(region, instance_type),
+    };
+    answer != Some(false)
+}
+
+/// The zones to resolve in a region: each of its `zones`, or the region itself.
+fn zones_of(region: &RegionSpec, expand: bool) -> Vec<Option<(usize, &ZoneSpec)>> {
+    if region.zones.is_empty() || !expand {
+        vec![None]
+    } else {
+        region.zones.iter().enumerate().map(Some).collect()
+    }
+}
+
+/// Sets `Placement.AvailabilityZone`, keeping the other `Placement` keys.
+fn place(spec: &mut LaunchSpec, zone: &str) {
+    let placement = spec.entry("Placement").or_insert_with(|| Json::Object(LaunchSpec::new()));
+    if !placement.is_object() {
+        *placement = Json::Object(LaunchSpec::new());
+    }
+    if let Json::Object(p) = placement {
+        p.insert("AvailabilityZone".into(), Json::String(zone.to_string()));
+    }
+}
+
+/// Resolution; with `expand` false, every region resolves as if it had no
+/// zones (what `check` needs to know whether an AMI fits: that depends on
+/// the region and instance type only).
+pub(crate) fn resolve_with(
+    wt: &WorkerType,
+    set: Option<&AmiSet>,
+    catalog: &dyn TypeCatalog,
+    offerings: Option<&Offerings>,
+    expand: bool,
+) -> Vec<Result<Resolved, Unresolved>> {
     let mut out = Vec::with_capacity(wt.regions.len() * wt.instance_types.len());
     for (ri, region) in wt.regions.iter().enumerate() {
-        for (ti, itype) in wt.instance_types.iter().enumerate() {
-            let mut spec = wt.launch_spec.clone();
-            merge(&mut spec, &region.launch_spec);
-            merge(&mut spec, &itype.launch_spec);
-            let info = catalog.type_info(&itype.instance_type);
-            let chosen = match (wt.ami_set_id.as_deref(), set) {
-                (Some(_), Some(set)) => choose_ami(set, &region.region, info).map(|(ami, virt)| (Some(ami.to_string()), Some(virt))),
-                (Some(id), None) => Err(format!("AMI set `{id}` is not available")),
-                (None, _) => match region.image_id() {
-                    Some(ami) => Ok((Some(ami.to_string()), None)),
-                    None => Err(format!("no `amiSetId` and no `ImageId` in {}", region.region)),
-                },
-            };
-            match chosen {
-                Ok((ami, virt)) => {
-                    if let Some(ami) = ami {
-                        spec.insert("ImageId".into(), Json::String(ami));
-                    }
-                    spec.insert("InstanceType".into(), Json::String(itype.instance_type.clone()));
-                    out.push(Ok(Resolved {
-                        region: region.region.clone(),
-                        instance_type: itype.instance_type.clone(),
-                        launch_spec: spec,
-                        virt,
-                        arch: info.arch,
-                    }));
+        for zone in zones_of(region, expand) {
+            for (ti, itype) in wt.instance_types.iter().enumerate() {
+                let zone_name = zone.map(|(_, z)| z.zone.as_str());
+                if !is_offered(offerings, &region.region, zone_name, &itype.instance_type) {
+                    continue;
                 }
-                Err(reason) => out.push(Err(Unresolved {
-                    region_index: ri,
-                    instance_type_index: ti,
-                    message: format!(
-                        "worker type `{}` cannot launch `{}` in {}: {reason}",
-                        wt.name, itype.instance_type, region.region
-                    ),
-                    help: format!(
-                        "add a {} AMI for {} to the set, or remove `{}` from this worker type",
-                        if info.hvm { "hvm" } else { "pv" },
-                        region.region,
-                        itype.instance_type
-                    ),
-                })),
+                let mut spec = wt.launch_spec.clone();
+                merge(&mut spec, &region.launch_spec);
+                if let Some((_, z)) = zone {
+                    merge(&mut spec, &z.launch_spec);
+                }
+                merge(&mut spec, &itype.launch_spec);
+                let info = catalog.type_info(&itype.instance_type);
+                let chosen = match (wt.ami_set_id.as_deref(), set) {
+                    (Some(_), Some(set)) => choose_ami(set, &region.region, info).map(|(ami, virt)| (Some(ami.to_string()), Some(virt))),
+                    (Some(id), None) => Err(format!("AMI set `{id}` is not available")),
+                    (None, _) => match region.image_id() {
+                        Some(ami) => Ok((Some(ami.to_string()), None)),
+                        None => Err(format!("no `amiSetId` and no `ImageId` in {}", region.region)),
+                    },
+                };
+                match chosen {
+                    Ok((ami, virt)) => {
+                        if let Some(zone) = zone_name {
+                            place(&mut spec, zone);
+                        }
+                        if let Some(ami) = ami {
+                            spec.insert("ImageId".into(), Json::String(ami));
+                        }
+                        spec.insert("InstanceType".into(), Json::String(itype.instance_type.clone()));
+                        out.push(Ok(Resolved {
+                            region: region.region.clone(),
+                            zone: zone_name.map(str::to_string),
+                            instance_type: itype.instance_type.clone(),
+                            launch_spec: spec,
+                            virt,
+                            arch: info.arch,
+                        }));
+                    }
+                    Err(reason) => out.push(Err(Unresolved {
+                        region_index: ri,
+                        zone_index: zone.map(|(zi, _)| zi),
+                        instance_type_index: ti,
+                        message: format!(
+                            "worker type `{}` cannot launch `{}` in {}: {reason}",
+                            wt.name,
+                            itype.instance_type,
+                            zone_name.unwrap_or(&region.region)
+                        ),
+                        help: format!(
+                            "add a {} AMI for {} to the set, or remove `{}` from this worker type",
+                            if info.hvm { "hvm" } else { "pv" },
+                            region.region,
+                            itype.instance_type
+                        ),
+                    })),
+                }
             }
         }
     }
@@ -197,11 +277,13 @@ pub struct Explained {
     pub origins: Vec<String>,
 }
 
-/// Resolves one (region, instance type) of `wt` and explains every key's origin.
+/// Resolves one (region, instance type) of `wt`, or (region, zone, instance
+/// type) when the region has zones, and explains every key's origin.
 pub fn explain(
     config: &Config,
     wt: &WorkerType,
     region: &str,
+    zone: Option<&str>,
     instance_type: &str,
     catalog: &dyn TypeCatalog,
 ) -> Result<Explained, String> {
@@ -224,23 +306,57 @@ pub fn explain(
                 list(wt.instance_types.iter().map(|t| t.instance_type.as_str()).collect())
             )
         })?;
+    let zones = &wt.regions[ri].zones;
+    let zi = match (zone, zones.is_empty()) {
+        (None, true) => None,
+        (Some(z), true) => {
+            return Err(format!(
+                "region {region} of worker type `{}` has no zones (asked for `{z}`)",
+                wt.name
+            ));
+        }
+        (None, false) => {
+            return Err(format!(
+                "region {region} of worker type `{}` has zones: name one with `--zone` ({})",
+                wt.name,
+                list(zones.iter().map(|z| z.zone.as_str()).collect())
+            ));
+        }
+        (Some(z), false) => Some(zones.iter().position(|s| s.zone == z).ok_or_else(|| {
+            format!(
+                "region {region} of worker type `{}` has no zone `{z}` (it has {})",
+                wt.name,
+                list(zones.iter().map(|z| z.zone.as_str()).collect())
+            )
+        })?),
+    };
     let set = wt.ami_set_id.as_deref().and_then(|id| config.ami_sets.get(id));
+    let n = wt.instance_types.len();
+    let before: usize = wt.regions[..ri].iter().map(|r| r.zones.len().max(1) * n).sum();
     let resolved = resolve_worker_type(wt, set, catalog)
         .into_iter()
-        .nth(ri * wt.instance_types.len() + ti)
+        .nth(before + zi.unwrap_or(0) * n + ti)
         .ok_or_else(|| "no such launch spec".to_string())?
         .map_err(|u| u.message)?;
+    if !is_offered(config.offerings.as_ref(), region, zone, instance_type) {
+        return Err(format!(
+            "`{offerings}` says EC2 does not offer `{instance_type}` in {}: the launch spec is left out",
+            zone.unwrap_or(region),
+            offerings = crate::offerings::FILE
+        ));
+    }
     let wt_file = format!("worker-types/{}.toml", wt.name);
-    let layers = [
+    let mut layers = vec![
         ("launchSpec".to_string(), &wt.launch_spec),
         (format!("regions[{ri}].launchSpec"), &wt.regions[ri].launch_spec),
-        (format!("instanceTypes[{ti}].launchSpec"), &wt.instance_types[ti].launch_spec),
     ];
-    let pointers = [
-        "/launchSpec".to_string(),
-        format!("/regions/{ri}/launchSpec"),
-        format!("/instanceTypes/{ti}/launchSpec"),
-    ];
+    let mut pointers = vec!["/launchSpec".to_string(), format!("/regions/{ri}/launchSpec")];
+    if let Some(zi) = zi {
+        layers.push((format!("regions[{ri}].zones[{zi}].launchSpec"), &zones[zi].launch_spec));
+        pointers.push(format!("/regions/{ri}/zones/{zi}/launchSpec"));
+    }
+    layers.push((format!("instanceTypes[{ti}].launchSpec"), &wt.instance_types[ti].launch_spec));
+    pointers.push(format!("/instanceTypes/{ti}/launchSpec"));
     let locate = |file: &str, pointer: &str| -> String {
         match config.docs.get(file) {
             Some(doc) => {
@@ -260,6 +376,13 @@ pub fn explain(
                 "{} instanceTypes[{ti}].instanceType",
                 locate(&wt_file, &format!("/instanceTypes/{ti}/instanceType"))
             ),
+            "Placement.AvailabilityZone" if zi.is_some() => {
+                let zi = zi.unwrap_or(0);
+                format!(
+                    "{} regions[{ri}].zones[{zi}].zone",
+                    locate(&wt_file, &format!("/regions/{ri}/zones/{zi}/zone"))
+                )
+            }
             "ImageId" => match (set, resolved.virt) {
                 (Some(set), Some(virt)) => {
                     let i = set
@@ -342,6 +465,7 @@ mod tests {
             description: None,
             amis: entries,
             source: None,
+            worker_config: None,
         }
     }
 

@@ -1,21 +1,27 @@
 //! Taskcluster worker-manager worker pools from worker types (DESIGN §10):
 //! `amiset export taskcluster`. One pool per worker type, for
 //! worker-manager's AWS provider: `workerPoolId` is
-//! `<provisionerId>/<workerType>`, and `config` holds one `launchConfig` per
-//! (region, instance type) with the resolved launch spec, the instance type's
-//! `capacity` as `capacityPerInstance` and the worker type's `userData` as
-//! `workerConfig`. What worker-manager would reject is a finding here, before
-//! anything is written; the files go through the artifacts writer (atomic,
-//! deterministic bytes).
+//! `<provisionerId>/<workerType>` (amiset.toml's `[taskcluster]`, overridden
+//! by the worker type's own), and `config` holds one launchConfig per
+//! (region, instance type) with the resolved launch spec, the worker config
+//! (the AMI set's `[workerConfig]` under the worker type's `userData`) and
+//! worker-manager's `workerManager` block: `capacityPerInstance`, the
+//! computed `launchConfigId`, and `initialWeight` / `maxCapacity` where the
+//! config sets them. What worker-manager would reject is a finding here,
+//! before anything is written; the files go through the artifacts writer
+//! (atomic, deterministic bytes).
 
+mod pyjson;
+
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::{Map, Value as Json, json};
 
 use crate::artifacts::{self, CompileError, Source};
-use crate::config::{Config, WorkerType};
+use crate::config::{Config, Lifecycle, WorkerManagerSettings, WorkerType};
 use crate::diag::{Code, Finding};
-use crate::resolve::TypeCatalog;
+use crate::resolve::{Resolved, TypeCatalog};
 
 /// Launch spec keys worker-manager's AWS provider refuses in a `launchConfig`
 /// (`config-aws.yml`: it sets them itself, or forbids arbitrary IAM instance profiles).
@@ -49,6 +55,103 @@ fn is_email(owner: &str) -> bool {
     }
 }
 
+/// The `launchConfigId` worker-manager identifies a launchConfig by: `lc-`
+/// and the first 20 hex digits of the sha256 of the workerPoolId followed by
+/// `entry` (the launchConfig without `workerManager`) as Python's
+/// `json.dumps(entry, sort_keys=True)` writes it, UTF-8 encoded.
+///
+/// This is the id Taskcluster's own generators compute, so a pool amiset
+/// exports and one they generate agree: taskcluster/community-tc-config,
+/// `generate/workers.py` (`get_launch_config_id`: the sha256 of
+/// `worker_pool_id + json.dumps(cfg_without_wm, sort_keys=True)`, where
+/// `cfg_without_wm` is the launchConfig entry minus its `workerManager` key,
+/// taken after `workerConfig` is merged in). taskcluster/tc-admin
+/// (`tcadmin/resources/worker_pool.py`) passes the pool's `config` through
+/// unchanged and computes no id of its own.
+pub fn launch_config_id(worker_pool_id: &str, entry: &Map<String, Json>) -> String {
+    let mut without = entry.clone();
+    without.remove("workerManager");
+    let text = format!("{worker_pool_id}{}", pyjson::dumps(&Json::Object(without)));
+    let hex = artifacts::sha256_hex(text.as_bytes());
+    format!("lc-{}", &hex[..20])
+}
+
+/// A worker type's pool settings: amiset.toml's `[taskcluster]` with the
+/// worker type's own `[taskcluster]` laid over it.
+struct PoolSettings<'a> {
+    provisioner_id: Option<&'a str>,
+    worker_type: &'a str,
+    email_on_error: bool,
+    lifecycle: Option<Lifecycle>,
+}
+
+impl<'a> PoolSettings<'a> {
+    fn of(config: &'a Config, wt: &'a WorkerType) -> PoolSettings<'a> {
+        let tc = &config.policy.taskcluster;
+        let own = wt.taskcluster.as_ref();
+        let lifecycle = match (&tc.lifecycle, own.and_then(|o| o.lifecycle.as_ref())) {
+            (Some(base), Some(over)) => Some(base.overlaid(over)),
+            (base, over) => over.or(base.as_ref()).cloned(),
+        };
+        PoolSettings {
+            provisioner_id: own.and_then(|o| o.provisioner_id.as_deref()).or(tc.provisioner_id.as_deref()),
+            worker_type: own.and_then(|o| o.worker_type.as_deref()).unwrap_or(&wt.name),
+            email_on_error: own.and_then(|o| o.email_on_error).unwrap_or(tc.email_on_error),
+            lifecycle,
+        }
+    }
+
+    fn worker_pool_id(&self) -> Option<String> {
+        self.provisioner_id.map(|p| format!("{p}/{}", self.worker_type))
+    }
+}
+
+/// The `workerManager` layers of one launchConfig, first to last (the later
+/// wins): the worker type's `[taskcluster] workerManager`, then the instance
+/// type's `workerManager`.
+fn worker_manager_layers<'a>(wt: &'a WorkerType, r: &Resolved) -> Vec<&'a WorkerManagerSettings> {
+    let pool = wt.taskcluster.as_ref().and_then(|t| t.worker_manager.as_ref());
+    let instance_type = wt
+        .instance_types
+        .iter()
+        .find(|t| t.instance_type == r.instance_type)
+        .and_then(|t| t.worker_manager.as_ref());
+    [pool, instance_type].into_iter().flatten().collect()
+}
+
+/// The launchConfig entries of one pool, each with its `workerManager` block.
+fn launch_configs(config: &Config, wt: &WorkerType, worker_pool_id: &str, resolved: &[Resolved]) -> Vec<Json> {
+    let worker_config = Json::Object(config.worker_config(wt));
+    resolved
+        .iter()
+        .map(|r| {
+            let mut entry = Map::new();
+            entry.insert("region".into(), json!(r.region));
+            entry.insert("launchConfig".into(), Json::Object(r.launch_spec.clone()));
+            entry.insert("workerConfig".into(), worker_config.clone());
+            let settings = worker_manager_layers(wt, r)
+                .into_iter()
+                .fold(WorkerManagerSettings::default(), |acc, layer| acc.overlaid(layer));
+            let capacity = wt
+                .instance_types
+                .iter()
+                .find(|t| t.instance_type == r.instance_type)
+                .map_or(1, |t| t.capacity as u64);
+            let mut manager = Map::new();
+            manager.insert("capacityPerInstance".into(), json!(capacity));
+            manager.insert("launchConfigId".into(), json!(launch_config_id(worker_pool_id, &entry)));
+            if let Some(weight) = settings.initial_weight {
+                manager.insert("initialWeight".into(), json!(weight));
+            }
+            if let Some(max) = settings.max_capacity {
+                manager.insert("maxCapacity".into(), json!(max));
+            }
+            entry.insert("workerManager".into(), Json::Object(manager));
+            Json::Object(entry)
+        })
+        .collect()
+}
+
 /// The worker pools of a checked config, by path relative to OUT
 /// (`<provisionerId>/<workerType>.json`), or the findings that stop the
 /// export (warnings come with the pools).
@@ -56,15 +159,21 @@ pub fn worker_pools(config: &Config, catalog: &dyn TypeCatalog) -> (Vec<(String,
     let mut findings = settings_findings(config);
     let tc = &config.policy.taskcluster;
     let mut pools = Vec::new();
+    let mut seen: BTreeMap<String, &WorkerType> = BTreeMap::new();
     for (name, wt) in &config.worker_types {
         let before = findings.len();
         findings.extend(worker_type_findings(config, wt));
+        let settings = PoolSettings::of(config, wt);
+        let Some(pool_id) = settings.worker_pool_id() else { continue };
+        if let Some(first) = seen.get(&pool_id) {
+            findings.push(duplicate_pool(config, &pool_id, first, wt));
+            continue;
+        }
+        seen.insert(pool_id.clone(), wt);
         if findings[before..].iter().any(Finding::is_error) {
             continue;
         }
-        let (Some(provisioner), Some(provider)) = (&tc.provisioner_id, &tc.provider_id) else {
-            continue;
-        };
+        let Some(provider) = &tc.provider_id else { continue };
         let resolved = match artifacts::resolved_specs(config, wt, catalog) {
             Ok(r) => r,
             Err(e) => {
@@ -72,39 +181,23 @@ pub fn worker_pools(config: &Config, catalog: &dyn TypeCatalog) -> (Vec<(String,
                 continue;
             }
         };
-        let capacity: Map<String, Json> = wt
-            .instance_types
-            .iter()
-            .map(|t| (t.instance_type.clone(), json!(t.capacity as u64)))
-            .collect();
-        let launch_configs: Vec<Json> = resolved
-            .iter()
-            .map(|r| {
-                json!({
-                    "region": r.region,
-                    "launchConfig": Json::Object(r.launch_spec.clone()),
-                    "capacityPerInstance": capacity.get(&r.instance_type).cloned().unwrap_or(json!(1)),
-                    "workerConfig": Json::Object(wt.user_data.clone()),
-                })
-            })
-            .collect();
         let mut pool_config = json!({
             "minCapacity": wt.min_capacity,
             "maxCapacity": wt.max_capacity,
-            "launchConfigs": launch_configs,
+            "launchConfigs": launch_configs(config, wt, &pool_id, &resolved),
         });
-        if let Some(lifecycle) = &tc.lifecycle {
+        if let Some(lifecycle) = &settings.lifecycle {
             pool_config["lifecycle"] = serde_json::to_value(lifecycle).unwrap_or(Json::Null);
         }
         let owner = wt.owner.clone().or_else(|| tc.owner.clone()).unwrap_or_default();
         pools.push((
-            format!("{provisioner}/{name}.json"),
+            format!("{pool_id}.json"),
             json!({
-                "workerPoolId": format!("{provisioner}/{name}"),
+                "workerPoolId": pool_id,
                 "providerId": provider,
                 "description": wt.description.clone().unwrap_or_default(),
                 "owner": owner,
-                "emailOnError": tc.email_on_error,
+                "emailOnError": settings.email_on_error,
                 "config": pool_config,
             }),
         ));
@@ -112,11 +205,54 @@ pub fn worker_pools(config: &Config, catalog: &dyn TypeCatalog) -> (Vec<(String,
     (pools, findings)
 }
 
-/// `provisionerId` and `providerId` must be set in `[taskcluster]`.
+/// Where a worker type says its workerPoolId: its `[taskcluster]` `workerType`,
+/// else its `provisionerId`, else the whole file (the stem and amiset.toml say it).
+fn pool_id_place(config: &Config, wt: &WorkerType) -> (String, Option<std::ops::Range<usize>>) {
+    let file = format!("worker-types/{}.toml", wt.name);
+    let span = config.worker_doc(&wt.name).and_then(|d| {
+        ["/taskcluster/workerType", "/taskcluster/provisionerId"]
+            .into_iter()
+            .find(|p| d.root.pointer(p).is_some())
+            .map(|p| d.span_of_value(p))
+    });
+    (file, span)
+}
+
+/// Two worker types that would write the same worker pool.
+fn duplicate_pool(config: &Config, pool_id: &str, first: &WorkerType, second: &WorkerType) -> Finding {
+    let f = Finding::new(
+        Code::TaskclusterDuplicateWorkerPool,
+        format!(
+            "worker types `{}` and `{}` both export the worker pool `{pool_id}`",
+            first.name, second.name
+        ),
+    )
+    .label("exports the same workerPoolId")
+    .help("give one of them its own `[taskcluster]` `workerType` or `provisionerId`");
+    let (file, span) = pool_id_place(config, second);
+    let f = match span {
+        Some(span) => f.at(&file, span),
+        None => f.in_file(&file),
+    };
+    let (first_file, first_span) = pool_id_place(config, first);
+    f.secondary(
+        first_file,
+        first_span.unwrap_or(0..0),
+        format!("`{}` exports `{pool_id}` first", first.name),
+    )
+}
+
+/// `providerId` must be set in `[taskcluster]`, and `provisionerId` too
+/// unless every worker type sets its own.
 fn settings_findings(config: &Config) -> Vec<Finding> {
     let tc = &config.policy.taskcluster;
+    let all_own = !config.worker_types.is_empty()
+        && config
+            .worker_types
+            .values()
+            .all(|wt| wt.taskcluster.as_ref().is_some_and(|t| t.provisioner_id.is_some()));
     let missing: Vec<&str> = [
-        ("provisionerId", tc.provisioner_id.is_none()),
+        ("provisionerId", tc.provisioner_id.is_none() && !all_own),
         ("providerId", tc.provider_id.is_none()),
     ]
     .into_iter()
@@ -151,14 +287,15 @@ fn worker_type_findings(config: &Config, wt: &WorkerType) -> Vec<Finding> {
         None => f.in_file(&file),
     };
     let mut out = Vec::new();
-    if !is_worker_type_id(&wt.name) {
+    let own_worker_type = wt.taskcluster.as_ref().is_some_and(|t| t.worker_type.is_some());
+    if !own_worker_type && !is_worker_type_id(&wt.name) {
         out.push(
             Finding::new(
                 Code::TaskclusterInvalidValue,
                 format!("worker type `{}` is not a valid worker-manager workerType", wt.name),
             )
             .in_file(&file)
-            .help("worker-manager's workerType is 1 to 38 lower-case letters, digits and `-`, starting with a letter and not ending in `-`; rename the file"),
+            .help("worker-manager's workerType is 1 to 38 lower-case letters, digits and `-`, starting with a letter and not ending in `-`; rename the file, or set `workerType` in its `[taskcluster]` table"),
         );
     }
     match wt.owner.as_deref().or(config.policy.taskcluster.owner.as_deref()) {
@@ -292,6 +429,26 @@ mod tests {
         for bad in ["", "1abc", "Gecko", "gecko_t", "gecko-", "-a", &format!("a{}", "b".repeat(38))] {
             assert!(!is_worker_type_id(bad), "{bad}");
         }
+    }
+
+    /// Ids computed by CPython for the same entries:
+    /// `"lc-" + hashlib.sha256((pool + json.dumps(entry, sort_keys=True)).encode("utf8")).hexdigest()[:20]`.
+    #[test]
+    fn launch_config_ids_are_the_ids_python_computes() {
+        let plain = json!({"region": "us-east-1", "workerConfig": {},
+            "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large"}});
+        let rich = json!({"region": "eu-central-1",
+            "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "c5.xlarge",
+                "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "team", "Value": "équipe 🚀"}]}]},
+            "workerConfig": {"capacity": 2, "ratio": 0.1, "big": 1e16, "one": 1.0, "tiny": 1.5e-7, "quote": "a\"b\\c\n"}});
+        let map = |v: &Json| v.as_object().cloned().unwrap();
+        assert_eq!(launch_config_id("proj-example/linux", &map(&plain)), "lc-bcedaef197c2f93b42ea");
+        assert_eq!(launch_config_id("proj-example/linux", &map(&rich)), "lc-09e817d816f98222e60a");
+        assert_eq!(launch_config_id("proj-b/ci", &map(&plain)), "lc-c991f9b2017bece578fe");
+        // `workerManager` is not part of what is hashed.
+        let mut managed = map(&plain);
+        managed.insert("workerManager".into(), json!({"capacityPerInstance": 4}));
+        assert_eq!(launch_config_id("proj-example/linux", &managed), "lc-bcedaef197c2f93b42ea");
     }
 
     #[test]

@@ -12,13 +12,17 @@ use serde_json::{Value as Json, json};
 
 /// Worker-manager's constraints on a worker pool definition for its AWS
 /// provider, stated here from taskcluster's published schemas
-/// (`services/worker-manager/schemas/v1/config-aws.yml`,
-/// `create-worker-pool-request.yml`, `worker-pool-full.yml`,
-/// `worker-lifecycle.yml` and the identifier constants), independently of
-/// the exporter. One deliberate tightening: config-aws.yml's
+/// (`services/worker-manager/schemas/v1/config-aws.yml` with its
+/// per-launchConfig `workerManager` block, `create-worker-pool-request.yml`,
+/// `worker-pool-full.yml`, `worker-lifecycle.yml` and the identifier
+/// constants), independently of the exporter. Deliberate tightenings, each
+/// what DESIGN §10 promises: config-aws.yml's
 /// `not: {required: [IamInstanceProfile, UserData, MinCount, MaxCount]}`
-/// only rejects all four together, while worker-manager's documentation and
-/// DESIGN §10 forbid each; here each one is forbidden.
+/// only rejects all four together, while worker-manager's documentation
+/// forbids each, so here each one is forbidden; the deprecated top-level
+/// `capacityPerInstance` is refused and `workerManager` with
+/// `capacityPerInstance` and an `lc-` + 20 hex digit `launchConfigId` is
+/// required.
 fn worker_manager_schema() -> Json {
     let forbidden: Vec<Json> = ["IamInstanceProfile", "UserData", "MinCount", "MaxCount"]
         .iter()
@@ -48,7 +52,8 @@ fn worker_manager_schema() -> Json {
                         "additionalProperties": false,
                         "properties": {
                             "registrationTimeout": {"type": "integer"},
-                            "reregistrationTimeout": {"type": "integer", "maximum": 2678400}
+                            "reregistrationTimeout": {"type": "integer", "maximum": 2678400},
+                            "queueInactivityTimeout": {"type": "integer", "minimum": 1200}
                         }
                     },
                     "launchConfigs": {
@@ -57,7 +62,7 @@ fn worker_manager_schema() -> Json {
                         "items": {
                             "type": "object",
                             "additionalProperties": false,
-                            "required": ["region", "launchConfig", "capacityPerInstance"],
+                            "required": ["region", "launchConfig", "workerManager"],
                             "properties": {
                                 "region": {"type": "string"},
                                 "launchConfig": {
@@ -67,8 +72,19 @@ fn worker_manager_schema() -> Json {
                                     "allOf": forbidden
                                 },
                                 "additionalUserData": {"type": "object"},
-                                "capacityPerInstance": {"type": "integer", "minimum": 1},
-                                "workerConfig": {"type": "object"}
+                                "capacityPerInstance": false,
+                                "workerConfig": {"type": "object"},
+                                "workerManager": {
+                                    "type": "object",
+                                    "additionalProperties": false,
+                                    "required": ["capacityPerInstance", "launchConfigId"],
+                                    "properties": {
+                                        "launchConfigId": {"type": "string", "pattern": "^lc-[0-9a-f]{20}$"},
+                                        "capacityPerInstance": {"type": "integer", "minimum": 1},
+                                        "initialWeight": {"type": "number", "minimum": 0, "maximum": 1},
+                                        "maxCapacity": {"type": "integer", "minimum": 0}
+                                    }
+                                }
                             }
                         }
                     }
@@ -111,13 +127,19 @@ fn the_schema_of_these_tests_rejects_what_worker_manager_rejects() {
     let validator = jsonschema::validator_for(&worker_manager_schema()).unwrap();
     let good = json!({"workerPoolId": "p/w", "providerId": "aws", "description": "", "owner": "a@example.com",
         "emailOnError": false, "config": {"minCapacity": 0, "maxCapacity": 1, "launchConfigs": [
-            {"region": "us-east-1", "launchConfig": {"ImageId": "ami-1"}, "capacityPerInstance": 1, "workerConfig": {}}]}});
+            {"region": "us-east-1", "launchConfig": {"ImageId": "ami-1"}, "workerConfig": {},
+             "workerManager": {"capacityPerInstance": 1, "launchConfigId": "lc-0123456789abcdef0123"}}]}});
     assert!(validator.is_valid(&good));
-    let mutations: [(&str, Json); 7] = [
+    let mutations: [(&str, Json); 12] = [
         ("/config/launchConfigs/0/launchConfig/IamInstanceProfile", json!({"Name": "x"})),
         ("/config/launchConfigs/0/launchConfig/UserData", json!("eA==")),
-        ("/config/launchConfigs/0/capacityPerInstance", json!(1.5)),
-        ("/config/launchConfigs/0/capacityPerInstance", json!(0)),
+        ("/config/launchConfigs/0/workerManager/capacityPerInstance", json!(1.5)),
+        ("/config/launchConfigs/0/workerManager/capacityPerInstance", json!(0)),
+        ("/config/launchConfigs/0/workerManager/launchConfigId", json!("lc-short")),
+        ("/config/launchConfigs/0/workerManager/initialWeight", json!(1.5)),
+        ("/config/launchConfigs/0/workerManager/other", json!(1)),
+        ("/config/launchConfigs/0/capacityPerInstance", json!(1)),
+        ("/config/lifecycle", json!({"queueInactivityTimeout": 60})),
         ("/config/launchConfigs/0/extra", json!(1)),
         ("/workerPoolId", json!("p/Upper_case")),
         ("/config/minPrice", json!(0.1)),
@@ -173,7 +195,7 @@ fn config_example_exports_one_valid_pool_per_worker_type_with_the_compiled_image
                     .find(|lc| lc["region"] == region.as_str() && lc["launchConfig"]["InstanceType"] == itype.as_str())
                     .unwrap_or_else(|| panic!("{w}: no launchConfig for {region} {itype}"));
                 assert_eq!(lc["launchConfig"], *spec, "{w} {region} {itype}");
-                assert_eq!(lc["workerConfig"], artifact.get("userData").cloned().unwrap_or(json!({})));
+                assert_eq!(lc["workerConfig"], artifact["workerConfig"], "{w} {region} {itype}");
             }
         }
         assert_eq!(pool["config"]["launchConfigs"].as_array().unwrap().len(), expected, "{w}");
@@ -186,7 +208,7 @@ fn config_example_exports_one_valid_pool_per_worker_type_with_the_compiled_image
         .iter()
         .find(|lc| lc["launchConfig"]["InstanceType"] == "c5.xlarge")
         .unwrap();
-    assert_eq!(c5["capacityPerInstance"], 2);
+    assert_eq!(c5["workerManager"]["capacityPerInstance"], 2);
     assert!(
         codes(&doc)
             .iter()
@@ -228,7 +250,7 @@ fn generated_repositories_export_the_image_of_their_set_for_each_region_and_arch
                         .find(|lc| lc["region"] == *region && lc["launchConfig"]["InstanceType"] == *itype)
                         .unwrap();
                     assert_eq!(lc["launchConfig"]["ImageId"], corpus::ami(n), "worker-{w} {region} {itype}");
-                    assert_eq!(lc["capacityPerInstance"], i + 1);
+                    assert_eq!(lc["workerManager"]["capacityPerInstance"], i + 1);
                     assert_eq!(lc["workerConfig"], json!({"capacity": 1}));
                 }
             }
@@ -381,4 +403,311 @@ fn taskcluster_table_is_checked_by_the_schema() {
     let found = errors(&doc);
     assert!(found.iter().any(|f| f.1 == "amiset.toml" && f.2 == 4), "{doc:#}");
     assert!(found.iter().any(|f| f.1 == "amiset.toml" && f.2 == 6), "{doc:#}");
+}
+
+/// The test venv's Python (`$AMISET_TEST_VENV`, else `<repo>/.venv`).
+fn python() -> std::path::PathBuf {
+    std::env::var_os("AMISET_TEST_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| manifest_dir().join(".venv"))
+        .join("bin/python")
+}
+
+/// `launchConfigId` of every launchConfig of the pool file at `path`, as
+/// Python computes it from the file: Taskcluster's generators' rule, with
+/// Python's own `json.dumps(..., sort_keys=True)`.
+fn python_launch_config_ids(path: &Path) -> Vec<String> {
+    const SCRIPT: &str = r#"
+import hashlib, json, sys
+pool = json.load(open(sys.argv[1], encoding="utf-8"))
+for lc in pool["config"]["launchConfigs"]:
+    entry = {k: v for k, v in lc.items() if k != "workerManager"}
+    text = pool["workerPoolId"] + json.dumps(entry, sort_keys=True)
+    print("lc-" + hashlib.sha256(text.encode("utf8")).hexdigest()[:20])
+"#;
+    let out = std::process::Command::new(python())
+        .args(["-c", SCRIPT, path.to_str().unwrap()])
+        .output()
+        .unwrap_or_else(|e| panic!("{} runs: {e} (set AMISET_TEST_VENV)", python().display()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
+}
+
+#[test]
+fn launch_config_ids_are_the_ones_python_computes_with_non_ascii_text_and_floats() {
+    let policy = format!("regions = [\"us-east-1\", \"eu-central-1\"]\n{TASKCLUSTER}");
+    let worker = "owner = \"ci@example.com\"\namiSetId = \"base\"\nmaxCapacity = 5\n\n\
+        [launchSpec]\nTagSpecifications = [{ ResourceType = \"instance\", Tags = [{ Key = \"équipe\", Value = \"café 🚀 \\\"q\\\" \\\\ \\n\" }] }]\n\n\
+        [userData]\nratio = 0.1\none = 1.0\nbig = 1e16\ntiny = 1.5e-7\nneg = -2.5\ncount = 3\nname = \"Zoë ☃ 😀\"\n\n\
+        [[instanceTypes]]\ninstanceType = \"m5.large\"\n\n[[instanceTypes]]\ninstanceType = \"c5.xlarge\"\ncapacity = 2\n\n\
+        [[regions]]\nregion = \"us-east-1\"\n\n[[regions]]\nregion = \"eu-central-1\"\n";
+    let tmp = repo_with(&policy, &[("linux", worker)]);
+    std::fs::write(
+        tmp.path().join("repo/ami-sets/base.toml"),
+        "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-0123456789abcdef0\"\n\n[[amis]]\nregion = \"eu-central-1\"\nhvm = \"ami-0fedcba9876543210\"\n\n\
+         [workerConfig]\nbootstrap = { url = \"https://example.com/ß\", weight = 0.5 }\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let (code, doc) = export(tmp.path(), &tmp.path().join("repo"), &out);
+    assert_eq!(code, 0, "{doc:#}");
+    let pools = valid_pools(&out);
+    let pool = &pools["proj-gen/linux.json"];
+    let lcs = pool["config"]["launchConfigs"].as_array().unwrap();
+    assert_eq!(lcs.len(), 4);
+    // What is hashed really holds the non-ASCII strings and the floats.
+    assert_eq!(lcs[0]["workerConfig"]["name"], "Zoë ☃ 😀");
+    assert_eq!(lcs[0]["workerConfig"]["big"], 1e16);
+    assert_eq!(lcs[0]["workerConfig"]["bootstrap"]["url"], "https://example.com/ß");
+    let ours: Vec<String> = lcs
+        .iter()
+        .map(|lc| lc["workerManager"]["launchConfigId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ours, python_launch_config_ids(&out.join("proj-gen/linux.json")));
+    let distinct: std::collections::BTreeSet<&String> = ours.iter().collect();
+    assert_eq!(distinct.len(), 4, "each launchConfig has its own id: {ours:?}");
+    for lc in lcs {
+        assert!(
+            lc.get("capacityPerInstance").is_none(),
+            "no deprecated top-level capacityPerInstance"
+        );
+        let want = if lc["launchConfig"]["InstanceType"] == "c5.xlarge" { 2 } else { 1 };
+        assert_eq!(lc["workerManager"]["capacityPerInstance"], want);
+    }
+}
+
+#[test]
+fn config_example_launch_config_ids_are_the_ones_python_computes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pools");
+    let (code, doc) = export(tmp.path(), &manifest_dir().join("config-example"), &out);
+    assert_eq!(code, 0, "{doc:#}");
+    for (path, pool) in valid_pools(&out) {
+        let ours: Vec<String> = pool["config"]["launchConfigs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|lc| lc["workerManager"]["launchConfigId"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ours, python_launch_config_ids(&out.join(&path)), "{path}");
+    }
+}
+
+#[test]
+fn a_worker_types_taskcluster_table_overrides_amiset_toml_per_pool() {
+    let policy = "regions = [\"us-east-1\"]\n\n[taskcluster]\nprovisionerId = \"proj-a\"\nproviderId = \"aws\"\nemailOnError = true\n\
+        lifecycle = { registrationTimeout = 1800, reregistrationTimeout = 345600 }\n";
+    let plain = WORKER.to_string();
+    let own = format!(
+        "{}\n[[instanceTypes]]\ninstanceType = \"c5.xlarge\"\nworkerManager = {{ maxCapacity = 3 }}\n\n\
+         [taskcluster]\nprovisionerId = \"proj-b\"\nworkerType = \"ci\"\nemailOnError = false\n\
+         lifecycle = {{ reregistrationTimeout = 86400, queueInactivityTimeout = 7200 }}\n\
+         workerManager = {{ initialWeight = 0.5, maxCapacity = 10 }}\n",
+        WORKER
+    );
+    let tmp = repo_with(policy, &[("ci", &plain), ("proj-b-ci", &own)]);
+    let out = tmp.path().join("out");
+    let (code, doc) = export(tmp.path(), &tmp.path().join("repo"), &out);
+    assert_eq!(code, 0, "{doc:#}");
+    let pools = valid_pools(&out);
+    assert_eq!(pools.keys().collect::<Vec<_>>(), ["proj-a/ci.json", "proj-b/ci.json"]);
+    let a = &pools["proj-a/ci.json"];
+    assert_eq!(a["workerPoolId"], "proj-a/ci");
+    assert_eq!(a["emailOnError"], true);
+    assert_eq!(
+        a["config"]["lifecycle"],
+        json!({"registrationTimeout": 1800, "reregistrationTimeout": 345600})
+    );
+    assert_eq!(
+        a["config"]["launchConfigs"][0]["workerManager"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["capacityPerInstance", "launchConfigId"],
+        "nothing set, nothing written"
+    );
+    let b = &pools["proj-b/ci.json"];
+    assert_eq!(b["workerPoolId"], "proj-b/ci");
+    assert_eq!(b["emailOnError"], false);
+    // Merged key by key: registrationTimeout from amiset.toml, the rest from the worker type.
+    assert_eq!(
+        b["config"]["lifecycle"],
+        json!({"registrationTimeout": 1800, "reregistrationTimeout": 86400, "queueInactivityTimeout": 7200})
+    );
+    let manager = |itype: &str| {
+        let lc = b["config"]["launchConfigs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|lc| lc["launchConfig"]["InstanceType"] == itype)
+            .unwrap()
+            .clone();
+        let mut wm = lc["workerManager"].clone();
+        wm.as_object_mut().unwrap().remove("launchConfigId");
+        wm
+    };
+    // The worker type's layer, then the instance type's (the later wins).
+    assert_eq!(
+        manager("m5.large"),
+        json!({"capacityPerInstance": 1, "initialWeight": 0.5, "maxCapacity": 10})
+    );
+    assert_eq!(
+        manager("c5.xlarge"),
+        json!({"capacityPerInstance": 1, "initialWeight": 0.5, "maxCapacity": 3})
+    );
+    // The same launch spec in two pools: different ids (the workerPoolId is hashed too).
+    assert_ne!(
+        a["config"]["launchConfigs"][0]["workerManager"]["launchConfigId"],
+        b["config"]["launchConfigs"][0]["workerManager"]["launchConfigId"]
+    );
+}
+
+#[test]
+fn two_worker_types_that_export_the_same_worker_pool_are_refused_at_both_places() {
+    let policy = format!("regions = [\"us-east-1\"]\n{TASKCLUSTER}");
+    // `ci` exports proj-gen/ci by its stem; `other` says workerType = "ci" on line 7.
+    let other = format!("{WORKER}\n[taskcluster]\nworkerType = \"ci\"\n");
+    let tmp = repo_with(&policy, &[("ci", WORKER), ("other", &other)]);
+    let out = tmp.path().join("out");
+    let (code, doc) = export(tmp.path(), &tmp.path().join("repo"), &out);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(
+        errors(&doc),
+        [(
+            "taskcluster::duplicate-worker-pool".into(),
+            "worker-types/other.toml".into(),
+            12,
+            14
+        )]
+    );
+    let finding = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "taskcluster::duplicate-worker-pool")
+        .unwrap();
+    assert!(finding["message"].as_str().unwrap().contains("`proj-gen/ci`"), "{finding:#}");
+    let labels = finding["labels"].as_array().unwrap();
+    assert_eq!(labels.len(), 1, "{finding:#}");
+    assert_eq!(labels[0]["file"], "worker-types/ci.toml");
+    assert!(!out.exists(), "nothing is written");
+}
+
+#[test]
+fn the_sets_worker_config_is_merged_under_user_data_in_pools_and_artifacts() {
+    let policy = format!("regions = [\"us-east-1\"]\n{TASKCLUSTER}");
+    let set = "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-0123456789abcdef0\"\n\n\
+        [workerConfig]\nlist = [1, 2]\nimageBuild = \"abc123\"\n\n\
+        [workerConfig.bootstrap]\nscript = \"https://example.com/bootstrap.sh\"\nref = \"abc123\"\n\n\
+        [workerConfig.shutdown]\nenabled = true\nafterIdleSeconds = 15\n";
+    let worker = format!(
+        "{WORKER}\n[userData]\ncapacity = 1\nlist = [3]\nshutdown = {{ afterIdleSeconds = 60 }}\nbootstrap = {{ extra = {{ a = 1 }} }}\n"
+    );
+    let tmp = repo_with(&policy, &[("linux", &worker)]);
+    let repo = tmp.path().join("repo");
+    std::fs::write(repo.join("ami-sets/base.toml"), set).unwrap();
+    // Written out by hand: tables merge key by key, the worker type's arrays and scalars win.
+    let expected = json!({
+        "capacity": 1,
+        "list": [3],
+        "imageBuild": "abc123",
+        "bootstrap": {"script": "https://example.com/bootstrap.sh", "ref": "abc123", "extra": {"a": 1}},
+        "shutdown": {"enabled": true, "afterIdleSeconds": 60}
+    });
+    let out = tmp.path().join("out");
+    let (code, doc) = export(tmp.path(), &repo, &out);
+    assert_eq!(code, 0, "{doc:#}");
+    let pools = valid_pools(&out);
+    assert_eq!(pools["proj-gen/linux.json"]["config"]["launchConfigs"][0]["workerConfig"], expected);
+
+    let compiled = tmp.path().join("compiled");
+    let c = amiset(
+        tmp.path(),
+        &["compile", repo.to_str().unwrap(), "--out", compiled.to_str().unwrap()],
+    );
+    assert_eq!(c.status.code(), Some(0), "{}", stderr(&c));
+    let artifact = |rel: &str| -> Json { serde_json::from_slice(&std::fs::read(compiled.join(rel)).unwrap()).unwrap() };
+    let wt = artifact("worker-types/linux.json");
+    assert_eq!(wt["workerConfig"], expected);
+    assert_eq!(
+        wt["userData"],
+        json!({"capacity": 1, "list": [3], "shutdown": {"afterIdleSeconds": 60}, "bootstrap": {"extra": {"a": 1}}})
+    );
+    assert_eq!(
+        artifact("ami-sets/base.json")["workerConfig"],
+        json!({"list": [1, 2], "imageBuild": "abc123",
+               "bootstrap": {"script": "https://example.com/bootstrap.sh", "ref": "abc123"},
+               "shutdown": {"enabled": true, "afterIdleSeconds": 15}})
+    );
+}
+
+#[test]
+fn taskcluster_tables_of_worker_types_are_checked_by_the_schema() {
+    let policy = format!("regions = [\"us-east-1\"]\n{TASKCLUSTER}");
+    let bad = format!(
+        "{WORKER}\n[taskcluster]\nworkerType = \"Not_Valid\"\nlifecycle = {{ queueInactivityTimeout = 60 }}\nworkerManager = {{ initialWeight = 2 }}\nproviderId = \"x\"\n"
+    );
+    let bad_type = WORKER.replace(
+        "instanceType = \"m5.large\"\n",
+        "instanceType = \"m5.large\"\nworkerManager = { maxCapacity = -1 }\n",
+    );
+    let tmp = repo_with(&policy, &[("bad", &bad), ("badtype", &bad_type)]);
+    let (code, doc) = json(tmp.path(), &["check", "repo"]);
+    assert_eq!(code, 1, "{doc:#}");
+    let mut found: Vec<(String, u64)> = errors(&doc)
+        .into_iter()
+        .filter(|f| f.0.starts_with("schema::"))
+        .map(|f| (f.1, f.2))
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("worker-types/bad.toml".to_string(), 12),
+            ("worker-types/bad.toml".to_string(), 13),
+            ("worker-types/bad.toml".to_string(), 14),
+            ("worker-types/bad.toml".to_string(), 15),
+            ("worker-types/badtype.toml".to_string(), 7),
+        ],
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn export_and_compile_create_the_missing_parents_of_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let example = manifest_dir().join("config-example");
+    let pools = tmp.path().join("a/b/pools");
+    let (code, doc) = export(tmp.path(), &example, &pools);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(pools.join("manifest.json").is_file());
+    let compiled = tmp.path().join("c/d/compiled");
+    let c = amiset(
+        tmp.path(),
+        &["compile", example.to_str().unwrap(), "--out", compiled.to_str().unwrap()],
+    );
+    assert_eq!(c.status.code(), Some(0), "{}", stderr(&c));
+    assert!(compiled.join("manifest.json").is_file());
+    // Relative to the working directory, too.
+    let c = amiset(tmp.path(), &["compile", example.to_str().unwrap(), "--out", "e/f"]);
+    assert_eq!(c.status.code(), Some(0), "{}", stderr(&c));
+    assert!(tmp.path().join("e/f/manifest.json").is_file());
+}
+
+#[test]
+fn missing_parents_of_out_inside_the_config_are_still_refused_and_not_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    copy_dir(&manifest_dir().join("config-example"), &repo);
+    for out in ["repo/worker-types/x/y", "repo/ami-sets/new/../x/y"] {
+        let c = amiset(tmp.path(), &["compile", "repo", "--out", out]);
+        assert_eq!(c.status.code(), Some(2), "{out}: {}", stderr(&c));
+        assert!(stderr(&c).contains("inside the config directory"), "{}", stderr(&c));
+    }
+    assert!(!repo.join("worker-types/x").exists() && !repo.join("ami-sets/new").exists() && !repo.join("ami-sets/x").exists());
+    // A missing parent whose `..` leads back out of the config is fine.
+    let c = amiset(tmp.path(), &["export", "taskcluster", "repo", "--out", "repo/../made/../pools"]);
+    assert_eq!(c.status.code(), Some(0), "{}", stderr(&c));
+    assert!(tmp.path().join("pools/manifest.json").is_file());
 }

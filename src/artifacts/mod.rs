@@ -4,7 +4,8 @@
 //! `OUT/manifest.json` names every other file with its sha256;
 //! `OUT/ami-sets/<id>.json` holds the normalized sets and
 //! `OUT/worker-types/<name>.json` each worker type with its fully resolved
-//! `launchSpecs[region][instanceType]`; `OUT/index.html` is a static page to
+//! `launchSpecs[region][instanceType]` (and, for regions with zones,
+//! `zoneLaunchSpecs[region][zone][instanceType]`); `OUT/index.html` is a static page to
 //! browse them ([`crate::html`]). Bytes are deterministic: keys are
 //! sorted, floats use the shortest round-trip form, and nothing depends on the
 //! clock or the machine. [`compile()`] writes them atomically, [`Artifacts`]
@@ -15,13 +16,17 @@ mod write;
 
 pub use reader::{ArtifactError, Artifacts, LaunchSpecification};
 pub use write::{CompileError, CompileOptions, Summary, ami_set_json, compile, source_of, worker_type_json};
-pub(crate) use write::{replace_dir, resolved_specs, write_files};
+pub(crate) use write::{replace_dir, resolved_specs, write_files, write_plain};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
-/// The artifact format this version writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The artifact format this version writes. Format 2 added zones
+/// (`zoneLaunchSpecs`); format 1 has none.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest artifact format this version still reads.
+pub const MIN_FORMAT_VERSION: u32 = 1;
 
 /// Name of the manifest file inside OUT.
 pub const MANIFEST: &str = "manifest.json";

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json};
 
-use super::{FORMAT_VERSION, MANIFEST, Manifest, sha256_hex};
+use super::{FORMAT_VERSION, MANIFEST, MIN_FORMAT_VERSION, Manifest, sha256_hex};
 
 /// Why artifacts could not be read. Every variant names the file at fault.
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +15,7 @@ pub enum ArtifactError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("`{}` is not a valid manifest: {message}", path.display())]
     Manifest { path: PathBuf, message: String },
-    #[error("`{}` was written in artifact format {found}; this version reads format {FORMAT_VERSION}", path.display())]
+    #[error("`{}` was written in artifact format {found}; this version reads formats {MIN_FORMAT_VERSION} to {FORMAT_VERSION}", path.display())]
     Format { path: PathBuf, found: u32 },
     #[error("`{}` does not match the manifest (sha256 {actual}, expected {expected}): it was changed or truncated after compile", path.display())]
     Tampered { path: PathBuf, expected: String, actual: String },
@@ -31,6 +31,8 @@ pub enum ArtifactError {
         region: String,
         instance_type: String,
     },
+    #[error("region {region} of worker type `{worker}` has zones ({zones}): name one")]
+    ZoneNeeded { worker: String, region: String, zones: String },
 }
 
 /// One resolved launch specification, ready for `RunInstances`.
@@ -38,6 +40,8 @@ pub enum ArtifactError {
 pub struct LaunchSpecification {
     pub worker_type: String,
     pub region: String,
+    /// The availability zone, for a region with zones.
+    pub zone: Option<String>,
     pub instance_type: String,
     /// The AMI to launch.
     pub image_id: String,
@@ -75,7 +79,7 @@ impl Artifacts {
             message: e.to_string(),
         })?;
         if let Some(found) = head.get("formatVersion").and_then(Json::as_u64)
-            && found != u64::from(FORMAT_VERSION)
+            && !(u64::from(MIN_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&found)
         {
             return Err(ArtifactError::Format {
                 path,
@@ -168,31 +172,77 @@ impl Artifacts {
         self.read_json(&rel)
     }
 
-    /// The resolved launch specification of `worker` for `instance_type` in `region`.
+    /// The resolved launch specification of `worker` for `instance_type` in
+    /// `region` (a region without zones).
     pub fn launch_spec(&self, worker: &str, region: &str, instance_type: &str) -> Result<LaunchSpecification, ArtifactError> {
+        self.launch_spec_in(worker, region, None, instance_type)
+    }
+
+    /// The zones of `region` that `worker` has launch specs for, sorted
+    /// (empty for a region without zones, and in format 1 artifacts).
+    pub fn zones(&self, worker: &str, region: &str) -> Result<Vec<String>, ArtifactError> {
+        let doc = self.worker_type(worker)?;
+        Ok(doc
+            .get("zoneLaunchSpecs")
+            .and_then(|s| s.get(region))
+            .and_then(Json::as_object)
+            .map(|z| z.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    /// The resolved launch specification of `worker` for `instance_type` in
+    /// `zone` of `region` (`zone` is `None` for a region without zones).
+    pub fn launch_spec_in(
+        &self,
+        worker: &str,
+        region: &str,
+        zone: Option<&str>,
+        instance_type: &str,
+    ) -> Result<LaunchSpecification, ArtifactError> {
         let doc = self.worker_type(worker)?;
         let missing = || ArtifactError::NoLaunchSpec {
             worker: worker.to_string(),
-            region: region.to_string(),
+            region: zone.map_or_else(|| region.to_string(), |z| format!("{z} ({region})")),
             instance_type: instance_type.to_string(),
         };
-        let spec = doc
-            .get("launchSpecs")
-            .and_then(|s| s.get(region))
-            .and_then(|r| r.get(instance_type))
-            .and_then(Json::as_object)
-            .ok_or_else(missing)?;
+        let zones = doc.get("zoneLaunchSpecs").and_then(|s| s.get(region)).and_then(Json::as_object);
+        let (spec, at) = match (zone, zones) {
+            (None, Some(zones)) if doc.get("launchSpecs").and_then(|s| s.get(region)).is_none() => {
+                return Err(ArtifactError::ZoneNeeded {
+                    worker: worker.to_string(),
+                    region: region.to_string(),
+                    zones: zones.keys().cloned().collect::<Vec<_>>().join(", "),
+                });
+            }
+            (None, _) => (
+                doc.get("launchSpecs")
+                    .and_then(|s| s.get(region))
+                    .and_then(|r| r.get(instance_type)),
+                format!("launchSpecs.{region}.{instance_type}"),
+            ),
+            (Some(z), zones) => (
+                zones.and_then(|zs| zs.get(z)).and_then(|r| r.get(instance_type)),
+                format!("zoneLaunchSpecs.{region}.{z}.{instance_type}"),
+            ),
+        };
+        let spec = spec.and_then(Json::as_object).ok_or_else(missing)?;
         let invalid = |message: &str| ArtifactError::Invalid {
             path: self.root.join(format!("worker-types/{worker}.json")),
-            message: format!("launchSpecs.{region}.{instance_type}: {message}"),
+            message: format!("{at}: {message}"),
         };
         let image_id = spec.get("ImageId").and_then(Json::as_str).ok_or_else(|| invalid("no ImageId"))?;
         if spec.get("InstanceType").and_then(Json::as_str) != Some(instance_type) {
             return Err(invalid("InstanceType does not match"));
         }
+        if let Some(z) = zone
+            && spec.get("Placement").and_then(|p| p.get("AvailabilityZone")).and_then(Json::as_str) != Some(z)
+        {
+            return Err(invalid("Placement.AvailabilityZone does not match"));
+        }
         Ok(LaunchSpecification {
             worker_type: worker.to_string(),
             region: region.to_string(),
+            zone: zone.map(str::to_string),
             instance_type: instance_type.to_string(),
             image_id: image_id.to_string(),
             parameters: spec.clone(),

@@ -20,7 +20,7 @@ use super::{FORMAT_VERSION, INDEX_HTML, MANIFEST, Manifest, Source, sha256_hex, 
 use crate::config::Config;
 use crate::config::model::{AmiSet, WorkerType};
 use crate::diag::Finding;
-use crate::resolve::{Resolved, TypeCatalog, resolve_worker_type};
+use crate::resolve::{Resolved, TypeCatalog, resolve_offered};
 
 /// What a compile needs besides the config.
 #[derive(Clone, Debug, Default)]
@@ -71,13 +71,14 @@ pub fn ami_set_json(set: &AmiSet) -> Json {
 
 /// The JSON of a worker type with `launchSpecs[region][instanceType]` resolved.
 pub fn worker_type_json(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog) -> Result<Json, CompileError> {
-    Ok(worker_type_json_of(wt, &resolved_specs(config, wt, catalog)?))
+    Ok(worker_type_json_of(config, wt, &resolved_specs(config, wt, catalog)?))
 }
 
-/// Every launch spec of `wt`, or the first one that does not resolve.
+/// Every launch spec of `wt` that `offerings.json` lets launch, or the
+/// first one that does not resolve.
 pub(crate) fn resolved_specs(config: &Config, wt: &WorkerType, catalog: &dyn TypeCatalog) -> Result<Vec<Resolved>, CompileError> {
     let set = wt.ami_set_id.as_deref().and_then(|id| config.ami_sets.get(id));
-    resolve_worker_type(wt, set, catalog)
+    resolve_offered(wt, set, catalog, config.offerings.as_ref())
         .into_iter()
         .map(|r| {
             r.map_err(|u| CompileError::Unresolved {
@@ -88,17 +89,37 @@ pub(crate) fn resolved_specs(config: &Config, wt: &WorkerType, catalog: &dyn Typ
         .collect()
 }
 
-fn worker_type_json_of(wt: &WorkerType, resolved: &[Resolved]) -> Json {
+/// The worker type's JSON with `launchSpecs[region][instanceType]` for
+/// regions without zones and `zoneLaunchSpecs[region][zone][instanceType]`
+/// for regions with zones (the latter only when some region has zones);
+/// `workerConfig` is the AMI set's `[workerConfig]` merged under `userData`
+/// ([`Config::worker_config`]).
+fn worker_type_json_of(config: &Config, wt: &WorkerType, resolved: &[Resolved]) -> Json {
     let mut specs: BTreeMap<&str, BTreeMap<&str, Json>> = BTreeMap::new();
+    let mut zoned: BTreeMap<&str, BTreeMap<&str, BTreeMap<&str, Json>>> = BTreeMap::new();
     for r in resolved {
-        specs
-            .entry(&r.region)
-            .or_default()
-            .insert(&r.instance_type, Json::Object(r.launch_spec.clone()));
+        let spec = Json::Object(r.launch_spec.clone());
+        match &r.zone {
+            None => {
+                specs.entry(&r.region).or_default().insert(&r.instance_type, spec);
+            }
+            Some(zone) => {
+                zoned
+                    .entry(&r.region)
+                    .or_default()
+                    .entry(zone)
+                    .or_default()
+                    .insert(&r.instance_type, spec);
+            }
+        }
     }
     let mut value = serde_json::to_value(wt).unwrap_or(Json::Null);
     if let Json::Object(map) = &mut value {
         map.insert("launchSpecs".into(), json!(specs));
+        if wt.regions.iter().any(|r| !r.zones.is_empty()) {
+            map.insert("zoneLaunchSpecs".into(), json!(zoned));
+        }
+        map.insert("workerConfig".into(), Json::Object(config.worker_config(wt)));
     }
     value
 }
@@ -181,6 +202,8 @@ pub(crate) fn replace_dir<T>(out: &Path, fill: impl FnOnce(&Path) -> Result<T, C
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(out)(e)),
     }
+    // `--out a/b` where `a/` does not exist yet: create it, as `mkdir -p` would.
+    fs::create_dir_all(&parent).map_err(io(&parent))?;
     remove_stale_temporaries(&parent, &name);
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}.amiset-{}-", std::process::id()))
@@ -245,7 +268,7 @@ fn build(config: &Config, catalog: &dyn TypeCatalog, root: &Path, options: &Comp
         .map(|(name, wt)| {
             let rel = format!("worker-types/{name}.json");
             let resolved = resolved_specs(config, wt, catalog)?;
-            let bytes = to_bytes(worker_type_json_of(wt, &resolved));
+            let bytes = to_bytes(worker_type_json_of(config, wt, &resolved));
             write_file(&root.join(&rel), &bytes)?;
             Ok((name, rel, sha256_hex(&bytes), resolved))
         })
@@ -327,4 +350,19 @@ fn exchange(_a: &Path, b: &Path) -> Result<(), CompileError> {
         std::io::ErrorKind::Unsupported,
         "replacing an existing output directory atomically needs renameat2(RENAME_EXCHANGE) (Linux) or renameatx_np(RENAME_SWAP) (macOS)",
     )))
+}
+
+/// Writes `files` (path relative to `root`, bytes) into `root` without a
+/// manifest and makes them durable: a config repository, not artifacts
+/// (`amiset import`), through the same atomic [`replace_dir`].
+pub(crate) fn write_plain(root: &Path, files: &[(String, Vec<u8>)]) -> Result<(), CompileError> {
+    for (rel, bytes) in files {
+        let path = root.join(rel);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        write_file(&path, bytes)?;
+    }
+    let written: Vec<PathBuf> = files.iter().map(|(rel, _)| root.join(rel)).collect();
+    sync_tree(root, &written)
 }

@@ -188,7 +188,7 @@ pub fn authorize(repo: &Repository, request: &Request<'_>) -> Result<Decision, G
     let base_entries = git::config_entries(repo, &base_tree, request.dir)?;
     let policy_paths: Vec<&String> = base_entries
         .keys()
-        .filter(|p| config::TOP_LEVEL_FILES.contains(&p.as_str()))
+        .filter(|p| config::TOP_LEVEL_FILES.contains(&p.as_str()) && p.as_str() != crate::offerings::FILE)
         .collect();
     let (base_policy, base_report) = load_paths(repo, &base_entries, &policy_paths, limits)?;
     report.extend(base_report);

@@ -122,7 +122,7 @@ impl Analysis {
         self.over_limit = limit.is_some();
         self.global = check_global(&self.config, limit);
         match role {
-            Role::Policy => {
+            Role::Policy | Role::Offerings => {
                 work.sets += self.recheck_sets(self.config.set_ids.iter().cloned().collect());
                 work.worker_types += self.recheck_worker_types(self.config.worker_names.iter().cloned().collect());
                 return work;

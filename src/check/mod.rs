@@ -13,6 +13,7 @@ use crate::regions;
 use crate::resolve::{self, TypeCatalog};
 
 pub mod incremental;
+mod zones;
 
 /// Loads and checks a config repository: everything `amiset check` does offline.
 pub fn run(inputs: &Inputs, limits: &Limits) -> (Config, Report) {
@@ -29,10 +30,13 @@ pub fn check(config: &Config, catalog: &dyn TypeCatalog) -> Vec<Finding> {
 }
 
 /// The launch specifications a worker type resolves to, as resolution
-/// enumerates them: entries of `regions` times entries of `instanceTypes`.
-/// Without duplicates (which are errors) this is the number compile writes.
+/// enumerates them: entries of `regions` (each region's `zones`, or the
+/// region itself) times entries of `instanceTypes`. Without duplicates
+/// (which are errors) and pairs left out by offerings, this is the number
+/// compile writes.
 pub fn launch_spec_count(wt: &WorkerType) -> usize {
-    wt.regions.len().saturating_mul(wt.instance_types.len())
+    let places = wt.regions.iter().fold(0usize, |n, r| n.saturating_add(r.zones.len().max(1)));
+    places.saturating_mul(wt.instance_types.len())
 }
 
 /// `limits::too-many-launch-specs` when the worker types together resolve to
@@ -105,6 +109,7 @@ pub fn check_global(config: &Config, over_limit: Option<Finding>) -> Vec<Finding
         findings.extend(crate::scopes::parse("SCOPES", text, &config.policy).1);
     }
     findings.extend(unused_sets(config));
+    findings.extend(zones::unfiltered(config));
     findings
 }
 
@@ -404,6 +409,8 @@ pub fn check_worker_type(config: &Config, wt: &WorkerType, catalog: &dyn TypeCat
     }
 
     out.extend(security_groups_with_subnet(wt, &at));
+    out.extend(zones::check_zones(wt, &at));
+    out.extend(zones::check_offerings(config, wt, &at));
 
     // Feasibility is only meaningful once the references are sound.
     let resolvable = feasibility
@@ -414,7 +421,8 @@ pub fn check_worker_type(config: &Config, wt: &WorkerType, catalog: &dyn TypeCat
     if resolvable {
         let bad_region = |i: usize| wt.regions.get(i).is_none_or(|r| !policy.allows_region(&r.region));
         // A region that is unknown or not allowed is already reported; its resolution would only repeat that.
-        for unresolved in resolve::resolve_worker_type(wt, set, catalog)
+        // Whether an AMI fits depends on the region and instance type only: zones are not expanded.
+        for unresolved in resolve::resolve_with(wt, set, catalog, None, false)
             .into_iter()
             .filter_map(Result::err)
             .filter(|u| !bad_region(u.region_index))
@@ -450,10 +458,19 @@ fn security_groups_with_subnet(wt: &WorkerType, at: &At<'_>) -> Option<Finding> 
     }
     let (groups, subnet) = (groups?, subnet?);
     // Both must meet in at least one merged spec.
+    let empty = config::LaunchSpec::new();
     let meets = wt.regions.iter().any(|r| {
-        wt.instance_types.iter().any(|t| {
-            let has = |k: &str| wt.launch_spec.contains_key(k) || r.launch_spec.contains_key(k) || t.launch_spec.contains_key(k);
-            has("SecurityGroups") && has("SubnetId")
+        let zones: Vec<&config::LaunchSpec> = match r.zones.is_empty() {
+            true => vec![&empty],
+            false => r.zones.iter().map(|z| &z.launch_spec).collect(),
+        };
+        zones.iter().any(|z| {
+            wt.instance_types.iter().any(|t| {
+                let has = |k: &str| {
+                    wt.launch_spec.contains_key(k) || r.launch_spec.contains_key(k) || z.contains_key(k) || t.launch_spec.contains_key(k)
+                };
+                has("SecurityGroups") && has("SubnetId")
+            })
         })
     });
     if !meets {

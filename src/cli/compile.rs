@@ -67,13 +67,45 @@ pub fn run(args: CompileArgs) -> Result<i32> {
 /// config directory, one of its ancestors, or inside `ami-sets/` or
 /// `worker-types/` (OUT is replaced as a whole). `None` when OUT is elsewhere,
 /// including a directory of its own inside the config directory.
+/// `path` made absolute with symbolic links resolved, where parts of it may
+/// not exist yet (OUT's missing parents are created): the longest existing
+/// prefix is canonicalized and the rest, which cannot hold links, is
+/// appended with `.` and `..` resolved lexically.
+fn existing_prefix_canonical(path: &Path) -> Option<std::path::PathBuf> {
+    let mut rest = Vec::new();
+    let mut prefix = path;
+    let mut base = loop {
+        match prefix.canonicalize() {
+            Ok(p) => break p,
+            Err(_) if prefix == Path::new(".") || prefix.parent().is_none() => return None,
+            Err(_) => {
+                rest.push(prefix.file_name().map(|n| n.to_os_string()));
+                prefix = match prefix.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+            }
+        }
+    };
+    for part in rest.into_iter().rev() {
+        match part {
+            Some(name) => base.push(name),
+            // A trailing `..` (no file name): one level up.
+            None => {
+                base.pop();
+            }
+        }
+    }
+    Some(base)
+}
+
 pub(super) fn clobbers_config(dir: &Path, out: &Path) -> Option<String> {
     let dir = dir.canonicalize().ok()?;
     let out_abs = match (out.parent(), out.file_name()) {
         // The last component itself is not followed: a link as OUT is refused when writing.
         (Some(parent), Some(name)) => {
             let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
-            parent.canonicalize().ok()?.join(name)
+            existing_prefix_canonical(parent)?.join(name)
         }
         _ => out.canonicalize().ok()?,
     };

@@ -11,6 +11,7 @@ mod diff;
 mod drift;
 mod ec2;
 mod export;
+mod import;
 mod init;
 mod lsp;
 mod migrate;
@@ -91,6 +92,8 @@ pub enum Command {
     Ec2(ec2::Ec2Command),
     /// Write the checked config in a provisioner's own format (Taskcluster worker-manager).
     Export(export::ExportCommand),
+    /// Write a config repository that holds running deployments (Taskcluster worker-manager pools).
+    Import(import::ImportCommand),
     /// Make EC2 resources match the compiled launch specs (needs the `ec2` feature).
     Apply(apply::ApplyCommand),
     /// Compare running instances with the compiled launch specs (needs the `ec2` feature).
@@ -187,6 +190,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Init(args) => init::run(args),
         Command::Ec2(args) => ec2::run(args),
         Command::Export(args) => export::run(args),
+        Command::Import(args) => import::run(args),
         Command::Apply(args) => apply::run(args),
         Command::Drift(args) => drift::run(args),
         Command::WhoCan(args) => who_can::run(args),

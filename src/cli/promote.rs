@@ -49,11 +49,13 @@ pub fn run(args: PromoteArgs) -> Result<i32> {
         migrate::write(&dir, &files, &mut |_| {}).map_err(|e| Error::Other(e.to_string()))?;
     }
     let verb = if args.dry_run { "would promote" } else { "promoted" };
-    let line = match plan.moves.len() {
-        0 => format!("`{}` already holds the AMIs of `{}`", args.to, args.from),
-        n => format!(
-            "{verb} {n} AMI{} of `{}` into `{}`",
+    let line = match (plan.moves.len(), plan.worker_config) {
+        (0, false) => format!("`{}` already holds the AMIs and worker config of `{}`", args.to, args.from),
+        (0, true) => format!("{verb} the worker config of `{}` into `{}`", args.from, args.to),
+        (n, config) => format!(
+            "{verb} {n} AMI{}{} of `{}` into `{}`",
             if n == 1 { "" } else { "s" },
+            if config { " and the worker config" } else { "" },
             args.from,
             args.to
         ),

@@ -24,6 +24,9 @@ pub struct ResolveArgs {
     /// EC2 instance type.
     #[arg(long)]
     pub instance_type: String,
+    /// Availability zone, for a region with `zones`.
+    #[arg(long)]
+    pub zone: Option<String>,
     /// Config directory to resolve from (default: the current directory).
     #[arg(long, value_name = "DIR", conflicts_with = "artifacts")]
     pub from: Option<PathBuf>,
@@ -42,7 +45,7 @@ pub fn run(args: ResolveArgs) -> Result<i32> {
         unknown_instance_type(&args.instance_type, &[])?;
         let artifacts = Artifacts::open(out).map_err(|e| Error::Other(e.to_string()))?;
         let spec = artifacts
-            .launch_spec(&args.worker, &args.region, &args.instance_type)
+            .launch_spec_in(&args.worker, &args.region, args.zone.as_deref(), &args.instance_type)
             .map_err(|e| Error::Other(e.to_string()))?;
         print_json(Json::Object(spec.parameters));
         return Ok(EXIT_OK);
@@ -69,7 +72,7 @@ pub fn run(args: ResolveArgs) -> Result<i32> {
     };
     let listed: Vec<&str> = wt.instance_types.iter().map(|t| t.instance_type.as_str()).collect();
     unknown_instance_type(&args.instance_type, &listed)?;
-    let explained = explain(&config, wt, &args.region, &args.instance_type, &Builtin).map_err(Error::Usage)?;
+    let explained = explain(&config, wt, &args.region, args.zone.as_deref(), &args.instance_type, &Builtin).map_err(Error::Usage)?;
     if args.explain {
         for line in &explained.origins {
             println!("{line}");

@@ -18,12 +18,12 @@ use crate::diag::{Code, Finding, Report};
 use crate::schema::{self, Kind};
 use doc::Doc;
 pub use model::{
-    AmiEntry, AmiSet, Arch, InstanceTypeSpec, LaunchSpec, LegacyPolicy, Lifecycle, Policy, Privileged, RegionSpec, Revoked, Source,
-    SourceName, Taskcluster, UnknownTypePolicy, Virt, WorkerType,
+    AmiEntry, AmiSet, Arch, InstanceTypeSpec, LaunchSpec, LegacyPolicy, Lifecycle, Policy, PoolSettings, Privileged, RegionSpec, Revoked,
+    Source, SourceName, Taskcluster, UnknownTypePolicy, Virt, WorkerManagerSettings, WorkerType,
 };
 
 /// Files at the top of the config directory that amiset reads.
-pub const TOP_LEVEL_FILES: [&str; 2] = ["amiset.toml", "SCOPES"];
+pub const TOP_LEVEL_FILES: [&str; 3] = ["amiset.toml", "SCOPES", crate::offerings::FILE];
 /// Directories whose every entry is a config file.
 pub const CONFIG_DIRS: [&str; 2] = ["ami-sets", "worker-types"];
 
@@ -84,6 +84,8 @@ pub enum Role {
     AmiSet,
     /// `worker-types/<name>.toml`.
     WorkerType,
+    /// `offerings.json`.
+    Offerings,
 }
 
 impl Inputs {
@@ -137,6 +139,10 @@ pub struct Config {
     pub set_ids: BTreeSet<String>,
     /// Names of every worker type file, valid or not.
     pub worker_names: BTreeSet<String>,
+    /// `offerings.json`, when present and valid.
+    pub offerings: Option<crate::offerings::Offerings>,
+    /// Whether `offerings.json` exists (valid or not).
+    pub offerings_present: bool,
 }
 
 impl Config {
@@ -146,6 +152,16 @@ impl Config {
 
     pub fn worker_doc(&self, name: &str) -> Option<&Doc> {
         self.docs.get(&format!("worker-types/{name}.toml"))
+    }
+
+    /// The worker config of `wt` (DESIGN §10): its AMI set's `[workerConfig]`
+    /// deep-merged under its `userData` (tables merge key by key; the worker
+    /// type's arrays and scalars win).
+    pub fn worker_config(&self, wt: &WorkerType) -> serde_json::Map<String, serde_json::Value> {
+        let set = wt.ami_set_id.as_deref().and_then(|id| self.ami_sets.get(id));
+        let mut merged = set.and_then(|s| s.worker_config.clone()).unwrap_or_default();
+        crate::resolve::merge(&mut merged, &wt.user_data);
+        merged
     }
 }
 
@@ -239,6 +255,7 @@ pub fn role_of(path: &str) -> Option<(Role, &str)> {
     match path {
         "amiset.toml" => return Some((Role::Policy, "")),
         "SCOPES" => return Some((Role::Scopes, "")),
+        crate::offerings::FILE => return Some((Role::Offerings, "")),
         _ => {}
     }
     let (dir, name) = path.split_once('/')?;
@@ -274,6 +291,7 @@ pub fn layout(inputs: &Inputs, limits: &Limits) -> Layout {
         if let Some(role) = match path {
             "amiset.toml" => Some(Role::Policy),
             "SCOPES" => Some(Role::Scopes),
+            crate::offerings::FILE => Some(Role::Offerings),
             _ => None,
         } {
             out.entries.push((index, role, String::new()));
@@ -365,6 +383,9 @@ impl Config {
         if p.role == Role::Scopes {
             self.scopes_source = p.source.clone();
         }
+        if p.role == Role::Offerings {
+            self.offerings_present = true;
+        }
         match p.model {
             Some(Model::Policy(policy)) => self.policy = *policy,
             Some(Model::AmiSet(set)) => {
@@ -373,6 +394,7 @@ impl Config {
             Some(Model::WorkerType(wt)) => {
                 self.worker_types.insert(wt.name.clone(), *wt);
             }
+            Some(Model::Offerings(o)) => self.offerings = Some(*o),
             None => {}
         }
         if let Some(doc) = p.doc {
@@ -398,6 +420,10 @@ impl Config {
                 self.policy_doc = None;
             }
             Role::Scopes => self.scopes_source = None,
+            Role::Offerings => {
+                self.offerings = None;
+                self.offerings_present = false;
+            }
             Role::AmiSet => {
                 self.ami_sets.remove(stem);
             }
@@ -414,6 +440,7 @@ pub enum Model {
     Policy(Box<Policy>),
     AmiSet(Box<AmiSet>),
     WorkerType(Box<WorkerType>),
+    Offerings(Box<crate::offerings::Offerings>),
 }
 
 /// One file parsed and validated on its own ([`parse_file`]).
@@ -483,6 +510,18 @@ pub fn parse_file(file: &InputFile, role: Role, stem: &str) -> Parsed {
     };
     out.source = Some(text.clone());
     if role == Role::Scopes {
+        return out;
+    }
+    if role == Role::Offerings {
+        match crate::offerings::Offerings::parse(&text) {
+            Ok(o) => out.model = Some(Model::Offerings(Box::new(o))),
+            Err(e) => out.findings.push(
+                Finding::new(Code::OfferingsInvalid, e.message)
+                    .at(&file.path, e.span)
+                    .label("here")
+                    .help("regenerate it with `amiset ec2 offerings`, or fix it by hand: `{\"zones\": {\"us-east-1a\": [\"m5.large\", ...]}}`"),
+            ),
+        }
         return out;
     }
     let doc = match Doc::parse(&file.path, text) {

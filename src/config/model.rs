@@ -132,6 +132,64 @@ pub struct Lifecycle {
     pub registration_timeout: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reregistration_timeout: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_inactivity_timeout: Option<u64>,
+}
+
+impl Lifecycle {
+    /// `self` with every key `over` sets replaced by `over`'s value.
+    pub fn overlaid(&self, over: &Lifecycle) -> Lifecycle {
+        Lifecycle {
+            registration_timeout: over.registration_timeout.or(self.registration_timeout),
+            reregistration_timeout: over.reregistration_timeout.or(self.reregistration_timeout),
+            queue_inactivity_timeout: over.queue_inactivity_timeout.or(self.queue_inactivity_timeout),
+        }
+    }
+}
+
+/// Worker-manager's own settings of a launchConfig that a config may set
+/// (`workerManager = { initialWeight = 0.5, maxCapacity = 10 }`); the export
+/// adds `capacityPerInstance` and `launchConfigId`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkerManagerSettings {
+    /// How likely worker-manager is to pick this launchConfig at first (0 to 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_weight: Option<f64>,
+    /// The most instances worker-manager runs from this launchConfig.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_capacity: Option<u64>,
+}
+
+impl WorkerManagerSettings {
+    /// `self` with every key `over` sets replaced by `over`'s value.
+    pub fn overlaid(&self, over: &WorkerManagerSettings) -> WorkerManagerSettings {
+        WorkerManagerSettings {
+            initial_weight: over.initial_weight.or(self.initial_weight),
+            max_capacity: over.max_capacity.or(self.max_capacity),
+        }
+    }
+}
+
+/// `[taskcluster]` of a worker type: its own worker pool settings, each one
+/// overriding `[taskcluster]` of `amiset.toml` (DESIGN §10).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PoolSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioner_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_on_error: Option<bool>,
+    /// Merged key by key over `amiset.toml`'s `lifecycle`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
+    /// The second half of the `workerPoolId`; default: the file stem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_type: Option<String>,
+    /// The first layer of every launchConfig's `workerManager` (zones and
+    /// instance types override it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_manager: Option<WorkerManagerSettings>,
 }
 
 /// What enforces the gate itself (DESIGN §4): CI definitions, code owners,
@@ -304,6 +362,10 @@ pub struct AmiSet {
     /// Where new builds come from (`amiset update`); not part of the compiled set.
     #[serde(default, skip_serializing)]
     pub source: Option<Source>,
+    /// `[workerConfig]`: worker config that belongs to the images (merged
+    /// under the `userData` of every worker type that uses the set).
+    #[serde(default, rename = "workerConfig", skip_serializing_if = "Option::is_none")]
+    pub worker_config: Option<Map<String, Json>>,
 }
 
 /// `[source]` of an AMI set (DESIGN §9): the image-name pattern(s) whose `*`
@@ -358,6 +420,10 @@ pub struct InstanceTypeSpec {
     pub utility: f64,
     #[serde(default)]
     pub launch_spec: LaunchSpec,
+    /// Worker-manager settings of this instance type's launchConfigs; export
+    /// settings, not part of the compiled worker type.
+    #[serde(default, skip_serializing)]
+    pub worker_manager: Option<WorkerManagerSettings>,
 }
 
 /// One `[[regions]]` entry of a worker type.
@@ -365,6 +431,19 @@ pub struct InstanceTypeSpec {
 #[serde(rename_all = "camelCase")]
 pub struct RegionSpec {
     pub region: String,
+    #[serde(default)]
+    pub launch_spec: LaunchSpec,
+    /// Availability zones (DESIGN §10): with zones, one launch spec per
+    /// (zone, instance type) instead of one per instance type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<ZoneSpec>,
+}
+
+/// One entry of `zones` in a `[[regions]]` entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneSpec {
+    pub zone: String,
     #[serde(default)]
     pub launch_spec: LaunchSpec,
 }
@@ -414,18 +493,26 @@ pub struct WorkerType {
     pub user_data: Map<String, Json>,
     pub instance_types: Vec<InstanceTypeSpec>,
     pub regions: Vec<RegionSpec>,
+    /// `[taskcluster]`: this worker type's worker pool settings; export
+    /// settings, not part of the compiled worker type.
+    #[serde(default, skip_serializing)]
+    pub taskcluster: Option<PoolSettings>,
 }
 
 impl WorkerType {
     /// Every launch spec the worker type writes, with the JSON pointer of
-    /// its table: `/launchSpec`, then `/regions/<i>/launchSpec`, then
+    /// its table: `/launchSpec`, then `/regions/<i>/launchSpec` (each
+    /// followed by its zones' `/regions/<i>/zones/<j>/launchSpec`), then
     /// `/instanceTypes/<i>/launchSpec`.
     pub fn launch_spec_layers(&self) -> impl Iterator<Item = (String, &LaunchSpec)> {
-        let regions = self
-            .regions
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (format!("/regions/{i}/launchSpec"), &r.launch_spec));
+        let regions = self.regions.iter().enumerate().flat_map(|(i, r)| {
+            let zones = r
+                .zones
+                .iter()
+                .enumerate()
+                .map(move |(j, z)| (format!("/regions/{i}/zones/{j}/launchSpec"), &z.launch_spec));
+            std::iter::once((format!("/regions/{i}/launchSpec"), &r.launch_spec)).chain(zones)
+        });
         let types = self
             .instance_types
             .iter()

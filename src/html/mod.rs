@@ -161,13 +161,14 @@ fn counts<'a>(findings: impl Iterator<Item = &'a Finding>) -> (usize, usize) {
     findings.fold((0, 0), |(e, w), f| match f.severity {
         Severity::Error => (e + 1, w),
         Severity::Warning => (e, w + 1),
+        Severity::Note => (e, w),
     })
 }
 
 fn severity_class(s: Severity) -> &'static str {
     match s {
         Severity::Error => "bad",
-        Severity::Warning => "warn",
+        Severity::Warning | Severity::Note => "warn",
     }
 }
 
@@ -179,6 +180,7 @@ fn worst_class<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Option<&'
         .min_by_key(|s| match s {
             Severity::Error => 0,
             Severity::Warning => 1,
+            Severity::Note => 2,
         })
         .map(severity_class)
 }

@@ -1,6 +1,7 @@
 //! `amiset promote FROM TO` (DESIGN §9), pure: set TO takes, for each of its
-//! own (region, arch, hvm/pv), the AMI that set FROM holds there. When FROM
-//! lacks any of them nothing is planned, and each gap is a
+//! own (region, arch, hvm/pv), the AMI that set FROM holds there, and FROM's
+//! `[workerConfig]` (worker config belongs to the images: DESIGN §10). When
+//! FROM lacks any of TO's keys nothing is planned, and each gap is a
 //! `promote::missing-key` finding on TO's entry.
 
 use std::collections::BTreeMap;
@@ -9,7 +10,7 @@ use super::select::{Key, keys};
 use crate::config::{self, Arch, Config, Content, Inputs, Limits, Virt};
 use crate::diag::{Code, Finding, Report};
 use crate::migrate::FileChange;
-use crate::migrate::edit::set_ami_ids;
+use crate::migrate::edit::{set_ami_ids, set_worker_config};
 
 /// Why `promote` cannot run at all (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,8 @@ pub struct Plan {
     pub change: Option<FileChange>,
     /// Keys whose AMI changes: (key, old, new).
     pub moves: Vec<(Key, String, String)>,
+    /// Whether TO's `workerConfig` changes (to FROM's, or away when FROM has none).
+    pub worker_config: bool,
     pub report: Report,
 }
 
@@ -96,16 +99,24 @@ pub fn plan(inputs: &Inputs, limits: &Limits, from: &str, to: &str) -> Result<Pl
         out.report.sort();
         return Ok(out);
     }
-    let text = inputs.files.iter().find(|f| f.path == path).and_then(|f| match &f.content {
-        Content::Bytes(b) => String::from_utf8(b.clone()).ok(),
-        _ => None,
-    });
-    if let (Some(text), false) = (text, moves.is_empty()) {
+    let text_of = |path: &str| {
+        inputs.files.iter().find(|f| f.path == path).and_then(|f| match &f.content {
+            Content::Bytes(b) => String::from_utf8(b.clone()).ok(),
+            _ => None,
+        })
+    };
+    let worker_config = src.worker_config != dst.worker_config;
+    if let (Some(text), true) = (text_of(&path), !moves.is_empty() || worker_config) {
         let edits: Vec<(&str, Arch, Virt, &str)> = moves
             .iter()
             .map(|(k, _, new)| (k.region.as_str(), k.arch, k.virt, new.as_str()))
             .collect();
-        match set_ami_ids(&text, &edits) {
+        let from_text = text_of(&format!("ami-sets/{from}.toml")).unwrap_or_default();
+        let edited = set_ami_ids(&text, &edits).and_then(|after| match worker_config {
+            true => set_worker_config(&after, &from_text),
+            false => Ok(after),
+        });
+        match edited {
             Ok(after) => {
                 out.change = Some(FileChange {
                     path,
@@ -119,6 +130,7 @@ pub fn plan(inputs: &Inputs, limits: &Limits, from: &str, to: &str) -> Result<Pl
                 .push(Finding::new(Code::PromoteEditFailed, format!("AMI set `{to}` cannot be edited: {e}")).in_file(&path)),
         }
     }
+    out.worker_config = worker_config;
     out.moves = moves;
     Ok(out)
 }

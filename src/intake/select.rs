@@ -325,6 +325,7 @@ mod tests {
                 })
                 .collect(),
             source: Some(source(None)),
+            worker_config: None,
         }
     }
 

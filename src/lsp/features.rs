@@ -80,7 +80,7 @@ fn kind_of(rel: &str) -> Option<Kind> {
         Role::Policy => Some(Kind::Policy),
         Role::AmiSet => Some(Kind::AmiSet),
         Role::WorkerType => Some(Kind::WorkerType),
-        Role::Scopes => None,
+        Role::Scopes | Role::Offerings => None,
     }
 }
 

@@ -453,6 +453,7 @@ fn diagnostic(root: &Path, f: &Finding, index: Option<&LineIndex<'_>>, sources: 
         severity: Some(match f.severity {
             Severity::Error => DiagnosticSeverity::ERROR,
             Severity::Warning => DiagnosticSeverity::WARNING,
+            Severity::Note => DiagnosticSeverity::INFORMATION,
         }),
         code: Some(NumberOrString::String(f.code.as_str().to_string())),
         source: Some("amiset".to_string()),

@@ -77,6 +77,91 @@ pub fn set_ami_ids(text: &str, changes: &[(&str, Arch, Virt, &str)]) -> Result<S
     Ok(out)
 }
 
+/// Makes the `workerConfig` of an AMI set file the one of `from_text` (an
+/// AMI set file too), copied with its own text and comments; when `from_text`
+/// has none, the file's `workerConfig` is removed. Everything else keeps its
+/// text. A `[workerConfig]` table the file did not have is added after its
+/// last table.
+pub fn set_worker_config(text: &str, from_text: &str) -> Result<String, String> {
+    let parse = |t: &str| t.parse::<DocumentMut>().map_err(|e: toml_edit::TomlError| e.message().to_string());
+    let (mut doc, from) = (parse(text)?, parse(from_text)?);
+    let root = doc.as_table_mut();
+    let old_tables = root.get("workerConfig").map(|item| {
+        let mut positions = Vec::new();
+        table_positions(item, &mut positions);
+        positions
+    });
+    root.remove("workerConfig");
+    if let Some(item) = from.as_table().get("workerConfig") {
+        let mut item = item.clone();
+        let mut copied = Vec::new();
+        table_positions(&item, &mut copied);
+        copied.sort_unstable();
+        // Where TO's own `[workerConfig]` was, else after the last table.
+        let start = match old_tables.and_then(|p| p.into_iter().min()) {
+            Some(first) => first,
+            None => {
+                let mut all = Vec::new();
+                for (_, other) in root.iter() {
+                    table_positions(other, &mut all);
+                }
+                all.into_iter().max().map_or(0, |m| m + 1)
+            }
+        };
+        let count = copied.len() as isize;
+        // Tables at or after the insertion point move down to make room.
+        for (_, other) in root.iter_mut() {
+            map_positions(other, &|p| if p >= start { p + count } else { p });
+        }
+        // FROM's tables keep their order among themselves.
+        map_positions(&mut item, &|p| start + copied.iter().position(|c| *c == p).unwrap_or(0) as isize);
+        root.insert("workerConfig", item);
+    }
+    let out = doc.to_string();
+    if text.contains("\r\n") {
+        return Ok(out.replace("\r\n", "\n").replace('\n', "\r\n"));
+    }
+    Ok(out)
+}
+
+/// The document positions of every (sub)table of `item`.
+fn table_positions(item: &Item, out: &mut Vec<isize>) {
+    match item {
+        Item::Table(t) => {
+            out.extend(t.position());
+            for (_, child) in t.iter() {
+                table_positions(child, out);
+            }
+        }
+        Item::ArrayOfTables(aot) => {
+            for t in aot.iter() {
+                out.extend(t.position());
+                for (_, child) in t.iter() {
+                    table_positions(child, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Replaces the document position `p` of every (sub)table of `item` by `f(p)`.
+fn map_positions(item: &mut Item, f: &dyn Fn(isize) -> isize) {
+    let one = |t: &mut toml_edit::Table| {
+        if let Some(p) = t.position() {
+            t.set_position(Some(f(p)));
+        }
+        for (_, child) in t.iter_mut() {
+            map_positions(child, f);
+        }
+    };
+    match item {
+        Item::Table(t) => one(t),
+        Item::ArrayOfTables(aot) => aot.iter_mut().for_each(one),
+        _ => {}
+    }
+}
+
 /// The `[[amis]]` entry (array of tables or inline array) for `region` and `arch`.
 fn find_entry<'a>(root: &'a mut toml_edit::Table, region: &str, arch: Arch) -> Option<&'a mut dyn TableLike> {
     let matches = |t: &dyn TableLike| {

@@ -39,6 +39,7 @@ impl Diagnostic for Diag<'_> {
         Some(match self.finding.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,
+            Severity::Note => miette::Severity::Advice,
         })
     }
 
@@ -125,10 +126,14 @@ pub(super) fn render(report: &Report, options: &Options) -> String {
         }
         out.push('\n');
     }
-    let (errors, warnings) = (report.errors(), report.warnings());
-    if errors + warnings > 0 {
+    let (errors, warnings, notes) = (report.errors(), report.warnings(), report.notes());
+    if errors + warnings + notes > 0 {
+        let notes = match notes {
+            0 => String::new(),
+            n => format!(", {n} {}", plural(n, "note")),
+        };
         out.push_str(&format!(
-            "{} {}, {} {}\n",
+            "{} {}, {} {}{notes}\n",
             errors,
             plural(errors, "error"),
             warnings,

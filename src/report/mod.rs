@@ -121,7 +121,12 @@ pub fn github(report: &Report, options: &Options) -> String {
             message.push_str("\nhelp: ");
             message.push_str(&sanitize(help));
         }
-        let _ = writeln!(out, "::{} {}::{}", f.severity.as_str(), props.join(","), escape_data(&message));
+        // GitHub's workflow commands call a note `notice`.
+        let command = match f.severity {
+            crate::diag::Severity::Note => "notice",
+            s => s.as_str(),
+        };
+        let _ = writeln!(out, "::{command} {}::{}", props.join(","), escape_data(&message));
     }
     out
 }
