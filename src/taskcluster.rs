@@ -159,17 +159,23 @@ pub fn worker_pools(config: &Config, catalog: &dyn TypeCatalog) -> (Vec<(String,
     let mut findings = settings_findings(config);
     let tc = &config.policy.taskcluster;
     let mut pools = Vec::new();
-    let mut seen: BTreeMap<String, &WorkerType> = BTreeMap::new();
+    let mut by_pool: BTreeMap<String, Vec<&WorkerType>> = BTreeMap::new();
+    for wt in config.worker_types.values() {
+        if let Some(pool_id) = PoolSettings::of(config, wt).worker_pool_id() {
+            by_pool.entry(pool_id).or_default().push(wt);
+        }
+    }
+    for (pool_id, wts) in by_pool.iter().filter(|(_, wts)| wts.len() > 1) {
+        findings.extend(wts.iter().map(|wt| duplicate_pool(config, pool_id, wts, wt)));
+    }
     for (name, wt) in &config.worker_types {
         let before = findings.len();
         findings.extend(worker_type_findings(config, wt));
         let settings = PoolSettings::of(config, wt);
         let Some(pool_id) = settings.worker_pool_id() else { continue };
-        if let Some(first) = seen.get(&pool_id) {
-            findings.push(duplicate_pool(config, &pool_id, first, wt));
+        if by_pool.get(&pool_id).is_some_and(|wts| wts.len() > 1) {
             continue;
         }
-        seen.insert(pool_id.clone(), wt);
         if findings[before..].iter().any(Finding::is_error) {
             continue;
         }
@@ -218,28 +224,30 @@ fn pool_id_place(config: &Config, wt: &WorkerType) -> (String, Option<std::ops::
     (file, span)
 }
 
-/// Two worker types that would write the same worker pool.
-fn duplicate_pool(config: &Config, pool_id: &str, first: &WorkerType, second: &WorkerType) -> Finding {
+/// One of the worker types (`all`) that would write the same worker pool:
+/// a finding at `this` one's place, with the others as secondary labels.
+fn duplicate_pool(config: &Config, pool_id: &str, all: &[&WorkerType], this: &WorkerType) -> Finding {
+    let names: Vec<String> = all.iter().map(|wt| format!("`{}`", wt.name)).collect();
     let f = Finding::new(
         Code::TaskclusterDuplicateWorkerPool,
-        format!(
-            "worker types `{}` and `{}` both export the worker pool `{pool_id}`",
-            first.name, second.name
-        ),
+        format!("worker types {} all export the worker pool `{pool_id}`", names.join(", ")),
     )
     .label("exports the same workerPoolId")
-    .help("give one of them its own `[taskcluster]` `workerType` or `provisionerId`");
-    let (file, span) = pool_id_place(config, second);
-    let f = match span {
+    .help("give all but one of them their own `[taskcluster]` `workerType` or `provisionerId`");
+    let (file, span) = pool_id_place(config, this);
+    let mut f = match span {
         Some(span) => f.at(&file, span),
         None => f.in_file(&file),
     };
-    let (first_file, first_span) = pool_id_place(config, first);
-    f.secondary(
-        first_file,
-        first_span.unwrap_or(0..0),
-        format!("`{}` exports `{pool_id}` first", first.name),
-    )
+    for other in all.iter().filter(|wt| wt.name != this.name) {
+        let (other_file, other_span) = pool_id_place(config, other);
+        f = f.secondary(
+            other_file,
+            other_span.unwrap_or(0..0),
+            format!("`{}` exports `{pool_id}` too", other.name),
+        );
+    }
+    f
 }
 
 /// `providerId` must be set in `[taskcluster]`, and `provisionerId` too

@@ -28,6 +28,17 @@ fn worker_manager_schema() -> Json {
         .iter()
         .map(|k| json!({"not": {"required": [k]}}))
         .collect();
+    let worker_manager = json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["capacityPerInstance", "launchConfigId"],
+        "properties": {
+            "launchConfigId": {"type": "string", "pattern": "^lc-[0-9a-f]{20}$"},
+            "capacityPerInstance": {"type": "integer", "minimum": 1},
+            "initialWeight": {"type": "number", "minimum": 0, "maximum": 1},
+            "maxCapacity": {"type": "integer", "minimum": 0}
+        }
+    });
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
@@ -74,17 +85,7 @@ fn worker_manager_schema() -> Json {
                                 "additionalUserData": {"type": "object"},
                                 "capacityPerInstance": false,
                                 "workerConfig": {"type": "object"},
-                                "workerManager": {
-                                    "type": "object",
-                                    "additionalProperties": false,
-                                    "required": ["capacityPerInstance", "launchConfigId"],
-                                    "properties": {
-                                        "launchConfigId": {"type": "string", "pattern": "^lc-[0-9a-f]{20}$"},
-                                        "capacityPerInstance": {"type": "integer", "minimum": 1},
-                                        "initialWeight": {"type": "number", "minimum": 0, "maximum": 1},
-                                        "maxCapacity": {"type": "integer", "minimum": 0}
-                                    }
-                                }
+                                "workerManager": worker_manager
                             }
                         }
                     }
@@ -179,10 +180,12 @@ fn config_example_exports_one_valid_pool_per_worker_type_with_the_compiled_image
         assert_eq!(pool["workerPoolId"], format!("proj-example/{w}"));
         assert_eq!(pool["providerId"], "aws");
         assert_eq!(pool["emailOnError"], true);
-        assert_eq!(
-            pool["config"]["lifecycle"],
-            json!({"registrationTimeout": 1800, "reregistrationTimeout": 345600})
-        );
+        // gecko-b-arm-builder adds its own queueInactivityTimeout to amiset.toml's lifecycle.
+        let mut lifecycle = json!({"registrationTimeout": 1800, "reregistrationTimeout": 345600});
+        if w == "gecko-b-arm-builder" {
+            lifecycle["queueInactivityTimeout"] = json!(7200);
+        }
+        assert_eq!(pool["config"]["lifecycle"], lifecycle, "{w}");
         let artifact: Json = serde_json::from_slice(&std::fs::read(compiled.join(format!("worker-types/{w}.json"))).unwrap()).unwrap();
         let mut expected = 0;
         for (region, specs) in artifact["launchSpecs"].as_object().unwrap() {
@@ -209,6 +212,24 @@ fn config_example_exports_one_valid_pool_per_worker_type_with_the_compiled_image
         .find(|lc| lc["launchConfig"]["InstanceType"] == "c5.xlarge")
         .unwrap();
     assert_eq!(c5["workerManager"]["capacityPerInstance"], 2);
+    // gecko-b-arm-builder: its set's [workerConfig] (it has no userData), and
+    // `workerManager` from its [taskcluster] table under t4g.xlarge's own.
+    let arm = &pools["proj-example/gecko-b-arm-builder.json"];
+    for lc in arm["config"]["launchConfigs"].as_array().unwrap() {
+        assert_eq!(
+            lc["workerConfig"],
+            json!({"imageBuild": "2026-11-10", "bootstrap": {
+                "script": "https://raw.githubusercontent.com/example/images/4f2c1e9a/bootstrap/generic-worker.sh",
+                "commit": "4f2c1e9a"}})
+        );
+        let mut manager = lc["workerManager"].clone();
+        manager.as_object_mut().unwrap().remove("launchConfigId");
+        let want = match lc["launchConfig"]["InstanceType"].as_str().unwrap() {
+            "t4g.xlarge" => json!({"capacityPerInstance": 1, "initialWeight": 0.25, "maxCapacity": 10}),
+            _ => json!({"capacityPerInstance": 1, "maxCapacity": 30}),
+        };
+        assert_eq!(manager, want);
+    }
     assert!(
         codes(&doc)
             .iter()
@@ -566,31 +587,35 @@ fn a_worker_types_taskcluster_table_overrides_amiset_toml_per_pool() {
 #[test]
 fn two_worker_types_that_export_the_same_worker_pool_are_refused_at_both_places() {
     let policy = format!("regions = [\"us-east-1\"]\n{TASKCLUSTER}");
-    // `ci` exports proj-gen/ci by its stem; `other` says workerType = "ci" on line 7.
+    // `ci` exports proj-gen/ci by its stem; `other` says workerType = "ci" on line 12.
     let other = format!("{WORKER}\n[taskcluster]\nworkerType = \"ci\"\n");
     let tmp = repo_with(&policy, &[("ci", WORKER), ("other", &other)]);
     let out = tmp.path().join("out");
     let (code, doc) = export(tmp.path(), &tmp.path().join("repo"), &out);
     assert_eq!(code, 1, "{doc:#}");
+    // One finding in each file: `ci` on its whole file (its stem says the
+    // name), `other` on its `workerType` value.
     assert_eq!(
         errors(&doc),
-        [(
-            "taskcluster::duplicate-worker-pool".into(),
-            "worker-types/other.toml".into(),
-            12,
-            14
-        )]
+        [
+            ("taskcluster::duplicate-worker-pool".into(), "worker-types/ci.toml".into(), 1, 1),
+            (
+                "taskcluster::duplicate-worker-pool".into(),
+                "worker-types/other.toml".into(),
+                12,
+                14
+            ),
+        ]
     );
-    let finding = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == "taskcluster::duplicate-worker-pool")
-        .unwrap();
-    assert!(finding["message"].as_str().unwrap().contains("`proj-gen/ci`"), "{finding:#}");
-    let labels = finding["labels"].as_array().unwrap();
-    assert_eq!(labels.len(), 1, "{finding:#}");
-    assert_eq!(labels[0]["file"], "worker-types/ci.toml");
+    for f in doc["findings"].as_array().unwrap() {
+        assert!(
+            f["message"]
+                .as_str()
+                .unwrap()
+                .contains("`ci`, `other` all export the worker pool `proj-gen/ci`"),
+            "{f:#}"
+        );
+    }
     assert!(!out.exists(), "nothing is written");
 }
 

@@ -432,6 +432,57 @@ fn promote_copies_every_key_or_writes_nothing() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+#[test]
+fn promote_carries_the_worker_config_with_the_amis_and_keeps_the_rest_of_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let canary_config = "\n# pinned to the commit that built these images\n[workerConfig]\nimageBuild = \"b2\" # build id\n\n[workerConfig.bootstrap]\nscript = \"https://example.com/b2/bootstrap.sh\"\nsizes = [1, 2]\n";
+    write(dir, "ami-sets/canary.toml", &format!("{CANARY}{canary_config}"));
+    // prod: an older worker config between its entries, and a trailing comment.
+    let prod = "# production\ndescription = \"prod\"\n\n[[amis]]\nregion = \"us-west-2\"\nhvm = \"ami-40000003\"\n\n[workerConfig]\nimageBuild = \"b1\"\nold = true\n\n[workerConfig.bootstrap]\nscript = \"https://example.com/b1/bootstrap.sh\"\n\n[[amis]]\nregion = \"us-east-1\"\npv = \"ami-40000002\"\nhvm = \"ami-40000001\"\n# end\n";
+    write(dir, "ami-sets/prod.toml", prod);
+    // none: no worker config yet.
+    write(
+        dir,
+        "ami-sets/none.toml",
+        "description = \"none\"\n\n[[amis]]\nregion = \"us-west-2\"\nhvm = \"ami-40000003\"\n",
+    );
+    common::git_init_commit(dir);
+
+    let out = amiset(dir, &["promote", "canary", "prod"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // FROM's tables take the place of TO's, with FROM's text and comments.
+    let want = "# production\ndescription = \"prod\"\n\n[[amis]]\nregion = \"us-west-2\"\nhvm = \"ami-50000003\"\n\n# pinned to the commit that built these images\n[workerConfig]\nimageBuild = \"b2\" # build id\n\n[workerConfig.bootstrap]\nscript = \"https://example.com/b2/bootstrap.sh\"\nsizes = [1, 2]\n\n[[amis]]\nregion = \"us-east-1\"\npv = \"ami-50000002\"\nhvm = \"ami-50000001\"\n# end\n";
+    assert_eq!(read(dir, "ami-sets/prod.toml"), want);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("and the worker config"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Only the worker config differs: it is still copied; after the last table when TO had none.
+    let out = amiset(dir, &["promote", "canary", "none"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let want_none = format!("description = \"none\"\n\n[[amis]]\nregion = \"us-west-2\"\nhvm = \"ami-50000003\"\n{canary_config}");
+    assert_eq!(read(dir, "ami-sets/none.toml"), want_none);
+    // Both sets still check, and hold canary's worker config.
+    let check = amiset(dir, &["check", ".", "--format", "json"]);
+    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
+
+    // FROM without a worker config takes TO's away.
+    write(
+        dir,
+        "ami-sets/bare.toml",
+        "[[amis]]\nregion = \"us-west-2\"\nhvm = \"ami-60000003\"\n",
+    );
+    let out = amiset(dir, &["promote", "bare", "none"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        read(dir, "ami-sets/none.toml"),
+        "description = \"none\"\n\n[[amis]]\nregion = \"us-west-2\"\nhvm = \"ami-60000003\"\n"
+    );
+}
+
 fn images(doc: &Value) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = doc["images"]
         .as_array()
