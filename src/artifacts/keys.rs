@@ -144,8 +144,9 @@ impl PublicKey {
         }
         let Ok(bytes) = BASE64.decode(signature) else { return false };
         match self {
-            PublicKey::Ed25519(key) => ed25519_dalek::Signature::from_slice(&bytes)
-                .is_ok_and(|sig| key.verify_strict(message, &sig).is_ok()),
+            PublicKey::Ed25519(key) => {
+                ed25519_dalek::Signature::from_slice(&bytes).is_ok_and(|sig| key.verify_strict(message, &sig).is_ok())
+            }
             PublicKey::P256(key) => {
                 use p256::ecdsa::signature::Verifier as _;
                 p256::ecdsa::Signature::from_der(&bytes).is_ok_and(|sig| key.verify(message, &sig).is_ok())
@@ -213,10 +214,14 @@ mod tests {
     /// RFC 8032 §7.1, test 1: secret key, public key and the signature of the empty message.
     const SECRET: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
     const PUBLIC: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-    const SIG: &str = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
+    const SIG: &str =
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     fn rfc8032_signer() -> FileSigner {

@@ -208,9 +208,11 @@ fn state_error(path: &Path) -> impl Fn(String) -> TrustError + '_ {
 pub fn read_state(path: &Path) -> Result<Option<State>, TrustError> {
     let err = state_error(path);
     match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| err(format!("not a valid state file ({e}); it records the highest sequence accepted, so it is never reset silently"))),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            err(format!(
+                "not a valid state file ({e}); it records the highest sequence accepted, so it is never reset silently"
+            ))
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(err(format!("cannot read it: {e}"))),
     }

@@ -38,7 +38,11 @@ pub fn run(args: CompileArgs) -> Result<i32> {
     if let Some(problem) = clobbers_config(&dir, &args.out) {
         return Err(Error::Usage(problem));
     }
-    let signing = args.sign.as_deref().map(|key| signing(&dir, key, args.valid_for.as_deref())).transpose()?;
+    let signing = args
+        .sign
+        .as_deref()
+        .map(|key| signing(&dir, key, args.valid_for.as_deref()))
+        .transpose()?;
     let limits = args.limits.limits();
     let inputs = load::read_dir(&dir, &limits)?;
     let (config, report, catalog) = super::check::checked(&inputs, &limits, &args.ec2)?;
