@@ -144,6 +144,24 @@ fn amiset_at(cwd: &Path, args: &[&str]) -> Output {
         .expect("amiset runs")
 }
 
+/// `resolve gecko-t-linux-large` in us-east-1 on m5.large from `out`, trusting `public`.
+fn resolve_trusted(cwd: &Path, out: &Path, public: &Path, extra: &[&str]) -> Output {
+    let (out, public) = (out.to_str().unwrap(), public.to_str().unwrap());
+    let args = [
+        "resolve",
+        "gecko-t-linux-large",
+        "--region",
+        "us-east-1",
+        "--instance-type",
+        "m5.large",
+        "--artifacts",
+        out,
+        "--trust-key",
+        public,
+    ];
+    amiset_at(cwd, &[&args[..], extra].concat())
+}
+
 fn assert_refused(out: &Output, code: &str) {
     assert_eq!(out.status.code(), Some(1), "stdout: {}\nstderr: {}", stdout(out), stderr(out));
     assert!(
@@ -300,23 +318,7 @@ fn verify_artifacts_accepts_signed_artifacts_and_records_the_sequence() {
     let recorded: Json = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
     assert_eq!(recorded, serde_json::json!({"sequence": 2, "sourceCommit": head}));
     // resolve reads through the same checks.
-    let resolved = amiset_at(
-        &h.dir,
-        &[
-            "resolve",
-            "gecko-t-linux-large",
-            "--region",
-            "us-east-1",
-            "--instance-type",
-            "m5.large",
-            "--artifacts",
-            out.to_str().unwrap(),
-            "--trust-key",
-            public.to_str().unwrap(),
-            "--state",
-            state.to_str().unwrap(),
-        ],
-    );
+    let resolved = resolve_trusted(&h.dir, &out, &public, &["--state", state.to_str().unwrap()]);
     assert_eq!(resolved.status.code(), Some(0), "{}", stderr(&resolved));
     assert!(
         stdout(&resolved).contains("\"ImageId\": \"ami-0123456789abcdef0\""),
@@ -387,21 +389,7 @@ fn every_refusal_has_its_own_error_and_code() {
         Err(TrustError::BadSignature { .. })
     ));
     assert_refused(&verify(&h.dir, &forged, &[&public], None, None), "artifacts::bad-signature");
-    let resolved = amiset_at(
-        &h.dir,
-        &[
-            "resolve",
-            "gecko-t-linux-large",
-            "--region",
-            "us-east-1",
-            "--instance-type",
-            "m5.large",
-            "--artifacts",
-            forged.to_str().unwrap(),
-            "--trust-key",
-            public.to_str().unwrap(),
-        ],
-    );
+    let resolved = resolve_trusted(&h.dir, &forged, &public, &[]);
     assert_refused(&resolved, "artifacts::bad-signature");
     assert!(!stdout(&resolved).contains("ami-0badc0ffee0000666"));
 
