@@ -257,6 +257,18 @@ codes! {
     DriftUnexpectedInstance = "drift::unexpected-instance", Warning;
     /// An EC2 call of `drift` failed after retries; that region's instances are not compared, and never pass.
     DriftFailed = "drift::failed", Error;
+    /// Signed artifacts were expected (`--trust-key`) and `manifest.sig` is missing.
+    ArtifactsUnsigned = "artifacts::unsigned", Error;
+    /// `manifest.sig` names a key (`keyId`, the sha256 of its public key) that is not among the trusted keys.
+    ArtifactsUntrustedKey = "artifacts::untrusted-key", Error;
+    /// The signature in `manifest.sig` does not verify over the bytes of `manifest.json`: the manifest was changed after signing.
+    ArtifactsBadSignature = "artifacts::bad-signature", Error;
+    /// A file of signed artifacts does not match the hash the signed manifest gives it, is missing, or is not listed.
+    ArtifactsHashMismatch = "artifacts::hash-mismatch", Error;
+    /// The artifacts' `sequence` is lower than the one the state file records: an older compile was put back.
+    ArtifactsRollback = "artifacts::rollback", Error;
+    /// The artifacts' `expires` has passed: the store may be frozen; a newer signed compile is needed.
+    ArtifactsExpired = "artifacts::expired", Error;
 }
 
 /// A secondary label: another place that explains the finding.

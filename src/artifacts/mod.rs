@@ -10,11 +10,23 @@
 //! sorted, floats use the shortest round-trip form, and nothing depends on the
 //! clock or the machine. [`compile()`] writes them atomically, [`Artifacts`]
 //! reads them back and refuses a tree whose hashes do not match.
+//!
+//! Signed artifacts ([`sign`], [`keys`], [`trust`]) add `OUT/manifest.sig`
+//! and tie the manifest to a commit, its place in history and an expiry;
+//! [`Artifacts::open_trusted`] is what a provisioner uses to read them.
 
+pub mod keys;
+#[cfg(feature = "kms")]
+pub mod kms;
 mod reader;
+pub mod sign;
+pub mod trust;
 mod write;
 
+pub use keys::{FileSigner, ManifestSignature, PublicKey, SIGNATURE, SignError, Signer};
 pub use reader::{ArtifactError, Artifacts, LaunchSpecification};
+pub use sign::{Anchor, Signing};
+pub use trust::{State, Trust, TrustError};
 pub use write::{CompileError, CompileOptions, Summary, ami_set_json, compile, source_of, worker_type_json};
 pub(crate) use write::{replace_dir, resolved_specs, write_files, write_plain};
 
@@ -58,6 +70,15 @@ pub struct Manifest {
     pub ec2_verified: bool,
     /// Every other file of OUT, by path relative to OUT, with its sha256 (hex).
     pub files: std::collections::BTreeMap<String, String>,
+    /// Signed artifacts only: the commit compiled (see [`Anchor`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_commit: Option<String>,
+    /// Signed artifacts only: the commit's first-parent count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
+    /// Signed artifacts only: when they stop being accepted, RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
 }
 
 /// Returns `value` with every object's keys in sorted order, whatever map

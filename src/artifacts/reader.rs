@@ -60,7 +60,7 @@ pub struct Artifacts {
     manifest: Manifest,
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, ArtifactError> {
+pub(super) fn read(path: &Path) -> Result<Vec<u8>, ArtifactError> {
     fs::read(path).map_err(|source| ArtifactError::Io {
         path: path.to_path_buf(),
         source,
@@ -72,9 +72,16 @@ impl Artifacts {
     /// changed, truncated or unlisted file is an error that names it.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, ArtifactError> {
         let root = dir.as_ref().to_path_buf();
+        let bytes = read(&root.join(MANIFEST))?;
+        let artifacts = Artifacts::parse(root, &bytes)?;
+        artifacts.verify_files()?;
+        Ok(artifacts)
+    }
+
+    /// The artifacts of `root` whose manifest is `bytes`; no file is read yet.
+    pub(super) fn parse(root: PathBuf, bytes: &[u8]) -> Result<Self, ArtifactError> {
         let path = root.join(MANIFEST);
-        let bytes = read(&path)?;
-        let head: Json = serde_json::from_slice(&bytes).map_err(|e| ArtifactError::Manifest {
+        let head: Json = serde_json::from_slice(bytes).map_err(|e| ArtifactError::Manifest {
             path: path.clone(),
             message: e.to_string(),
         })?;
@@ -98,22 +105,27 @@ impl Artifacts {
                 });
             }
         }
-        let artifacts = Artifacts { root, manifest };
-        for rel in artifacts.manifest.files.keys() {
-            artifacts.read_verified(rel)?;
+        Ok(Artifacts { root, manifest })
+    }
+
+    /// Checks every file the manifest lists against its sha256, and that
+    /// `ami-sets/` and `worker-types/` hold nothing else.
+    pub(super) fn verify_files(&self) -> Result<(), ArtifactError> {
+        for rel in self.manifest.files.keys() {
+            self.read_verified(rel)?;
         }
         for sub in ["ami-sets", "worker-types"] {
-            let dir = artifacts.root.join(sub);
+            let dir = self.root.join(sub);
             let entries = fs::read_dir(&dir).map_err(|source| ArtifactError::Io { path: dir.clone(), source })?;
             for entry in entries {
                 let entry = entry.map_err(|source| ArtifactError::Io { path: dir.clone(), source })?;
                 let rel = format!("{sub}/{}", entry.file_name().to_string_lossy());
-                if !artifacts.manifest.files.contains_key(&rel) {
+                if !self.manifest.files.contains_key(&rel) {
                     return Err(ArtifactError::Unlisted { path: entry.path() });
                 }
             }
         }
-        Ok(artifacts)
+        Ok(())
     }
 
     /// The manifest: format and tool version, source commit, EC2 verification.

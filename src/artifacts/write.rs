@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde_json::{Value as Json, json};
 
+use super::keys::{SIGNATURE, SignError};
+use super::sign::Signing;
 use super::{FORMAT_VERSION, INDEX_HTML, MANIFEST, Manifest, Source, sha256_hex, to_bytes};
 use crate::config::Config;
 use crate::config::model::{AmiSet, WorkerType};
@@ -31,6 +33,8 @@ pub struct CompileOptions {
     pub source: Option<Source>,
     /// EC2's findings (`ec2::*`) on the config, marked on `index.html`.
     pub ec2_findings: Vec<Finding>,
+    /// Sign the manifest: anchor it to a commit and write `manifest.sig`.
+    pub signing: Option<Signing>,
 }
 
 /// What a compile wrote.
@@ -52,6 +56,8 @@ pub enum CompileError {
     NotADirectory(PathBuf),
     #[error("worker type `{worker}` does not resolve: {message}")]
     Unresolved { worker: String, message: String },
+    #[error("cannot sign the artifacts: {0}")]
+    Sign(#[from] SignError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CompileError + '_ {
@@ -237,6 +243,9 @@ pub(crate) fn write_files(root: &Path, files: &[(String, Vec<u8>)], source: Opti
         source,
         ec2_verified: false,
         files: hashes,
+        source_commit: None,
+        sequence: None,
+        expires: None,
     };
     write_file(
         &root.join(MANIFEST),
@@ -296,15 +305,25 @@ fn build(config: &Config, catalog: &dyn TypeCatalog, root: &Path, options: &Comp
         source: options.source.clone(),
         ec2_verified: options.ec2_verified,
         files,
+        source_commit: options.signing.as_ref().map(|s| s.anchor.source_commit.clone()),
+        sequence: options.signing.as_ref().map(|s| s.anchor.sequence),
+        expires: options.signing.as_ref().map(|s| s.anchor.expires.clone()),
     };
     let bytes = to_bytes(serde_json::to_value(&manifest).unwrap_or(Json::Null));
     write_file(&root.join(MANIFEST), &bytes)?;
-    let written: Vec<PathBuf> = manifest
+    let mut written: Vec<PathBuf> = manifest
         .files
         .keys()
         .map(|rel| root.join(rel))
         .chain([root.join(MANIFEST)])
         .collect();
+    if let Some(signing) = &options.signing {
+        // Signed last, over the exact bytes just written; swapped in with the rest.
+        let signature = signing.signer.sign(&bytes)?;
+        let sig = to_bytes(serde_json::to_value(&signature).unwrap_or(Json::Null));
+        write_file(&root.join(SIGNATURE), &sig)?;
+        written.push(root.join(SIGNATURE));
+    }
     sync_tree(root, &written)?;
     Ok(summary)
 }

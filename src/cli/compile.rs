@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::ec2::Ec2Args;
 use super::{Error, LimitArgs, OutputArgs, Result, dir_or_cwd};
-use crate::artifacts::{self, CompileOptions};
+use crate::artifacts::{self, CompileOptions, Signing, sign};
 use crate::config::load;
 use crate::resolve::Builtin;
 
@@ -23,6 +23,14 @@ pub struct CompileArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub ec2: Ec2Args,
+    /// Sign the artifacts with `file:PATH` (an Ed25519 private key, PKCS#8 PEM) or
+    /// `awskms:KEY-ID` (an AWS KMS ECC_NIST_P256 key); needs a clean Git checkout.
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<String>,
+    /// How long signed artifacts are accepted after their commit's committer
+    /// time: hours (`12h`) or days (`30d`). Default: 30d.
+    #[arg(long, value_name = "DURATION", requires = "sign")]
+    pub valid_for: Option<String>,
 }
 
 pub fn run(args: CompileArgs) -> Result<i32> {
@@ -30,6 +38,11 @@ pub fn run(args: CompileArgs) -> Result<i32> {
     if let Some(problem) = clobbers_config(&dir, &args.out) {
         return Err(Error::Usage(problem));
     }
+    let signing = args
+        .sign
+        .as_deref()
+        .map(|key| signing(&dir, key, args.valid_for.as_deref()))
+        .transpose()?;
     let limits = args.limits.limits();
     let inputs = load::read_dir(&dir, &limits)?;
     let (config, report, catalog) = super::check::checked(&inputs, &limits, &args.ec2)?;
@@ -47,6 +60,7 @@ pub fn run(args: CompileArgs) -> Result<i32> {
             .filter(|f| f.code.as_str().starts_with("ec2::"))
             .cloned()
             .collect(),
+        signing,
     };
     let compiled = match &catalog {
         Some(catalog) => artifacts::compile(&config, catalog, &args.out, &options),
@@ -61,6 +75,19 @@ pub fn run(args: CompileArgs) -> Result<i32> {
         args.out.display()
     );
     Ok(code)
+}
+
+/// The anchor of `dir` and the signer `key` names; checked before anything is compiled.
+fn signing(dir: &Path, key: &str, valid_for: Option<&str>) -> Result<Signing> {
+    let text = valid_for.unwrap_or(sign::DEFAULT_VALID_FOR);
+    let seconds = sign::valid_for_seconds(text).ok_or_else(|| {
+        Error::Usage(format!(
+            "`--valid-for {text}` is not a duration: a whole number of hours (`12h`) or days (`30d`)"
+        ))
+    })?;
+    let anchor = sign::anchor(dir, seconds).map_err(Error::Usage)?;
+    let signer = sign::signer(key).map_err(|e| Error::Other(e.to_string()))?;
+    Ok(Signing { anchor, signer })
 }
 
 /// Why writing OUT would destroy the config it is compiled from: OUT is the

@@ -19,6 +19,7 @@ mod promote;
 mod resolve;
 mod unreferenced;
 mod update;
+mod verify_artifacts;
 mod who_can;
 
 use std::io::{IsTerminal, Write};
@@ -78,6 +79,8 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Print one resolved launch specification.
     Resolve(resolve::ResolveArgs),
+    /// Check signed artifacts: signature, hashes, rollback and expiry.
+    VerifyArtifacts(verify_artifacts::VerifyArtifactsArgs),
     /// Move raw ImageIds of worker types into AMI sets.
     Migrate(migrate::MigrateArgs),
     /// Take the newest build complete in every region into each AMI set with a `[source]`.
@@ -183,6 +186,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Authorize(args) => authorize::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Resolve(args) => resolve::run(args),
+        Command::VerifyArtifacts(args) => verify_artifacts::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Update(args) => update::run(args),
         Command::Promote(args) => promote::run(args),

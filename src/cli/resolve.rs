@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::Value as Json;
 
+use super::verify_artifacts::TrustArgs;
 use super::{EXIT_FINDINGS, EXIT_OK, Error, LimitArgs, Result};
 use crate::artifacts::{Artifacts, sorted};
 use crate::check;
@@ -36,6 +37,12 @@ pub struct ResolveArgs {
     /// Show, for every key, the file, line and layer it came from.
     #[arg(long, conflicts_with = "artifacts")]
     pub explain: bool,
+    /// With `--artifacts`: accept only artifacts signed by this public key (PEM); repeatable.
+    #[arg(long = "trust-key", value_name = "PEM", requires = "artifacts")]
+    pub trust_keys: Vec<PathBuf>,
+    /// With `--trust-key`: state file recording the highest `sequence` accepted.
+    #[arg(long, value_name = "FILE", requires = "trust_keys")]
+    pub state: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -43,7 +50,18 @@ pub struct ResolveArgs {
 pub fn run(args: ResolveArgs) -> Result<i32> {
     if let Some(out) = &args.artifacts {
         unknown_instance_type(&args.instance_type, &[])?;
-        let artifacts = Artifacts::open(out).map_err(|e| Error::Other(e.to_string()))?;
+        let artifacts = if args.trust_keys.is_empty() {
+            Artifacts::open(out).map_err(|e| Error::Other(e.to_string()))?
+        } else {
+            let trust = TrustArgs {
+                keys: args.trust_keys.clone(),
+                state: args.state.clone(),
+            };
+            match trust.open(out)? {
+                Ok(artifacts) => artifacts,
+                Err(code) => return Ok(code),
+            }
+        };
         let spec = artifacts
             .launch_spec_in(&args.worker, &args.region, args.zone.as_deref(), &args.instance_type)
             .map_err(|e| Error::Other(e.to_string()))?;
