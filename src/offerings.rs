@@ -208,7 +208,8 @@ mod tests {
         );
         // `us-east-10a` is not a zone of any known region.
         assert!(o.is_err());
-        let o = Offerings::parse(r#"{"zones": {"us-east-1a": ["c5.large"], "us-east-1b": ["m5.large"], "us-east-2a": ["r5.large"]}}"#).unwrap();
+        let o =
+            Offerings::parse(r#"{"zones": {"us-east-1a": ["c5.large"], "us-east-1b": ["m5.large"], "us-east-2a": ["r5.large"]}}"#).unwrap();
         assert_eq!(o.in_region("us-east-1", "m5.large"), Some(true));
         assert_eq!(o.in_region("us-east-1", "r5.large"), Some(false));
         assert_eq!(o.in_region("us-west-2", "m5.large"), None);

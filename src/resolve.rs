@@ -309,7 +309,12 @@ pub fn explain(
     let zones = &wt.regions[ri].zones;
     let zi = match (zone, zones.is_empty()) {
         (None, true) => None,
-        (Some(z), true) => return Err(format!("region {region} of worker type `{}` has no zones (asked for `{z}`)", wt.name)),
+        (Some(z), true) => {
+            return Err(format!(
+                "region {region} of worker type `{}` has no zones (asked for `{z}`)",
+                wt.name
+            ));
+        }
         (None, false) => {
             return Err(format!(
                 "region {region} of worker type `{}` has zones: name one with `--zone` ({})",
@@ -646,28 +651,58 @@ mod zone_tests {
     /// The launch specs of [`ZONED`], written out by hand, in resolution order.
     fn expected() -> Vec<(&'static str, Option<&'static str>, &'static str, Json)> {
         vec![
-            ("us-east-1", Some("us-east-1a"), "m5.large", json!({
+            (
+                "us-east-1",
+                Some("us-east-1a"),
+                "m5.large",
+                json!({
                 "KeyName": "wt", "Placement": {"Tenancy": "dedicated", "AvailabilityZone": "us-east-1a"},
                 "SecurityGroupIds": ["sg-1"], "SubnetId": "subnet-a", "EbsOptimized": true,
-                "ImageId": "ami-eeeeeeee", "InstanceType": "m5.large"})),
-            ("us-east-1", Some("us-east-1a"), "c5.large", json!({
+                "ImageId": "ami-eeeeeeee", "InstanceType": "m5.large"}),
+            ),
+            (
+                "us-east-1",
+                Some("us-east-1a"),
+                "c5.large",
+                json!({
                 "KeyName": "wt", "Placement": {"Tenancy": "dedicated", "GroupName": "pg-type", "AvailabilityZone": "us-east-1a"},
                 "SecurityGroupIds": ["sg-1"], "SubnetId": "subnet-a",
-                "ImageId": "ami-eeeeeeee", "InstanceType": "c5.large"})),
-            ("us-east-1", Some("us-east-1b"), "m5.large", json!({
+                "ImageId": "ami-eeeeeeee", "InstanceType": "c5.large"}),
+            ),
+            (
+                "us-east-1",
+                Some("us-east-1b"),
+                "m5.large",
+                json!({
                 "KeyName": "wt", "Placement": {"Tenancy": "dedicated", "GroupName": "pg-b", "AvailabilityZone": "us-east-1b"},
                 "SecurityGroupIds": ["sg-1"], "SubnetId": "subnet-b", "EbsOptimized": true,
-                "ImageId": "ami-eeeeeeee", "InstanceType": "m5.large"})),
-            ("us-east-1", Some("us-east-1b"), "c5.large", json!({
+                "ImageId": "ami-eeeeeeee", "InstanceType": "m5.large"}),
+            ),
+            (
+                "us-east-1",
+                Some("us-east-1b"),
+                "c5.large",
+                json!({
                 "KeyName": "wt", "Placement": {"Tenancy": "dedicated", "GroupName": "pg-type", "AvailabilityZone": "us-east-1b"},
                 "SecurityGroupIds": ["sg-1"], "SubnetId": "subnet-b",
-                "ImageId": "ami-eeeeeeee", "InstanceType": "c5.large"})),
-            ("us-west-2", None, "m5.large", json!({
+                "ImageId": "ami-eeeeeeee", "InstanceType": "c5.large"}),
+            ),
+            (
+                "us-west-2",
+                None,
+                "m5.large",
+                json!({
                 "KeyName": "wt", "Placement": {"Tenancy": "dedicated"}, "EbsOptimized": true,
-                "ImageId": "ami-wwwwwwww", "InstanceType": "m5.large"})),
-            ("us-west-2", None, "c5.large", json!({
+                "ImageId": "ami-wwwwwwww", "InstanceType": "m5.large"}),
+            ),
+            (
+                "us-west-2",
+                None,
+                "c5.large",
+                json!({
                 "KeyName": "wt", "Placement": {"Tenancy": "dedicated", "GroupName": "pg-type"},
-                "ImageId": "ami-wwwwwwww", "InstanceType": "c5.large"})),
+                "ImageId": "ami-wwwwwwww", "InstanceType": "c5.large"}),
+            ),
         ]
     }
 
@@ -705,7 +740,12 @@ mod zone_tests {
         // Not offered: m5.large in us-east-1b; c5.large anywhere in us-west-2.
         let want: Vec<_> = expected()
             .into_iter()
-            .filter(|(r, z, t, _)| !matches!((*r, *z, *t), ("us-east-1", Some("us-east-1b"), "m5.large") | ("us-west-2", None, "c5.large")))
+            .filter(|(r, z, t, _)| {
+                !matches!(
+                    (*r, *z, *t),
+                    ("us-east-1", Some("us-east-1b"), "m5.large") | ("us-west-2", None, "c5.large")
+                )
+            })
             .collect();
         assert_eq!(got, owned(want));
     }
@@ -773,11 +813,21 @@ mod zone_tests {
 
     fn spec() -> impl Strategy<Value = LaunchSpec> {
         let value = leaf().prop_recursive(2, 8, 3, |inner| {
-            proptest::collection::btree_map(prop_oneof![Just("Tenancy"), Just("GroupName"), Just("AvailabilityZone")], inner, 0..3)
-                .prop_map(|m| Json::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+            proptest::collection::btree_map(
+                prop_oneof![Just("Tenancy"), Just("GroupName"), Just("AvailabilityZone")],
+                inner,
+                0..3,
+            )
+            .prop_map(|m| Json::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
         });
         proptest::collection::btree_map(
-            prop_oneof![Just("KeyName"), Just("Placement"), Just("SubnetId"), Just("EbsOptimized"), Just("SecurityGroupIds")],
+            prop_oneof![
+                Just("KeyName"),
+                Just("Placement"),
+                Just("SubnetId"),
+                Just("EbsOptimized"),
+                Just("SecurityGroupIds")
+            ],
             value,
             0..4,
         )
@@ -786,7 +836,10 @@ mod zone_tests {
 
     fn zoneless_worker() -> impl Strategy<Value = (WorkerType, bool)> {
         let types = proptest::collection::vec(
-            (prop_oneof![Just("m5.large"), Just("m3.medium"), Just("c7g.large"), Just("t1.micro")], spec()),
+            (
+                prop_oneof![Just("m5.large"), Just("m3.medium"), Just("c7g.large"), Just("t1.micro")],
+                spec(),
+            ),
             1..4,
         );
         let regions = proptest::collection::vec(

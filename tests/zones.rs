@@ -56,7 +56,8 @@ zones = [
 region = "us-west-2"
 "#;
 
-const OFFERINGS: &str = r#"{"zones": {"us-east-1a": ["c5.large", "m5.large"], "us-east-1b": ["c5.large"], "us-west-2a": ["c5.large", "m5.large"]}}"#;
+const OFFERINGS: &str =
+    r#"{"zones": {"us-east-1a": ["c5.large", "m5.large"], "us-east-1b": ["c5.large"], "us-west-2a": ["c5.large", "m5.large"]}}"#;
 
 /// A repository with one zoned worker type and offerings that leave out m5.large in us-east-1b.
 fn zoned_repo() -> tempfile::TempDir {
@@ -65,7 +66,7 @@ fn zoned_repo() -> tempfile::TempDir {
     write(
         dir,
         "amiset.toml",
-        "regions = [\"us-east-1\", \"us-west-2\"]\n\n[taskcluster]\nprovisionerId = \"proj\"\nproviderId = \"aws\"\n",
+        "regions = [\"us-east-1\", \"us-west-2\"]\n\n[taskcluster]\nprovisionerId = \"proj\"\nproviderId = \"aws\"\nowner = \"relops@example.com\"\n",
     );
     write(dir, "ami-sets/base.toml", SET);
     write(dir, "worker-types/web.toml", WORKER);
@@ -105,7 +106,9 @@ fn compile_writes_a_launch_spec_per_offered_zone_and_instance_type() {
 
     // The reader: per zone, and a zoned region without a zone is an error that lists the zones.
     let artifacts = Artifacts::open(&out).unwrap();
-    let spec = artifacts.launch_spec_in("web", "us-east-1", Some("us-east-1b"), "c5.large").unwrap();
+    let spec = artifacts
+        .launch_spec_in("web", "us-east-1", Some("us-east-1b"), "c5.large")
+        .unwrap();
     assert_eq!(Value::Object(spec.parameters), zone_spec("us-east-1b", "subnet-0bbb", "c5.large"));
     assert_eq!(spec.zone.as_deref(), Some("us-east-1b"));
     assert!(matches!(
@@ -125,7 +128,16 @@ fn compile_writes_a_launch_spec_per_offered_zone_and_instance_type() {
     // `resolve --zone`, from the config and from the artifacts, agree with the hand-written spec.
     for from in [vec!["--from", "."], vec!["--artifacts", "out"]] {
         let args = [
-            &["resolve", "web", "--region", "us-east-1", "--zone", "us-east-1a", "--instance-type", "m5.large"],
+            &[
+                "resolve",
+                "web",
+                "--region",
+                "us-east-1",
+                "--zone",
+                "us-east-1a",
+                "--instance-type",
+                "m5.large",
+            ],
             from.as_slice(),
         ]
         .concat();
@@ -137,13 +149,26 @@ fn compile_writes_a_launch_spec_per_offered_zone_and_instance_type() {
     // A pair the offerings leave out is not resolved, with the reason.
     let run = amiset(
         dir,
-        &["resolve", "web", "--region", "us-east-1", "--zone", "us-east-1b", "--instance-type", "m5.large"],
+        &[
+            "resolve",
+            "web",
+            "--region",
+            "us-east-1",
+            "--zone",
+            "us-east-1b",
+            "--instance-type",
+            "m5.large",
+        ],
     );
     assert_eq!(run.status.code(), Some(2));
     assert!(stderr(&run).contains("does not offer `m5.large` in us-east-1b"), "{}", stderr(&run));
     let run = amiset(dir, &["resolve", "web", "--region", "us-east-1", "--instance-type", "m5.large"]);
     assert_eq!(run.status.code(), Some(2));
-    assert!(stderr(&run).contains("has zones: name one with `--zone` (us-east-1a, us-east-1b)"), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("has zones: name one with `--zone` (us-east-1a, us-east-1b)"),
+        "{}",
+        stderr(&run)
+    );
 }
 
 #[test]
@@ -181,6 +206,35 @@ fn export_writes_one_launch_config_per_region_zone_and_instance_type() {
     assert_eq!(pool["config"]["launchConfigs"].as_array().unwrap().len(), 5);
 }
 
+/// The benchmark of docs/benchmarks.md: `check` of the 2,000-worker-type
+/// corpus with 3 zones per region, against the same corpus without zones,
+/// in this one process. Run with
+/// `cargo nextest run --all-features --test zones --run-ignored only check_with_three_zones`.
+#[test]
+#[ignore = "a benchmark: run it on purpose"]
+fn check_with_three_zones_per_region_stays_within_one_and_a_half_times() {
+    let plain = tempfile::tempdir().unwrap();
+    let zoned = tempfile::tempdir().unwrap();
+    common::corpus::write(plain.path(), 400, 2000, 10, 0);
+    common::corpus::write_zoned(zoned.path(), 400, 2000, 10, 0, 3);
+    let limits = amiset::config::Limits::default();
+    let time = |dir: &Path| {
+        let inputs = amiset::config::load::read_dir(dir, &limits).unwrap();
+        let mut best = std::time::Duration::MAX;
+        for _ in 0..3 {
+            let start = std::time::Instant::now();
+            let (_, report) = amiset::check::run(&inputs, &limits);
+            best = best.min(start.elapsed());
+            assert_eq!(report.errors(), 0);
+        }
+        best
+    };
+    let (a, b) = (time(plain.path()), time(zoned.path()));
+    let ratio = b.as_secs_f64() / a.as_secs_f64();
+    println!("check without zones: {a:?}; with 3 zones per region: {b:?}; ratio {ratio:.2}");
+    assert!(ratio <= 1.5, "ratio {ratio:.2}");
+}
+
 #[test]
 fn artifacts_of_format_1_still_read() {
     let fixture = manifest_dir().join("tests/fixtures/artifacts-v1");
@@ -196,7 +250,16 @@ fn artifacts_of_format_1_still_read() {
     assert_eq!(artifacts.zones("web", "us-east-1").unwrap(), Vec::<String>::new());
     let run = amiset(
         manifest_dir(),
-        &["resolve", "web", "--region", "us-east-1", "--instance-type", "m5.large", "--artifacts", "tests/fixtures/artifacts-v1"],
+        &[
+            "resolve",
+            "web",
+            "--region",
+            "us-east-1",
+            "--instance-type",
+            "m5.large",
+            "--artifacts",
+            "tests/fixtures/artifacts-v1",
+        ],
     );
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
 
@@ -204,7 +267,9 @@ fn artifacts_of_format_1_still_read() {
     let tmp = tempfile::tempdir().unwrap();
     copy_dir(&fixture, tmp.path());
     let manifest = tmp.path().join("manifest.json");
-    let text = std::fs::read_to_string(&manifest).unwrap().replace("\"formatVersion\": 1", "\"formatVersion\": 3");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("\"formatVersion\": 1", "\"formatVersion\": 3");
     std::fs::write(&manifest, text).unwrap();
     let err = Artifacts::open(tmp.path()).unwrap_err().to_string();
     assert!(err.contains("artifact format 3; this version reads formats 1 to 2"), "{err}");
@@ -265,13 +330,29 @@ mod live {
         // A region that fails: nothing is written, exit 1, the region named.
         std::fs::write(dir.join("offerings.json"), "previous\n").unwrap();
         proxy.fault("us-west-2", super::proxy::Fault::Throttle);
-        let (exit, doc) = json(
+        let run = ec2_amiset(
             dir,
-            &["ec2", "offerings", ".", "--format", "json", "--ec2-attempts", "1", "--ec2-endpoint", &proxy.url],
+            &[
+                "ec2",
+                "offerings",
+                ".",
+                "--format",
+                "json",
+                "--ec2-attempts",
+                "1",
+                "--ec2-endpoint",
+                &proxy.url,
+            ],
         );
-        assert_eq!(exit, 1, "{doc:#}");
+        let doc: Value = serde_json::from_str(&stdout(&run)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&run)));
+        assert_eq!(run.status.code(), Some(1), "{doc:#}");
         assert_eq!(std::fs::read_to_string(dir.join("offerings.json")).unwrap(), "previous\n");
-        let codes: Vec<&str> = doc["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
+        let codes: Vec<&str> = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap())
+            .collect();
         assert_eq!(codes, vec!["ec2::unverified"], "{doc:#}");
         assert!(doc["findings"][0]["message"].as_str().unwrap().contains("us-west-2"), "{doc:#}");
 
@@ -283,18 +364,29 @@ mod live {
         let written: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(written, json!({ "zones": expected }));
         // Sorted, pretty, with a final newline: the bytes serde_json's pretty printer gives a sorted map.
-        assert_eq!(text, format!("{}\n", serde_json::to_string_pretty(&json!({ "zones": expected })).unwrap()));
+        assert_eq!(
+            text,
+            format!("{}\n", serde_json::to_string_pretty(&json!({ "zones": expected })).unwrap())
+        );
         let later = proxy.later_page_calls();
         for region in ["us-east-1", "us-west-2"] {
             assert!(
-                later.get(&(region.to_string(), "DescribeInstanceTypeOfferings".to_string())).copied().unwrap_or(0) >= 1,
+                later
+                    .get(&(region.to_string(), "DescribeInstanceTypeOfferings".to_string()))
+                    .copied()
+                    .unwrap_or(0)
+                    >= 1,
                 "{region} was not paged: {later:?}"
             );
         }
         // The file it wrote checks: with it, every zone is known.
-        let (exit, doc) = json(dir, &["check", ".", "--format", "json"]);
+        let (exit, doc) = json(dir, &["check", "."]);
         assert!(
-            !doc["findings"].as_array().unwrap().iter().any(|f| f["code"] == "offerings::unknown-zone"),
+            !doc["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["code"] == "offerings::unknown-zone"),
             "{doc:#}"
         );
         assert_eq!(exit, 0, "{doc:#}");

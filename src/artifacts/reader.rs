@@ -215,7 +215,9 @@ impl Artifacts {
                 });
             }
             (None, _) => (
-                doc.get("launchSpecs").and_then(|s| s.get(region)).and_then(|r| r.get(instance_type)),
+                doc.get("launchSpecs")
+                    .and_then(|s| s.get(region))
+                    .and_then(|r| r.get(instance_type)),
                 format!("launchSpecs.{region}.{instance_type}"),
             ),
             (Some(z), zones) => (

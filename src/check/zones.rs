@@ -45,7 +45,11 @@ pub(super) fn check_zones(wt: &WorkerType, at: &At<'_>) -> Vec<Finding> {
                 .help("merge the two entries of `zones`");
                 f = at.value(f, &pointer);
                 if let Some(doc) = at.doc {
-                    f = f.secondary(&at.path, doc.span_of_value(&format!("/regions/{ri}/zones/{first}/zone")), "first here");
+                    f = f.secondary(
+                        &at.path,
+                        doc.span_of_value(&format!("/regions/{ri}/zones/{first}/zone")),
+                        "first here",
+                    );
                 }
                 out.push(f);
             }
@@ -87,7 +91,11 @@ pub(super) fn check_offerings(config: &Config, wt: &WorkerType, at: &At<'_>) -> 
         // The zones that are known, by index; an unknown one is an error.
         let mut known: Vec<(usize, &str)> = Vec::new();
         if region.zones.is_empty() {
-            if wt.instance_types.first().is_some_and(|t| o.in_region(r, &t.instance_type).is_none()) {
+            if wt
+                .instance_types
+                .first()
+                .is_some_and(|t| o.in_region(r, &t.instance_type).is_none())
+            {
                 let f = Finding::new(Code::OfferingsUnknownZone, format!("`{file}` has no zone of region {r}"))
                     .label("no offerings for this region")
                     .help(format!("run `amiset ec2 offerings` to add the zones of {r} to `{file}`"));
@@ -104,7 +112,9 @@ pub(super) fn check_offerings(config: &Config, wt: &WorkerType, at: &At<'_>) -> 
                 } else {
                     let f = Finding::new(Code::OfferingsUnknownZone, format!("`{file}` has no zone `{}`", z.zone))
                         .label("not in offerings.json")
-                        .help(format!("run `amiset ec2 offerings` to add the zones of {r} to `{file}`, or check the zone's name"));
+                        .help(format!(
+                            "run `amiset ec2 offerings` to add the zones of {r} to `{file}`, or check the zone's name"
+                        ));
                     out.push(at.value(f, &format!("/regions/{ri}/zones/{zi}/zone")));
                 }
             }
@@ -117,12 +127,9 @@ pub(super) fn check_offerings(config: &Config, wt: &WorkerType, at: &At<'_>) -> 
             let it = t.instance_type.as_str();
             if region.zones.is_empty() {
                 if o.in_region(r, it) == Some(false) {
-                    let f = Finding::new(
-                        Code::OfferingsNowhere,
-                        format!("`{it}` is not offered in {r}, per `{file}`"),
-                    )
-                    .label("not offered in this region")
-                    .help(format!("remove `{it}` from worker type `{}`, or its region {r}", wt.name));
+                    let f = Finding::new(Code::OfferingsNowhere, format!("`{it}` is not offered in {r}, per `{file}`"))
+                        .label("not offered in this region")
+                        .help(format!("remove `{it}` from worker type `{}`, or its region {r}", wt.name));
                     out.push(secondary(at.value(f, &t_ptr), &region_ptr, "in this region"));
                 }
                 continue;
@@ -132,7 +139,11 @@ pub(super) fn check_offerings(config: &Config, wt: &WorkerType, at: &At<'_>) -> 
                 let zones: Vec<&str> = known.iter().map(|(_, z)| *z).collect();
                 let f = Finding::new(
                     Code::OfferingsNowhere,
-                    format!("`{it}` is offered in none of the zones of worker type `{}` in {r} ({}), per `{file}`", wt.name, zones.join(", ")),
+                    format!(
+                        "`{it}` is offered in none of the zones of worker type `{}` in {r} ({}), per `{file}`",
+                        wt.name,
+                        zones.join(", ")
+                    ),
                 )
                 .label("offered in none of these zones")
                 .help(format!("remove `{it}`, or add a zone of {r} that offers it"));
@@ -146,7 +157,11 @@ pub(super) fn check_offerings(config: &Config, wt: &WorkerType, at: &At<'_>) -> 
                 )
                 .label("not offered in this zone")
                 .help("nothing to do: the other zones still launch it; refresh the file with `amiset ec2 offerings` when EC2 changes");
-                out.push(secondary(at.value(f, &format!("/regions/{ri}/zones/{zi}/zone")), &t_ptr, "this instance type"));
+                out.push(secondary(
+                    at.value(f, &format!("/regions/{ri}/zones/{zi}/zone")),
+                    &t_ptr,
+                    "this instance type",
+                ));
             }
         }
     }

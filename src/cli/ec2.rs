@@ -340,11 +340,8 @@ fn offerings(args: OfferingsArgs) -> Result<i32> {
         match answer {
             Ok(zones) => file.zones.extend(zones),
             Err(e) => report.findings.push(
-                Finding::new(
-                    Code::Unverified,
-                    format!("DescribeInstanceTypeOfferings in {region} failed: {e}"),
-                )
-                .help(format!("`{}` was not written; run the command again", crate::offerings::FILE)),
+                Finding::new(Code::Unverified, format!("DescribeInstanceTypeOfferings in {region} failed: {e}"))
+                    .help(format!("`{}` was not written; run the command again", crate::offerings::FILE)),
             ),
         }
     }
@@ -361,7 +358,10 @@ fn fetch_zone_offerings(connection: &Ec2Connection, regions: &[String]) -> Resul
 }
 
 #[cfg(not(feature = "ec2"))]
-fn fetch_zone_offerings(_connection: &Ec2Connection, _regions: &[String]) -> Result<BTreeMap<String, std::result::Result<BTreeMap<String, std::collections::BTreeSet<String>>, String>>> {
+fn fetch_zone_offerings(
+    _connection: &Ec2Connection,
+    _regions: &[String],
+) -> Result<BTreeMap<String, std::result::Result<BTreeMap<String, std::collections::BTreeSet<String>>, String>>> {
     Err(no_ec2())
 }
 
