@@ -127,9 +127,9 @@ codes! {
     OfferingsNotOffered = "offerings::not-offered", Note;
     /// An instance type that none of a worker type's zones of a region offers (or, without zones, that the region does not offer).
     OfferingsNowhere = "offerings::nowhere-offered", Error;
-    /// A zone (or a region without zones) that `offerings.json` says nothing about.
+    /// A zone that `offerings.json` says nothing about.
     OfferingsUnknownZone = "offerings::unknown-zone", Error;
-    /// There is no `offerings.json` and no `--ec2`: instance types are not filtered by what each zone offers.
+    /// Instance types are not filtered by what each zone offers: there is no `offerings.json` and no `--ec2`, or the file lists no zone of a region a worker type uses without zones.
     OfferingsUnfiltered = "offerings::unfiltered", Note;
     /// A worker type lists the same instance type twice.
     DuplicateInstanceType = "worker-type::duplicate-instance-type", Error;

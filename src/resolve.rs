@@ -592,3 +592,332 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod zone_tests {
+    use super::*;
+    use crate::config::model::AmiEntry;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn worker(text: &str) -> WorkerType {
+        let mut wt: WorkerType = toml::from_str(text).unwrap();
+        wt.name = "w".into();
+        wt
+    }
+
+    fn two_region_set() -> AmiSet {
+        AmiSet {
+            id: "s".into(),
+            description: None,
+            amis: vec![
+                AmiEntry {
+                    region: "us-east-1".into(),
+                    arch: Arch::X86_64,
+                    hvm: Some("ami-eeeeeeee".into()),
+                    pv: None,
+                },
+                AmiEntry {
+                    region: "us-west-2".into(),
+                    arch: Arch::X86_64,
+                    hvm: Some("ami-wwwwwwww".into()),
+                    pv: None,
+                },
+            ],
+            source: None,
+            worker_config: None,
+        }
+    }
+
+    const ZONED: &str = r#"
+        amiSetId = "s"
+        maxCapacity = 1
+        launchSpec = { KeyName = "wt", Placement = { Tenancy = "dedicated" } }
+        [[instanceTypes]]
+        instanceType = "m5.large"
+        launchSpec = { EbsOptimized = true }
+        [[instanceTypes]]
+        instanceType = "c5.large"
+        launchSpec = { Placement = { GroupName = "pg-type" } }
+        [[regions]]
+        region = "us-east-1"
+        launchSpec = { SecurityGroupIds = ["sg-1"], SubnetId = "subnet-region" }
+        zones = [
+          { zone = "us-east-1a", launchSpec = { SubnetId = "subnet-a" } },
+          { zone = "us-east-1b", launchSpec = { SubnetId = "subnet-b", Placement = { GroupName = "pg-b" } } },
+        ]
+        [[regions]]
+        region = "us-west-2"
+    "#;
+
+    /// The launch specs of [`ZONED`], written out by hand, in resolution order.
+    fn expected() -> Vec<(&'static str, Option<&'static str>, &'static str, Json)> {
+        vec![
+            (
+                "us-east-1",
+                Some("us-east-1a"),
+                "m5.large",
+                json!({
+                "KeyName": "wt", "Placement": {"Tenancy": "dedicated", "AvailabilityZone": "us-east-1a"},
+                "SecurityGroupIds": ["sg-1"], "SubnetId": "subnet-a", "EbsOptimized": true,
+                "ImageId": "ami-eeeeeeee", "InstanceType": "m5.large"}),
+            ),
+            (
+                "us-east-1",
+                Some("us-east-1a"),
+                "c5.large",
+                json!({
+                "KeyName": "wt", "Placement": {"Tenancy": "dedicated", "GroupName": "pg-type", "AvailabilityZone": "us-east-1a"},
+                "SecurityGroupIds": ["sg-1"], "SubnetId": "subnet-a",
+                "ImageId": "ami-eeeeeeee", "InstanceType": "c5.large"}),
+            ),
+            (
+                "us-east-1",
+                Some("us-east-1b"),
+                "m5.large",
+                json!({
+                "KeyName": "wt", "Placement": {"Tenancy": "dedicated", "GroupName": "pg-b", "AvailabilityZone": "us-east-1b"},
+                "SecurityGroupIds": ["sg-1"], "SubnetId": "subnet-b", "EbsOptimized": true,
+                "ImageId": "ami-eeeeeeee", "InstanceType": "m5.large"}),
+            ),
+            (
+                "us-east-1",
+                Some("us-east-1b"),
+                "c5.large",
+                json!({
+                "KeyName": "wt", "Placement": {"Tenancy": "dedicated", "GroupName": "pg-type", "AvailabilityZone": "us-east-1b"},
+                "SecurityGroupIds": ["sg-1"], "SubnetId": "subnet-b",
+                "ImageId": "ami-eeeeeeee", "InstanceType": "c5.large"}),
+            ),
+            (
+                "us-west-2",
+                None,
+                "m5.large",
+                json!({
+                "KeyName": "wt", "Placement": {"Tenancy": "dedicated"}, "EbsOptimized": true,
+                "ImageId": "ami-wwwwwwww", "InstanceType": "m5.large"}),
+            ),
+            (
+                "us-west-2",
+                None,
+                "c5.large",
+                json!({
+                "KeyName": "wt", "Placement": {"Tenancy": "dedicated", "GroupName": "pg-type"},
+                "ImageId": "ami-wwwwwwww", "InstanceType": "c5.large"}),
+            ),
+        ]
+    }
+
+    fn triples(results: Vec<Result<Resolved, Unresolved>>) -> Vec<(String, Option<String>, String, Json)> {
+        results
+            .into_iter()
+            .map(|r| {
+                let r = r.unwrap();
+                (r.region, r.zone, r.instance_type, Json::Object(r.launch_spec))
+            })
+            .collect()
+    }
+
+    fn owned(v: Vec<(&str, Option<&str>, &str, Json)>) -> Vec<(String, Option<String>, String, Json)> {
+        v.into_iter()
+            .map(|(r, z, t, j)| (r.to_string(), z.map(str::to_string), t.to_string(), j))
+            .collect()
+    }
+
+    #[test]
+    fn zones_resolve_worker_type_region_zone_instance_type_then_the_zone_placement() {
+        let set = two_region_set();
+        let got = triples(resolve_worker_type(&worker(ZONED), Some(&set), &Builtin));
+        assert_eq!(got, owned(expected()));
+    }
+
+    #[test]
+    fn offerings_leave_out_exactly_the_pairs_not_offered() {
+        let set = two_region_set();
+        let offerings = Offerings::parse(
+            r#"{"zones": {"us-east-1a": ["c5.large", "m5.large"], "us-east-1b": ["c5.large"], "us-west-2a": ["m5.large"]}}"#,
+        )
+        .unwrap();
+        let got = triples(resolve_offered(&worker(ZONED), Some(&set), &Builtin, Some(&offerings)));
+        // Not offered: m5.large in us-east-1b; c5.large anywhere in us-west-2.
+        let want: Vec<_> = expected()
+            .into_iter()
+            .filter(|(r, z, t, _)| {
+                !matches!(
+                    (*r, *z, *t),
+                    ("us-east-1", Some("us-east-1b"), "m5.large") | ("us-west-2", None, "c5.large")
+                )
+            })
+            .collect();
+        assert_eq!(got, owned(want));
+    }
+
+    /// Resolution as it was before zones (the previous `resolve_worker_type`, verbatim).
+    fn resolve_before_zones(wt: &WorkerType, set: Option<&AmiSet>, catalog: &dyn TypeCatalog) -> Vec<Result<Resolved, Unresolved>> {
+        let mut out = Vec::with_capacity(wt.regions.len() * wt.instance_types.len());
+        for (ri, region) in wt.regions.iter().enumerate() {
+            for (ti, itype) in wt.instance_types.iter().enumerate() {
+                let mut spec = wt.launch_spec.clone();
+                merge(&mut spec, &region.launch_spec);
+                merge(&mut spec, &itype.launch_spec);
+                let info = catalog.type_info(&itype.instance_type);
+                let chosen = match (wt.ami_set_id.as_deref(), set) {
+                    (Some(_), Some(set)) => choose_ami(set, &region.region, info).map(|(ami, virt)| (Some(ami.to_string()), Some(virt))),
+                    (Some(id), None) => Err(format!("AMI set `{id}` is not available")),
+                    (None, _) => match region.image_id() {
+                        Some(ami) => Ok((Some(ami.to_string()), None)),
+                        None => Err(format!("no `amiSetId` and no `ImageId` in {}", region.region)),
+                    },
+                };
+                match chosen {
+                    Ok((ami, virt)) => {
+                        if let Some(ami) = ami {
+                            spec.insert("ImageId".into(), Json::String(ami));
+                        }
+                        spec.insert("InstanceType".into(), Json::String(itype.instance_type.clone()));
+                        out.push(Ok(Resolved {
+                            region: region.region.clone(),
+                            zone: None,
+                            instance_type: itype.instance_type.clone(),
+                            launch_spec: spec,
+                            virt,
+                            arch: info.arch,
+                        }));
+                    }
+                    Err(reason) => out.push(Err(Unresolved {
+                        region_index: ri,
+                        zone_index: None,
+                        instance_type_index: ti,
+                        message: format!(
+                            "worker type `{}` cannot launch `{}` in {}: {reason}",
+                            wt.name, itype.instance_type, region.region
+                        ),
+                        help: format!(
+                            "add a {} AMI for {} to the set, or remove `{}` from this worker type",
+                            if info.hvm { "hvm" } else { "pv" },
+                            region.region,
+                            itype.instance_type
+                        ),
+                    })),
+                }
+            }
+        }
+        out
+    }
+
+    fn leaf() -> impl Strategy<Value = Json> {
+        prop_oneof![
+            any::<bool>().prop_map(Json::Bool),
+            "[a-z0-9-]{1,6}".prop_map(Json::String),
+            proptest::collection::vec("[a-z]{1,3}".prop_map(Json::String), 0..3).prop_map(Json::Array),
+        ]
+    }
+
+    fn spec() -> impl Strategy<Value = LaunchSpec> {
+        let value = leaf().prop_recursive(2, 8, 3, |inner| {
+            proptest::collection::btree_map(
+                prop_oneof![Just("Tenancy"), Just("GroupName"), Just("AvailabilityZone")],
+                inner,
+                0..3,
+            )
+            .prop_map(|m| Json::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+        });
+        proptest::collection::btree_map(
+            prop_oneof![
+                Just("KeyName"),
+                Just("Placement"),
+                Just("SubnetId"),
+                Just("EbsOptimized"),
+                Just("SecurityGroupIds")
+            ],
+            value,
+            0..4,
+        )
+        .prop_map(|m| m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    fn zoneless_worker() -> impl Strategy<Value = (WorkerType, bool)> {
+        let types = proptest::collection::vec(
+            (
+                prop_oneof![Just("m5.large"), Just("m3.medium"), Just("c7g.large"), Just("t1.micro")],
+                spec(),
+            ),
+            1..4,
+        );
+        let regions = proptest::collection::vec(
+            (
+                prop_oneof![Just("us-east-1"), Just("us-west-2"), Just("eu-west-1")],
+                spec(),
+                proptest::option::of(Just("ami-99999999")),
+            ),
+            1..4,
+        );
+        (spec(), types, regions, any::<bool>()).prop_map(|(top, types, regions, uses_set)| {
+            let wt = WorkerType {
+                name: "w".into(),
+                description: None,
+                owner: None,
+                ami_set_id: uses_set.then(|| "s".to_string()),
+                min_capacity: 0,
+                max_capacity: 1,
+                scaling_ratio: 0.0,
+                min_price: None,
+                max_price: None,
+                can_use_ondemand: None,
+                can_use_spot: None,
+                scopes: Vec::new(),
+                launch_spec: top,
+                user_data: Default::default(),
+                taskcluster: None,
+                instance_types: types
+                    .into_iter()
+                    .map(|(t, s)| crate::config::model::InstanceTypeSpec {
+                        instance_type: t.into(),
+                        capacity: 1.0,
+                        utility: 1.0,
+                        launch_spec: s,
+                        worker_manager: None,
+                    })
+                    .collect(),
+                regions: regions
+                    .into_iter()
+                    .map(|(r, mut s, image)| {
+                        if let Some(image) = image {
+                            s.insert("ImageId".into(), json!(image));
+                        }
+                        RegionSpec {
+                            region: r.into(),
+                            launch_spec: s,
+                            zones: Vec::new(),
+                        }
+                    })
+                    .collect(),
+            };
+            (wt, uses_set)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Without zones, resolution (with or without an offerings file that
+        /// offers everything) is exactly what it was before zones existed.
+        #[test]
+        fn without_zones_resolution_is_unchanged((wt, _) in zoneless_worker(), pv in any::<bool>()) {
+            let mut set = two_region_set();
+            if pv {
+                set.amis[0].pv = Some("ami-00000001".into());
+            }
+            let before = resolve_before_zones(&wt, wt.ami_set_id.as_ref().map(|_| &set), &Builtin);
+            prop_assert_eq!(&resolve_worker_type(&wt, wt.ami_set_id.as_ref().map(|_| &set), &Builtin), &before);
+            let everything = Offerings {
+                zones: ["us-east-1a", "us-west-2a", "eu-west-1a"]
+                    .iter()
+                    .map(|z| (z.to_string(), ["m5.large", "m3.medium", "c7g.large", "t1.micro"].iter().map(|t| t.to_string()).collect()))
+                    .collect(),
+            };
+            prop_assert_eq!(&resolve_offered(&wt, wt.ami_set_id.as_ref().map(|_| &set), &Builtin, Some(&everything)), &before);
+            prop_assert_eq!(&resolve_with(&wt, wt.ami_set_id.as_ref().map(|_| &set), &Builtin, None, false), &before);
+        }
+    }
+}

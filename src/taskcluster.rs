@@ -107,16 +107,24 @@ impl<'a> PoolSettings<'a> {
 }
 
 /// The `workerManager` layers of one launchConfig, first to last (the later
-/// wins): the worker type's `[taskcluster] workerManager`, then the instance
-/// type's `workerManager`.
+/// wins): the worker type's `[taskcluster] workerManager`, the zone's, then
+/// the instance type's `workerManager`.
 fn worker_manager_layers<'a>(wt: &'a WorkerType, r: &Resolved) -> Vec<&'a WorkerManagerSettings> {
     let pool = wt.taskcluster.as_ref().and_then(|t| t.worker_manager.as_ref());
+    let zone = r.zone.as_ref().and_then(|z| {
+        wt.regions
+            .iter()
+            .filter(|region| region.region == r.region)
+            .flat_map(|region| &region.zones)
+            .find(|spec| &spec.zone == z)
+            .and_then(|spec| spec.worker_manager.as_ref())
+    });
     let instance_type = wt
         .instance_types
         .iter()
         .find(|t| t.instance_type == r.instance_type)
         .and_then(|t| t.worker_manager.as_ref());
-    [pool, instance_type].into_iter().flatten().collect()
+    [pool, zone, instance_type].into_iter().flatten().collect()
 }
 
 /// The launchConfig entries of one pool, each with its `workerManager` block.

@@ -431,3 +431,20 @@ fn a_generated_corpus_round_trips_through_export_import_export() {
     let sets = std::fs::read_dir(repo.join("ami-sets")).unwrap().count();
     assert_eq!(sets, 5);
 }
+
+#[test]
+fn worker_manager_settings_per_zone_and_per_instance_type_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut pool = generated_pool("proj-a/ci", &[("m5.large", 1), ("c5.large", 2)], &[]);
+    for lc in pool["config"]["launchConfigs"].as_array_mut().unwrap() {
+        let zone = lc["launchConfig"]["Placement"]["AvailabilityZone"].as_str().unwrap().to_string();
+        let itype = lc["launchConfig"]["InstanceType"].as_str().unwrap().to_string();
+        lc["workerManager"]["initialWeight"] = json!(if zone == "us-east-1a" { 0.25 } else { 1.0 });
+        lc["workerManager"]["maxCapacity"] = json!(if itype == "c5.large" { 4 } else { 10 });
+    }
+    let repo = round_trip(tmp.path(), &with_ids(&json!([pool])));
+    let wt = toml_json(&repo.join("worker-types/ci.toml"));
+    assert_eq!(wt["regions"][0]["zones"][0]["workerManager"], json!({"initialWeight": 0.25}));
+    assert_eq!(wt["regions"][0]["zones"][1]["workerManager"], json!({"initialWeight": 1.0}));
+    assert_eq!(wt["instanceTypes"][1]["workerManager"], json!({"maxCapacity": 4}));
+}

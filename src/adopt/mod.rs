@@ -541,14 +541,11 @@ fn name_sets(
 /// explain: a pool that leaves out an instance type in one of its zones
 /// although another pool launches it there, or in a region without zones.
 fn offerings_findings(shaped: &[Shaped], findings: &mut Vec<Finding>) {
-    let mut offered: BTreeSet<(&str, &str)> = BTreeSet::new();
-    for s in shaped {
-        for lc in &s.lcs {
-            if let Some(zone) = &lc.zone {
-                offered.insert((zone, &lc.instance_type));
-            }
-        }
-    }
+    let offered_by_zone = offered(shaped);
+    let offered: BTreeSet<(&str, &str)> = offered_by_zone
+        .iter()
+        .flat_map(|(z, types)| types.iter().map(move |t| (z.as_str(), t.as_str())))
+        .collect();
     for s in shaped {
         let types: BTreeSet<&str> = s.lcs.iter().map(|lc| lc.instance_type.as_str()).collect();
         let present: BTreeSet<(&str, Option<&str>, &str)> = s
@@ -577,6 +574,47 @@ fn offerings_findings(shaped: &[Shaped], findings: &mut Vec<Finding>) {
             }
         }
     }
+}
+
+/// offerings.json of the import: every (zone, instance type) pair a pool
+/// launches. A pool without zones proves only that its region offers its
+/// instance types; where the file knows zones of that region but none
+/// offers the type, the type is recorded in the first zone (by name) that
+/// no zoned pool leaves it out of, so that the region offers it as the
+/// input shows. `amiset ec2 offerings` later replaces the file with EC2's
+/// own answer.
+pub(crate) fn offered(shaped: &[Shaped]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut zones: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for s in shaped {
+        for lc in &s.lcs {
+            if let Some(zone) = &lc.zone {
+                zones.entry(zone.clone()).or_default().insert(lc.instance_type.clone());
+            }
+        }
+    }
+    let left_out = |zone: &str, itype: &str| {
+        shaped.iter().any(|s| {
+            s.lcs.iter().any(|lc| lc.zone.as_deref() == Some(zone))
+                && s.lcs.iter().any(|lc| lc.instance_type == itype)
+                && !s.lcs.iter().any(|lc| lc.zone.as_deref() == Some(zone) && lc.instance_type == itype)
+        })
+    };
+    for s in shaped {
+        for lc in s.lcs.iter().filter(|lc| lc.zone.is_none()) {
+            let region_zones: Vec<String> = zones
+                .keys()
+                .filter(|z| crate::offerings::is_zone_of(z, &lc.region))
+                .cloned()
+                .collect();
+            if region_zones.is_empty() || region_zones.iter().any(|z| zones[z].contains(&lc.instance_type)) {
+                continue;
+            }
+            if let Some(z) = region_zones.iter().find(|z| !left_out(z, &lc.instance_type)) {
+                zones.entry(z.clone()).or_default().insert(lc.instance_type.clone());
+            }
+        }
+    }
+    zones
 }
 
 /// The proof: the rendered repository is loaded, checked and exported

@@ -206,16 +206,9 @@ fn worker_type(s: &Shaped, common: &Common) -> String {
     format!("# Imported from worker pool `{}`.\n{doc}", pool.worker_pool_id)
 }
 
-/// offerings.json: exactly the (zone, instance type) pairs the pools launch.
+/// offerings.json ([`super::offered`]), when any pool has zones.
 fn offerings(shaped: &[Shaped]) -> Option<String> {
-    let mut zones: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for s in shaped {
-        for lc in &s.lcs {
-            if let Some(z) = &lc.zone {
-                zones.entry(z).or_default().insert(&lc.instance_type);
-            }
-        }
-    }
+    let zones = super::offered(shaped);
     if zones.is_empty() {
         return None;
     }

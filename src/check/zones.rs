@@ -96,9 +96,17 @@ pub(super) fn check_offerings(config: &Config, wt: &WorkerType, at: &At<'_>) -> 
                 .first()
                 .is_some_and(|t| o.in_region(r, &t.instance_type).is_none())
             {
-                let f = Finding::new(Code::OfferingsUnknownZone, format!("`{file}` has no zone of region {r}"))
-                    .label("no offerings for this region")
-                    .help(format!("run `amiset ec2 offerings` to add the zones of {r} to `{file}`"));
+                // A region without zones names no zone the file could lack: as
+                // resolution does, nothing is filtered there, and check says so.
+                let f = Finding::new(
+                    Code::OfferingsUnfiltered,
+                    format!(
+                        "`{file}` has no zone of region {r}: the instance types of worker type `{}` are not filtered there",
+                        wt.name
+                    ),
+                )
+                .label("no offerings for this region")
+                .help(format!("run `amiset ec2 offerings` to add the zones of {r} to `{file}`"));
                 out.push(at.value(f, &region_ptr));
                 continue;
             }

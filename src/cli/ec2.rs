@@ -233,6 +233,21 @@ pub struct Ec2Command {
 pub enum Ec2Action {
     /// Record what EC2 says about every referenced AMI and instance type, for `--ec2-inventory`.
     Snapshot(SnapshotArgs),
+    /// Write `offerings.json`: the instance types each availability zone of every region the worker types use offers.
+    Offerings(OfferingsArgs),
+}
+
+/// `amiset ec2 offerings [DIR]`.
+#[derive(Debug, Args)]
+pub struct OfferingsArgs {
+    /// Config directory (default: the current directory); `offerings.json` is written at its root.
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub connection: Ec2Connection,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// `amiset ec2 snapshot [DIR] --out FILE`.
@@ -271,7 +286,10 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
 /// (they are recorded, and stay unverified when the snapshot is used); the
 /// failures are reported as `ec2::unverified` and exit 1.
 pub fn run(cmd: Ec2Command) -> Result<i32> {
-    let Ec2Action::Snapshot(args) = cmd.action;
+    let args = match cmd.action {
+        Ec2Action::Snapshot(args) => args,
+        Ec2Action::Offerings(args) => return offerings(args),
+    };
     let dir = dir_or_cwd(args.dir);
     let limits = args.limits.limits();
     let inputs = load::read_dir(&dir, &limits)?;
@@ -294,6 +312,57 @@ pub fn run(cmd: Ec2Command) -> Result<i32> {
         );
     }
     Ok(args.output.emit(&report, Some(&dir)))
+}
+
+/// The regions the worker types of `config` use, sorted.
+fn worker_regions(config: &Config) -> Vec<String> {
+    let regions: std::collections::BTreeSet<&str> = config
+        .worker_types
+        .values()
+        .flat_map(|wt| wt.regions.iter().map(|r| r.region.as_str()))
+        .collect();
+    regions.into_iter().map(str::to_string).collect()
+}
+
+/// `amiset ec2 offerings`: asks every region at once and writes
+/// `offerings.json` atomically, only when every region answered; a region
+/// that could not be read is `ec2::unverified` (exit 1) and nothing is written.
+fn offerings(args: OfferingsArgs) -> Result<i32> {
+    let dir = dir_or_cwd(args.dir);
+    let limits = args.limits.limits();
+    let inputs = load::read_dir(&dir, &limits)?;
+    let (config, _) = crate::config::load(&inputs, &limits);
+    let regions = worker_regions(&config);
+    let answers = fetch_zone_offerings(&args.connection, &regions)?;
+    let mut report = Report::default();
+    let mut file = crate::offerings::Offerings::default();
+    for (region, answer) in answers {
+        match answer {
+            Ok(zones) => file.zones.extend(zones),
+            Err(e) => report.findings.push(
+                Finding::new(Code::Unverified, format!("DescribeInstanceTypeOfferings in {region} failed: {e}"))
+                    .help(format!("`{}` was not written; run the command again", crate::offerings::FILE)),
+            ),
+        }
+    }
+    if report.findings.is_empty() {
+        let text = String::from_utf8_lossy(&file.to_bytes()).into_owned();
+        write_atomic(&dir.join(crate::offerings::FILE), &text)?;
+    }
+    Ok(args.output.emit(&report, Some(&dir)))
+}
+
+#[cfg(feature = "ec2")]
+fn fetch_zone_offerings(connection: &Ec2Connection, regions: &[String]) -> Result<ec2::zone_offerings::ZoneOfferings> {
+    connection.run(|client| async move { client.zone_offerings(regions).await })
+}
+
+#[cfg(not(feature = "ec2"))]
+fn fetch_zone_offerings(
+    _connection: &Ec2Connection,
+    _regions: &[String],
+) -> Result<BTreeMap<String, std::result::Result<BTreeMap<String, std::collections::BTreeSet<String>>, String>>> {
+    Err(no_ec2())
 }
 
 #[cfg(test)]

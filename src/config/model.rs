@@ -446,6 +446,11 @@ pub struct ZoneSpec {
     pub zone: String,
     #[serde(default)]
     pub launch_spec: LaunchSpec,
+    /// Worker-manager settings of this zone's launchConfigs (between the
+    /// worker type's `[taskcluster] workerManager` and the instance type's);
+    /// export settings, not part of the compiled worker type.
+    #[serde(default, skip_serializing)]
+    pub worker_manager: Option<WorkerManagerSettings>,
 }
 
 impl RegionSpec {

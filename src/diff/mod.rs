@@ -209,13 +209,21 @@ pub fn diff(old: &Config, new: &Config, catalog: &dyn TypeCatalog) -> Diff {
         let (prev, wt) = (&prev, &wt);
         let strip = |m: &Map<String, Json>| {
             let mut m = m.clone();
-            for key in ["launchSpecs", "launchSpec", "regions", "instanceTypes"] {
+            for key in ["launchSpecs", "zoneLaunchSpecs", "launchSpec", "regions", "instanceTypes"] {
                 m.remove(key);
             }
             m
         };
         let fields = key_changes(&strip(prev), &strip(wt));
-        let (old_specs, new_specs) = (object(prev.get("launchSpecs")), object(wt.get("launchSpecs")));
+        // Launch specs by region, and by zone for regions with zones (a zone names its region).
+        let flat = |wt: &Map<String, Json>| {
+            let mut specs = object(wt.get("launchSpecs"));
+            for zones in object(wt.get("zoneLaunchSpecs")).values() {
+                specs.extend(object(Some(zones)));
+            }
+            specs
+        };
+        let (old_specs, new_specs) = (flat(prev), flat(wt));
         let mut pairs: BTreeSet<(String, String)> = BTreeSet::new();
         for specs in [&old_specs, &new_specs] {
             for (region, types) in specs {

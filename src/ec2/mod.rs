@@ -17,6 +17,8 @@ pub mod launch;
 #[cfg(feature = "ec2")]
 pub mod templates;
 pub mod verify;
+#[cfg(feature = "ec2")]
+pub mod zone_offerings;
 
 pub use inventory::{Inventory, Status, Wanted};
 pub use verify::{Expect, Verification, verify};

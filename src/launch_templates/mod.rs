@@ -7,7 +7,11 @@
 //! Per worker type and region, instance types whose resolved specs agree
 //! beyond `InstanceType` share one template: the group of the first
 //! instance type is named after the worker type, any other group
-//! `<workerType>/<its first instance type>`. A template amiset manages
+//! `<workerType>/<its first instance type>`. Zones of a region whose specs
+//! agree beyond their `Placement.AvailabilityZone` share a template too
+//! (without the zone); a group of one zone names its zone in the data and
+//! is named `<workerType>/<zone>` (`<workerType>/<zone>/<first instance
+//! type>` for a further group of that zone). A template amiset manages
 //! carries the tag `amiset:worker-type = <name>` (and `amiset:source-commit`);
 //! each version's description records the sha256 of its data, and the tag
 //! `amiset:default-version = <n> <description>` repeats that of the default
@@ -90,27 +94,57 @@ pub fn desired(config: &Config, catalog: &dyn TypeCatalog) -> Wanted {
         let mut mine = Vec::new();
         let mut unsupported = BTreeSet::new();
         for region in &wt.regions {
-            // Groups of instance types with the same spec beyond InstanceType, in order.
-            let mut groups: Vec<(Map<String, Json>, Vec<String>)> = Vec::new();
+            // Groups of (zone, instance type) with the same spec beyond
+            // InstanceType and the zone's AvailabilityZone, in order: zones
+            // whose specs differ only by their zone share a template.
+            let mut groups: Vec<(Map<String, Json>, Vec<String>, Vec<String>)> = Vec::new();
             for r in resolved.iter().filter(|r| r.region == region.region) {
                 let mut rest = r.launch_spec.clone();
                 rest.remove("InstanceType");
-                match groups.iter_mut().find(|(spec, _)| *spec == rest) {
-                    Some((_, types)) => types.push(r.instance_type.clone()),
-                    None => groups.push((rest, vec![r.instance_type.clone()])),
+                without_zone(&mut rest);
+                let zone = r.zone.clone().unwrap_or_default();
+                match groups.iter_mut().find(|(spec, _, _)| *spec == rest) {
+                    Some((_, types, zones)) => {
+                        if !types.contains(&r.instance_type) {
+                            types.push(r.instance_type.clone());
+                        }
+                        if !zones.contains(&zone) {
+                            zones.push(zone);
+                        }
+                    }
+                    None => groups.push((rest, vec![r.instance_type.clone()], vec![zone])),
                 }
             }
-            for (i, (spec, types)) in groups.into_iter().enumerate() {
+            let mut names: BTreeSet<String> = BTreeSet::new();
+            for (i, (spec, types, zones)) in groups.into_iter().enumerate() {
                 let mut full = spec;
                 if types.len() == 1 {
                     full.insert("InstanceType".into(), Json::String(types[0].clone()));
                 }
+                // A template of one zone names it; one of several zones leaves it to the launch.
+                let one_zone = match zones.as_slice() {
+                    [z] if !z.is_empty() => Some(z.as_str()),
+                    _ => None,
+                };
+                if let Some(z) = one_zone {
+                    let placement = full.entry("Placement").or_insert_with(|| Json::Object(Map::new()));
+                    if let Json::Object(p) = placement {
+                        p.insert("AvailabilityZone".into(), Json::String(z.to_string()));
+                    }
+                }
+                let template_name = match (i, one_zone) {
+                    (0, _) => name.clone(),
+                    (_, Some(z)) if !names.contains(&format!("{name}/{z}")) => format!("{name}/{z}"),
+                    (_, Some(z)) => format!("{name}/{z}/{}", types[0]),
+                    (_, None) => format!("{name}/{}", types[0]),
+                };
+                names.insert(template_name.clone());
                 let data = data::template_data(&full, name, types.len() == 1);
                 unsupported.extend(data::unsupported(&data));
                 let digest = artifacts::sha256_hex(&artifacts::to_bytes(Json::Object(data.clone())));
                 mine.push(Desired {
                     region: region.region.clone(),
-                    name: if i == 0 { name.clone() } else { format!("{name}/{}", types[0]) },
+                    name: template_name,
                     worker_type: name.clone(),
                     instance_types: types,
                     data,
@@ -160,6 +194,16 @@ pub fn desired(config: &Config, catalog: &dyn TypeCatalog) -> Wanted {
         }
     }
     wanted
+}
+
+/// Removes `Placement.AvailabilityZone` (and `Placement` when that leaves it empty).
+fn without_zone(spec: &mut Map<String, Json>) {
+    if let Some(Json::Object(p)) = spec.get_mut("Placement") {
+        p.remove("AvailabilityZone");
+        if p.is_empty() {
+            spec.remove("Placement");
+        }
+    }
 }
 
 /// A launch template as EC2 describes it.

@@ -34,6 +34,12 @@ pub fn ami(n: u64) -> String {
 /// Writes the corpus into `dir`; `variant` changes every AMI id so that two
 /// variants compile to different artifacts.
 pub fn write(dir: &Path, sets: usize, workers: usize, regions: usize, variant: u64) {
+    write_zoned(dir, sets, workers, regions, variant, 0);
+}
+
+/// [`write`] with `zones` availability zones (`<region>a`, `<region>b`, ...)
+/// in every region of every worker type, each with its own subnet.
+pub fn write_zoned(dir: &Path, sets: usize, workers: usize, regions: usize, variant: u64, zones: usize) {
     let regions = &REGIONS[..regions.min(REGIONS.len())];
     std::fs::create_dir_all(dir.join("ami-sets")).unwrap();
     std::fs::create_dir_all(dir.join("worker-types")).unwrap();
@@ -78,6 +84,18 @@ pub fn write(dir: &Path, sets: usize, workers: usize, regions: usize, variant: u
                 w * 16 + r
             )
             .unwrap();
+            if zones > 0 {
+                let list: Vec<String> = (0..zones)
+                    .map(|z| {
+                        let letter = char::from(b'a' + z as u8);
+                        format!(
+                            "{{ zone = \"{region}{letter}\", launchSpec = {{ SubnetId = \"subnet-{:08x}\" }} }}",
+                            (w * 16 + r) * 8 + z
+                        )
+                    })
+                    .collect();
+                writeln!(text, "zones = [{}]", list.join(", ")).unwrap();
+            }
         }
         std::fs::write(dir.join(format!("worker-types/worker-{w}.toml")), text).unwrap();
     }
