@@ -608,3 +608,176 @@ fn deregister_goes_on_past_a_call_that_fails() {
     left.retain(|(r, _)| r == "us-east-1");
     assert_eq!(images(&doc), left);
 }
+
+/// Runs `git` in `dir` with its committer date at `secs` seconds after a
+/// fixed day, so that the order of commits in time is the test's choice.
+fn git_at(dir: &Path, secs: u64, args: &[&str]) {
+    let date = format!("@{} +0000", 1_767_225_600 + secs);
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env("GIT_AUTHOR_DATE", &date)
+        .env("GIT_COMMITTER_DATE", &date)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The rollback window is the revisions main had: first parents only. A
+/// side branch whose commits are newer than main's last revision before the
+/// merge must not push that revision out of the window.
+#[test]
+fn unreferenced_follows_first_parents_only() {
+    let list: Vec<Template> = (1..=5).map(|i| Template::new(format!("ami-6000000{i}"), "hvm", "x86_64")).collect();
+    let moto = Moto::start(&list);
+    warm(&moto);
+    let proxy = Proxy::start(&moto.url);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("work");
+    let set = |ami: &str| format!("[[amis]]\nregion = \"us-east-1\"\nhvm = \"{ami}\"\n");
+    let commit = |secs: u64, file: &str, ami: &str| {
+        write(&dir, file, &set(ami));
+        git_at(&dir, secs, &["add", "-A"]);
+        git_at(&dir, secs, &["commit", "-q", "-m", ami]);
+    };
+    write(
+        &dir,
+        "amiset.toml",
+        &format!("regions = [\"us-east-1\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
+    );
+    git_at(&dir, 0, &["init", "-q", "-b", "main"]);
+    // main: base = 1, then base = 2.
+    commit(10, "ami-sets/base.toml", "ami-60000001");
+    commit(20, "ami-sets/base.toml", "ami-60000002");
+    // A side branch from there moves base twice (a canary, say), later in
+    // time than main's next revision.
+    git_at(&dir, 25, &["checkout", "-q", "-b", "side"]);
+    commit(40, "ami-sets/base.toml", "ami-60000004");
+    commit(50, "ami-sets/base.toml", "ami-60000005");
+    // main meanwhile adds another set: its revision before the merge runs base 2.
+    git_at(&dir, 30, &["checkout", "-q", "main"]);
+    commit(30, "ami-sets/other.toml", "ami-60000003");
+    git_at(&dir, 60, &["merge", "-q", "--no-ff", "-m", "merge side", "side"]);
+    // main's revisions, newest first: the merge (base 5, other 3), other 3
+    // (base 2), base 2, base 1. The side's commits were never main's.
+    let log = common::git(&dir, &["log", "--format=%s", "--first-parent"]);
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        ["merge side", "ami-60000003", "ami-60000002", "ami-60000001"]
+    );
+    // In time order the side's commits come between the merge and main's last revision.
+    let by_time = common::git(&dir, &["log", "--format=%s", "--date-order"]);
+    assert_eq!(by_time.lines().nth(1), Some("ami-60000005"));
+
+    let ep = ["--ec2-endpoint", proxy.url.as_str(), "--format", "json", "--ec2-attempts", "1"];
+    let listed = |n: &str| {
+        let out = amiset(&dir, &[&["unreferenced", "--keep-revisions", n][..], &ep].concat());
+        let doc = json(&out);
+        assert_eq!(out.status.code(), Some(0), "{doc:#}");
+        let mut ids: Vec<String> = images(&doc).into_iter().map(|(_, id)| id).collect();
+        ids.sort();
+        ids
+    };
+    let ids = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // Window 2: the merge and main's revision before it, which ran base 2:
+    // ami-60000002 is what main used one revision ago, and stays.
+    assert_eq!(listed("2"), ids(&["ami-60000001", "ami-60000004"]));
+    assert_eq!(listed("3"), ids(&["ami-60000001", "ami-60000004"]));
+    assert_eq!(listed("4"), ids(&["ami-60000004"]));
+    assert_eq!(listed("9"), ids(&["ami-60000004"]));
+}
+
+/// A file over the size limit still counts as a reference: it is read in
+/// pieces instead of skipped.
+#[test]
+fn unreferenced_counts_files_over_the_size_limit() {
+    let list: Vec<Template> = (1..=3).map(|i| Template::new(format!("ami-7000000{i}"), "hvm", "x86_64")).collect();
+    let moto = Moto::start(&list);
+    warm(&moto);
+    let proxy = Proxy::start(&moto.url);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(
+        dir,
+        "amiset.toml",
+        &format!("regions = [\"us-east-1\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
+    );
+    write(dir, "ami-sets/small.toml", "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-70000001\"\n");
+    // 200 KiB of comment, then the reference: over a 64 KiB limit, and
+    // across more than one piece of the streaming read.
+    let big = format!(
+        "{}[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-70000002\"\n",
+        "# padding padding padding padding padding padding padding padding\n".repeat(3200)
+    );
+    assert!(big.len() > 200_000);
+    write(dir, "ami-sets/big.toml", &big);
+    let out = amiset(
+        dir,
+        &[
+            "unreferenced",
+            "--keep-revisions",
+            "0",
+            "--max-file-size",
+            "65536",
+            "--ec2-endpoint",
+            &proxy.url,
+            "--format",
+            "json",
+        ],
+    );
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert_eq!(
+        images(&doc),
+        vec![("us-east-1".to_string(), "ami-70000003".to_string())],
+        "{doc:#}"
+    );
+}
+
+/// `update` asks each region once with the union of every set's owners; a
+/// set takes only images of its own owners. Set `a` (owner: moto's account)
+/// and set `b` (owner: OTHER) both match `relops/a-*` images, and OTHER
+/// published a newer `relops/a-*` build: `a` must not take it.
+#[test]
+fn update_takes_only_images_of_the_sets_own_owners() {
+    let list = vec![
+        t("ami-80000001", "relops/a-2026.10.01", "hvm", "x86_64", "2026-10-01T00:00:00Z"),
+        t("ami-80000002", "relops/a-2026.11.01", "hvm", "x86_64", "2026-11-01T00:00:00Z"),
+        t("ami-80000003", "relops/a-2026.11.20", "hvm", "x86_64", "2026-11-20T00:00:00Z").owner(OTHER),
+        t("ami-80000004", "relops/b-2026.10.01", "hvm", "x86_64", "2026-10-01T00:00:00Z").owner(OTHER),
+    ];
+    let moto = Moto::start(&list);
+    warm(&moto);
+    let proxy = Proxy::start(&moto.url);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(
+        dir,
+        "amiset.toml",
+        &format!("regions = [\"us-east-1\"]\namiOwners = [\"{MOTO_ACCOUNT}\", \"{OTHER}\"]\n"),
+    );
+    let a = |ami: &str| {
+        format!("[source]\nname = \"relops/a-*\"\nowners = [\"{MOTO_ACCOUNT}\"]\n\n[[amis]]\nregion = \"us-east-1\"\nhvm = \"{ami}\"\n")
+    };
+    let b = |ami: &str| {
+        format!("[source]\nname = \"relops/b-*\"\nowners = [\"{OTHER}\"]\n\n[[amis]]\nregion = \"us-east-1\"\nhvm = \"{ami}\"\n")
+    };
+    write(dir, "ami-sets/a.toml", &a("ami-80000001"));
+    write(dir, "ami-sets/b.toml", &b("ami-80000004"));
+    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    // One query for the region, carrying both owners.
+    assert_eq!(
+        proxy.calls().get(&("us-east-1".to_string(), "DescribeImages".to_string())),
+        Some(&1)
+    );
+    assert_eq!(read(dir, "ami-sets/a.toml"), a("ami-80000002"), "{doc:#}");
+    assert_eq!(read(dir, "ami-sets/b.toml"), b("ami-80000004"));
+}

@@ -68,19 +68,28 @@ impl Ec2 {
             .map(|r| (r.as_str(), wanted.templates.iter().filter(|d| &d.region == r).cloned().collect()))
             .collect();
         let mut tasks = JoinSet::new();
+        // Which region each task covers, so that a task that does not finish
+        // (a panic) is still an error for its region, never skipped.
+        let mut task_regions: std::collections::HashMap<tokio::task::Id, String> = std::collections::HashMap::new();
         for (region, desired) in wanted_by_region {
             let client = self.client(region);
             let (permits, region, options, skipped) = (permits.clone(), region.to_string(), options.clone(), wanted.skipped.clone());
-            tasks.spawn(async move {
+            let name = region.clone();
+            let handle = tasks.spawn(async move {
                 let run = reconcile_region(&client, &region, &desired, &skipped, &options, &permits);
                 let result = tokio::time::timeout_at(deadline, run)
                     .await
                     .unwrap_or_else(|_| Err("the overall EC2 timeout (`--ec2-timeout`) ran out".to_string()));
                 (region, result)
             });
+            task_regions.insert(handle.id(), name);
         }
         let mut outcome = Outcome::default();
-        while let Some(joined) = tasks.join_next().await {
+        while let Some(joined) = tasks.join_next_with_id().await {
+            let joined = joined.map(|(_, out)| out).map_err(|e| {
+                let region = task_regions.get(&e.id()).cloned().unwrap_or_else(|| "unknown".into());
+                (region, format!("internal error: the region's task did not finish: {e}"))
+            });
             match joined {
                 Ok((_, Ok((steps, findings)))) => {
                     outcome.steps.extend(steps);
@@ -96,7 +105,16 @@ impl Ec2 {
                     );
                     outcome.failed_regions.push((region, e));
                 }
-                Err(e) => outcome.failed_regions.push(("unknown".into(), format!("internal error: {e}"))),
+                Err((region, e)) => {
+                    outcome.findings.push(
+                        Finding::new(
+                            Code::LaunchTemplateFailed,
+                            format!("the launch templates of {region} were not reconciled: {e}"),
+                        )
+                        .help("some writes there may have been made; run apply again: it starts from what EC2 has now"),
+                    );
+                    outcome.failed_regions.push((region, e));
+                }
             }
         }
         for s in &outcome.steps {
@@ -141,13 +159,23 @@ async fn reconcile_region(
     }
     let by_name: BTreeMap<&str, &Desired> = desired.iter().map(|d| (d.name.as_str(), d)).collect();
     let mut jobs = JoinSet::new();
+    // Which step each write task carries out: a task that does not finish is
+    // an error on its step, never skipped.
+    let mut job_steps: std::collections::HashMap<tokio::task::Id, usize> = std::collections::HashMap::new();
     for (i, step) in steps.iter().enumerate().filter(|(_, s)| s.action.writes()) {
         let (client, permits, step, source) = (client.clone(), permits.clone(), step.clone(), options.source.clone());
         let want = by_name.get(step.template.as_str()).map(|d| (*d).clone());
-        jobs.spawn(async move { (i, execute(&client, &step, want.as_ref(), &source, &permits).await) });
+        let handle = jobs.spawn(async move { (i, execute(&client, &step, want.as_ref(), &source, &permits).await) });
+        job_steps.insert(handle.id(), i);
     }
-    while let Some(joined) = jobs.join_next().await {
-        let Ok((i, result)) = joined else { continue };
+    while let Some(joined) = jobs.join_next_with_id().await {
+        let (i, result) = match joined {
+            Ok((_, done)) => done,
+            Err(e) => match job_steps.get(&e.id()) {
+                Some(&i) => (i, Err(format!("internal error: the write did not finish: {e}"))),
+                None => return Err(format!("internal error: a write task did not finish: {e}")),
+            },
+        };
         match result {
             Ok((id, version)) => {
                 steps[i].template_id = id.or(steps[i].template_id.take());
