@@ -200,6 +200,8 @@ codes! {
     LaunchTemplateUnmanaged = "launch-template::unmanaged", Error;
     /// A launch spec key that EC2 launch template data cannot express; the worker type's templates are left as they are.
     LaunchTemplateUnsupportedKey = "launch-template::unsupported-key", Error;
+    /// A launch template name EC2 would reject (3 to 128 characters from letters, digits and `().-/_`), found before any call; the worker type's templates are left as they are.
+    LaunchTemplateInvalidName = "launch-template::invalid-name", Error;
     /// An EC2 call of `apply launch-templates` failed after retries; what it covered was not reconciled (running apply again converges).
     LaunchTemplateFailed = "launch-template::failed", Error;
     /// Running instances of a worker type run another image than its compiled launch spec names.

@@ -100,23 +100,23 @@ fn count(proxy: &Proxy, action: &str) -> usize {
     proxy.calls().iter().filter(|((_, a), _)| a == action).map(|(_, n)| n).sum()
 }
 
-/// Worker types `a` (m5.large and c5.large with the same spec: one template),
-/// `b` (its own set) and `c` (c5.large differs: two templates), in both regions.
+/// Worker types `wt-a` (m5.large and c5.large with the same spec: one template),
+/// `wt-b` (its own set) and `wt-c` (c5.large differs: two templates), in both regions.
 fn fleet() -> Repo {
     let repo = Repo::new("regions = [\"us-east-1\", \"us-west-2\"]\nlegacyImageIds = \"allow\"\n");
     set(&repo, "set-a", OLD);
     set(&repo, "set-b", OTHER);
     let regions = "\n[[regions]]\nregion = \"us-east-1\"\n\n[[regions]]\nregion = \"us-west-2\"\n";
     repo.write(
-        "worker-types/a.toml",
+        "worker-types/wt-a.toml",
         &format!("amiSetId = \"set-a\"\nmaxCapacity = 5\n\n[launchSpec]\nKeyName = \"ci\"\n\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n\n[[instanceTypes]]\ninstanceType = \"c5.large\"\n{regions}"),
     );
     repo.write(
-        "worker-types/b.toml",
+        "worker-types/wt-b.toml",
         &format!("amiSetId = \"set-b\"\nmaxCapacity = 5\n\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n{regions}"),
     );
     repo.write(
-        "worker-types/c.toml",
+        "worker-types/wt-c.toml",
         &format!("amiSetId = \"set-b\"\nmaxCapacity = 5\n\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n\n[[instanceTypes]]\ninstanceType = \"c5.large\"\nlaunchSpec = {{ EbsOptimized = true }}\n{regions}"),
     );
     repo
@@ -191,7 +191,7 @@ fn apply_creates_then_writes_nothing_then_versions_only_the_changed_templates() 
     let moto = Moto::start(&templates());
     let proxy = Proxy::start(&moto.url);
     let repo = fleet();
-    let names = ["a", "b", "c", "c/c5.large"];
+    let names = ["wt-a", "wt-b", "wt-c", "wt-c/c5.large"];
 
     // The dry run plans four creations per region and writes nothing.
     let (code, plan) = apply(&repo, &proxy.url, &["--dry-run"]);
@@ -207,16 +207,19 @@ fn apply_creates_then_writes_nothing_then_versions_only_the_changed_templates() 
     for region in REGIONS {
         let seen = describe(&moto, region);
         assert_eq!(seen.keys().collect::<Vec<_>>(), names.iter().collect::<Vec<_>>());
-        assert_eq!(seen["a"].tags.get("amiset:worker-type").map(String::as_str), Some("a"));
-        assert!(seen["a"].tags.contains_key("amiset:source-commit"));
-        assert_eq!(seen["a"].image.as_deref(), Some(OLD));
-        // One template for both instance types of `a`: no InstanceType in it.
-        assert_eq!(seen["a"].instance_type, None);
-        assert_eq!(seen["b"].image.as_deref(), Some(OTHER));
-        assert_eq!(seen["c"].instance_type.as_deref(), Some("m5.large"));
-        assert_eq!(seen["c/c5.large"].instance_type.as_deref(), Some("c5.large"));
-        assert_eq!(seen["c/c5.large"].ebs_optimized, Some(true));
-        assert_eq!(seen["c/c5.large"].tags.get("amiset:worker-type").map(String::as_str), Some("c"));
+        assert_eq!(seen["wt-a"].tags.get("amiset:worker-type").map(String::as_str), Some("wt-a"));
+        assert!(seen["wt-a"].tags.contains_key("amiset:source-commit"));
+        assert_eq!(seen["wt-a"].image.as_deref(), Some(OLD));
+        // One template for both instance types of `wt-a`: no InstanceType in it.
+        assert_eq!(seen["wt-a"].instance_type, None);
+        assert_eq!(seen["wt-b"].image.as_deref(), Some(OTHER));
+        assert_eq!(seen["wt-c"].instance_type.as_deref(), Some("m5.large"));
+        assert_eq!(seen["wt-c/c5.large"].instance_type.as_deref(), Some("c5.large"));
+        assert_eq!(seen["wt-c/c5.large"].ebs_optimized, Some(true));
+        assert_eq!(
+            seen["wt-c/c5.large"].tags.get("amiset:worker-type").map(String::as_str),
+            Some("wt-c")
+        );
     }
 
     // Nothing changed: no writing call, and reads grow with regions (3 per
@@ -233,13 +236,13 @@ fn apply_creates_then_writes_nothing_then_versions_only_the_changed_templates() 
         assert!(reads <= 3, "{region}: {:?}", proxy.calls());
     }
 
-    // Set A moves to NEW: only `a`'s templates get a new default version.
+    // Set A moves to NEW: only `wt-a`'s templates get a new default version.
     set(&repo, "set-a", NEW);
     proxy.reset_counts();
     let (code, plan) = apply(&repo, &proxy.url, &["--dry-run"]);
     assert_eq!(code, 0);
-    let mut expected = all_steps("unchanged", &["b", "c", "c/c5.large"]);
-    expected.extend(all_steps("new-version", &["a"]));
+    let mut expected = all_steps("unchanged", &["wt-b", "wt-c", "wt-c/c5.large"]);
+    expected.extend(all_steps("new-version", &["wt-a"]));
     expected.sort();
     let mut planned = steps(&plan);
     planned.sort();
@@ -258,16 +261,16 @@ fn apply_creates_then_writes_nothing_then_versions_only_the_changed_templates() 
         assert_eq!(w.get(&(region.to_string(), "ModifyLaunchTemplate".to_string())), Some(&1), "{w:?}");
         assert_eq!(w.get(&(region.to_string(), "CreateLaunchTemplate".to_string())), None);
         let seen = describe(&moto, region);
-        assert_eq!(seen["a"].default_version, 2);
-        assert_eq!(seen["a"].image.as_deref(), Some(NEW));
-        assert_eq!(seen["b"].default_version, 1);
+        assert_eq!(seen["wt-a"].default_version, 2);
+        assert_eq!(seen["wt-a"].image.as_deref(), Some(NEW));
+        assert_eq!(seen["wt-b"].default_version, 1);
     }
 
-    // `a`'s default switched back to version 1 by hand: the tag names version
+    // `wt-a`'s default switched back to version 1 by hand: the tag names version
     // 2, so apply reads the versions, finds the config's data in the latest
     // one and makes it the default again, without a new version.
     for region in REGIONS {
-        let id = describe(&moto, region)["a"].id.clone();
+        let id = describe(&moto, region)["wt-a"].id.clone();
         block_on(async {
             moto.client(region)
                 .modify_launch_template()
@@ -277,13 +280,13 @@ fn apply_creates_then_writes_nothing_then_versions_only_the_changed_templates() 
                 .await
                 .expect("ModifyLaunchTemplate")
         });
-        assert_eq!(describe(&moto, region)["a"].image.as_deref(), Some(OLD));
+        assert_eq!(describe(&moto, region)["wt-a"].image.as_deref(), Some(OLD));
     }
     proxy.reset_counts();
     let (code, done) = apply(&repo, &proxy.url, &[]);
     assert_eq!(code, 0, "{done:#}");
-    let mut expected = all_steps("unchanged", &["b", "c", "c/c5.large"]);
-    expected.extend(all_steps("set-default", &["a"]));
+    let mut expected = all_steps("unchanged", &["wt-b", "wt-c", "wt-c/c5.large"]);
+    expected.extend(all_steps("set-default", &["wt-a"]));
     expected.sort();
     let mut got = steps(&done);
     got.sort();
@@ -291,7 +294,7 @@ fn apply_creates_then_writes_nothing_then_versions_only_the_changed_templates() 
     assert_eq!(count(&proxy, "CreateLaunchTemplateVersion"), 0);
     for region in REGIONS {
         let seen = describe(&moto, region);
-        assert_eq!((seen["a"].default_version, seen["a"].image.as_deref()), (2, Some(NEW)));
+        assert_eq!((seen["wt-a"].default_version, seen["wt-a"].image.as_deref()), (2, Some(NEW)));
     }
 }
 
@@ -303,7 +306,7 @@ fn an_untagged_template_with_the_same_name_is_never_touched() {
     let c = moto.client("us-east-1");
     block_on(async {
         c.create_launch_template()
-            .launch_template_name("b")
+            .launch_template_name("wt-b")
             .launch_template_data(aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(OTHER).build())
             .send()
             .await
@@ -312,11 +315,11 @@ fn an_untagged_template_with_the_same_name_is_never_touched() {
     let (code, doc) = apply(&repo, &proxy.url, &["--prune"]);
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(codes(&doc), ["launch-template::unmanaged"], "{doc:#}");
-    assert!(steps(&doc).contains(&("us-east-1".into(), "b".into(), "conflict".into())));
-    assert!(steps(&doc).contains(&("us-west-2".into(), "b".into(), "create".into())));
+    assert!(steps(&doc).contains(&("us-east-1".into(), "wt-b".into(), "conflict".into())));
+    assert!(steps(&doc).contains(&("us-west-2".into(), "wt-b".into(), "create".into())));
     let seen = describe(&moto, "us-east-1");
-    assert!(seen["b"].tags.is_empty(), "the foreign template gained tags");
-    assert_eq!(seen["b"].default_version, 1);
+    assert!(seen["wt-b"].tags.is_empty(), "the foreign template gained tags");
+    assert_eq!(seen["wt-b"].default_version, 1);
     assert_eq!(count(&proxy, "CreateLaunchTemplate"), 7, "everything else was created");
     // A second run still leaves it alone, and changes nothing else.
     proxy.reset_counts();
@@ -331,21 +334,21 @@ fn templates_of_a_removed_worker_type_are_deleted_only_with_prune() {
     let proxy = Proxy::start(&moto.url);
     let repo = fleet();
     assert_eq!(apply(&repo, &proxy.url, &[]).0, 0);
-    std::fs::remove_file(repo.path().join("worker-types/c.toml")).unwrap();
+    std::fs::remove_file(repo.path().join("worker-types/wt-c.toml")).unwrap();
     proxy.reset_counts();
     let (code, doc) = apply(&repo, &proxy.url, &[]);
     assert_eq!(code, 0, "{doc:#}");
     let stale: Vec<_> = steps(&doc).into_iter().filter(|s| s.2 == "stale").collect();
-    assert_eq!(stale, all_steps("stale", &["c", "c/c5.large"]));
+    assert_eq!(stale, all_steps("stale", &["wt-c", "wt-c/c5.large"]));
     assert!(writes(&proxy).is_empty());
-    assert!(describe(&moto, "us-east-1").contains_key("c"));
+    assert!(describe(&moto, "us-east-1").contains_key("wt-c"));
 
     let (code, doc) = apply(&repo, &proxy.url, &["--prune"]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(count(&proxy, "DeleteLaunchTemplate"), 4);
     for region in REGIONS {
         let names: Vec<String> = describe(&moto, region).into_keys().collect();
-        assert_eq!(names, ["a", "b"]);
+        assert_eq!(names, ["wt-a", "wt-b"]);
     }
 }
 
@@ -365,9 +368,9 @@ fn a_failing_region_is_reported_the_others_apply_and_a_rerun_converges() {
     proxy.clear_faults("us-west-2");
     let (code, doc) = apply(&repo, &proxy.url, &[]);
     assert_eq!(code, 0, "{doc:#}");
-    let mut expected = all_steps("create", &["a", "b", "c", "c/c5.large"]);
+    let mut expected = all_steps("create", &["wt-a", "wt-b", "wt-c", "wt-c/c5.large"]);
     expected.retain(|s| s.0 == "us-west-2");
-    let mut unchanged = all_steps("unchanged", &["a", "b", "c", "c/c5.large"]);
+    let mut unchanged = all_steps("unchanged", &["wt-a", "wt-b", "wt-c", "wt-c/c5.large"]);
     unchanged.retain(|s| s.0 == "us-east-1");
     expected.extend(unchanged);
     expected.sort();
@@ -416,28 +419,28 @@ fn drift_counts_instances_from_an_old_version_and_flags_revoked_and_unknown_ones
     let proxy = Proxy::start(&moto.url);
     let repo = fleet();
     assert_eq!(apply(&repo, &proxy.url, &[]).0, 0);
-    launch(&moto, "us-east-1", "a", "a", "m5.large", 2);
+    launch(&moto, "us-east-1", "wt-a", "wt-a", "m5.large", 2);
     set(&repo, "set-a", NEW);
     assert_eq!(apply(&repo, &proxy.url, &[]).0, 0);
-    launch(&moto, "us-east-1", "a", "a", "m5.large", 1);
-    launch(&moto, "us-west-2", "b", "b", "m5.large", 1);
-    // `b` does not list c5.large.
-    launch(&moto, "us-west-2", "b", "b", "c5.large", 1);
+    launch(&moto, "us-east-1", "wt-a", "wt-a", "m5.large", 1);
+    launch(&moto, "us-west-2", "wt-b", "wt-b", "m5.large", 1);
+    // `wt-b` does not list c5.large.
+    launch(&moto, "us-west-2", "wt-b", "wt-b", "c5.large", 1);
 
     let (code, doc) = run(repo.path(), &["drift", ".", "--ec2-endpoint", &proxy.url]);
     assert_eq!(code, 0, "drift alone is not an error: {doc:#}");
-    let a = row(&doc, "a", "us-east-1", "m5.large");
+    let a = row(&doc, "wt-a", "us-east-1", "m5.large");
     assert_eq!(a["desiredImageId"], NEW);
     assert_eq!(a["running"], serde_json::json!({OLD: 2, NEW: 1}));
     assert_eq!(a["drifted"], true);
-    let b = row(&doc, "b", "us-west-2", "m5.large");
+    let b = row(&doc, "wt-b", "us-west-2", "m5.large");
     assert_eq!(b["running"], serde_json::json!({OTHER: 1}));
     assert_eq!(b["drifted"], false);
-    assert_eq!(row(&doc, "a", "us-west-2", "c5.large")["running"], serde_json::json!({}));
+    assert_eq!(row(&doc, "wt-a", "us-west-2", "c5.large")["running"], serde_json::json!({}));
     let mut found = codes(&doc);
     found.sort();
     assert_eq!(found, ["drift::image", "drift::unexpected-instance"], "{doc:#}");
-    let unexpected = row(&doc, "b", "us-west-2", "c5.large");
+    let unexpected = row(&doc, "wt-b", "us-west-2", "c5.large");
     assert_eq!(unexpected["desiredImageId"], Value::Null);
     assert_eq!(unexpected["running"], serde_json::json!({OTHER: 1}));
     assert_eq!(doc["summary"]["instances"], 5);
@@ -451,7 +454,7 @@ fn drift_counts_instances_from_an_old_version_and_flags_revoked_and_unknown_ones
         "amiset.toml",
         &format!("{policy}\n[[revoked]]\nami = \"{OLD}\"\nreason = \"CVE-2026-0001\"\n"),
     );
-    launch(&moto, "us-east-1", "b", "ghost", "m5.large", 1);
+    launch(&moto, "us-east-1", "wt-b", "ghost", "m5.large", 1);
     let (code, doc) = run(repo.path(), &["drift", ".", "--ec2-endpoint", &proxy.url]);
     assert_eq!(code, 1, "{doc:#}");
     let mut found = codes(&doc);
@@ -473,7 +476,7 @@ fn drift_counts_instances_from_an_old_version_and_flags_revoked_and_unknown_ones
         .find(|f| f["code"] == "drift::revoked-ami")
         .unwrap();
     assert!(revoked["message"].as_str().unwrap().contains("CVE-2026-0001"));
-    assert_eq!(revoked["file"], "worker-types/a.toml");
+    assert_eq!(revoked["file"], "worker-types/wt-a.toml");
     assert_eq!(row(&doc, "ghost", "us-east-1", "m5.large")["desiredImageId"], Value::Null);
 }
 
@@ -482,9 +485,9 @@ fn a_key_launch_template_data_cannot_hold_leaves_that_worker_type_alone() {
     let moto = Moto::start(&templates());
     let proxy = Proxy::start(&moto.url);
     let repo = fleet();
-    let text = repo.read("worker-types/b.toml");
+    let text = repo.read("worker-types/wt-b.toml");
     repo.write(
-        "worker-types/b.toml",
+        "worker-types/wt-b.toml",
         &text.replacen("maxCapacity = 5\n", "maxCapacity = 5\n\n[launchSpec]\nAdditionalInfo = \"x\"\n", 1),
     );
     let (code, doc) = apply(&repo, &proxy.url, &[]);
@@ -493,11 +496,11 @@ fn a_key_launch_template_data_cannot_hold_leaves_that_worker_type_alone() {
     let f = &doc["findings"][0];
     assert_eq!(
         (f["file"].as_str(), f["line"].as_u64(), f["column"].as_u64()),
-        (Some("worker-types/b.toml"), Some(5), Some(1))
+        (Some("worker-types/wt-b.toml"), Some(5), Some(1))
     );
-    assert!(steps(&doc).iter().all(|s| s.1 != "b"), "{doc:#}");
-    assert!(!describe(&moto, "us-east-1").contains_key("b"));
-    assert!(describe(&moto, "us-east-1").contains_key("a"));
+    assert!(steps(&doc).iter().all(|s| s.1 != "wt-b"), "{doc:#}");
+    assert!(!describe(&moto, "us-east-1").contains_key("wt-b"));
+    assert!(describe(&moto, "us-east-1").contains_key("wt-a"));
 }
 
 #[test]
@@ -520,5 +523,28 @@ fn an_unreachable_endpoint_fails_every_region_and_writes_nothing() {
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(doc["failedRegions"].as_array().unwrap().len(), 2);
     assert!(doc["steps"].as_array().unwrap().is_empty());
-    assert!(codes(&doc).iter().all(|c| c == "launch-template::failed"));
+    let found = codes(&doc);
+    assert!(!found.is_empty() && found.iter().all(|c| c == "launch-template::failed"), "{doc:#}");
+}
+
+/// EC2 rejects launch template names under 3 characters (and any character
+/// outside `[a-zA-Z0-9().-/_]`), though the emulator takes them: such a
+/// worker type is a finding before any call, and the others still apply.
+#[test]
+fn a_template_name_ec2_would_reject_is_a_finding_before_any_call() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let repo = fleet();
+    let text = repo.read("worker-types/wt-b.toml");
+    repo.write("worker-types/x.toml", &text);
+    let (code, doc) = apply(&repo, &proxy.url, &[]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(codes(&doc), ["launch-template::invalid-name"], "{doc:#}");
+    assert_eq!(doc["findings"][0]["file"], "worker-types/x.toml");
+    assert!(steps(&doc).iter().all(|s| s.1 != "x"), "{doc:#}");
+    for region in REGIONS {
+        let seen = describe(&moto, region);
+        assert!(!seen.contains_key("x"), "{region}");
+        assert!(seen.contains_key("wt-b"), "{region}");
+    }
 }

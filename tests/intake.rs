@@ -708,7 +708,11 @@ fn unreferenced_counts_files_over_the_size_limit() {
         "amiset.toml",
         &format!("regions = [\"us-east-1\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
     );
-    write(dir, "ami-sets/small.toml", "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-70000001\"\n");
+    write(
+        dir,
+        "ami-sets/small.toml",
+        "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-70000001\"\n",
+    );
     // 200 KiB of comment, then the reference: over a 64 KiB limit, and
     // across more than one piece of the streaming read.
     let big = format!(
@@ -733,11 +737,7 @@ fn unreferenced_counts_files_over_the_size_limit() {
     );
     let doc = json(&out);
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
-    assert_eq!(
-        images(&doc),
-        vec![("us-east-1".to_string(), "ami-70000003".to_string())],
-        "{doc:#}"
-    );
+    assert_eq!(images(&doc), vec![("us-east-1".to_string(), "ami-70000003".to_string())], "{doc:#}");
 }
 
 /// `update` asks each region once with the union of every set's owners; a

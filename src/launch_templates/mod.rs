@@ -63,6 +63,12 @@ pub struct Wanted {
     pub skipped: BTreeSet<String>,
 }
 
+/// Whether EC2 accepts `name` as a launch template name: 3 to 128
+/// characters from `[a-zA-Z0-9().\-/_]`.
+pub fn valid_name(name: &str) -> bool {
+    (3..=128).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"().-/_".contains(&b))
+}
+
 /// Every template a checked config wants, over all regions.
 pub fn desired(config: &Config, catalog: &dyn TypeCatalog) -> Wanted {
     let mut wanted = Wanted {
@@ -111,6 +117,23 @@ pub fn desired(config: &Config, catalog: &dyn TypeCatalog) -> Wanted {
                     description: format!("{DIGEST_PREFIX}{digest}"),
                 });
             }
+        }
+        let bad: BTreeSet<&str> = mine.iter().map(|d| d.name.as_str()).filter(|n| !valid_name(n)).collect();
+        if !bad.is_empty() {
+            wanted.skipped.insert(name.clone());
+            for n in bad {
+                wanted.findings.push(
+                    Finding::new(
+                        Code::LaunchTemplateInvalidName,
+                        format!(
+                            "worker type `{name}`: `{n}` is not a name EC2 accepts for a launch template (3 to 128 characters from letters, digits and `().-/_`); its templates are left as they are"
+                        ),
+                    )
+                    .help("rename the worker type file so that its name has at least 3 characters")
+                    .in_file(format!("worker-types/{name}.toml")),
+                );
+            }
+            continue;
         }
         if unsupported.is_empty() {
             wanted.templates.extend(mine);
@@ -406,6 +429,16 @@ pub fn render_human(steps: &[Step], dry_run: bool, failed_regions: &[(String, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_ec2_accepts() {
+        for ok in ["abc", "ci-linux/c5.large", "a_b(1)", &"x".repeat(128)] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["a", "ab", "a b", "ci:x", "ci+x", "lin\u{fc}x", &"x".repeat(129), ""] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
 
     fn want(name: &str, wt: &str, description: &str) -> Desired {
         Desired {
