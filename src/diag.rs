@@ -152,6 +152,12 @@ codes! {
     IncompleteBuild = "update::incomplete-build", Warning;
     /// `amiset update` or `amiset unreferenced` could not read a region from EC2; sets covering it are left unchanged.
     RegionUnreadable = "update::region-unreadable", Error;
+    /// `amiset update` could not rewrite a set file it meant to update (its entries are not where the edit looks); the set is left unchanged.
+    UpdateEditFailed = "update::edit-failed", Error;
+    /// `amiset unreferenced --deregister`: a DeregisterImage call failed; the other images went ahead.
+    DeregisterFailed = "unreferenced::deregister-failed", Error;
+    /// `amiset promote` could not rewrite the set promoted to; nothing was written.
+    PromoteEditFailed = "promote::edit-failed", Error;
     /// `amiset promote`: the set promoted from lacks a (region, arch, hvm/pv) of the set promoted to.
     PromoteMissingKey = "promote::missing-key", Error;
     /// A line of `SCOPES` that cannot be parsed.

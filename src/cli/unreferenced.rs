@@ -146,7 +146,7 @@ pub fn run(args: UnreferencedArgs) -> Result<i32> {
         args.connection.deregister(&todo, &mut go_ahead, &mut done)?;
         for (region, id, e) in errors {
             report.findings.push(
-                Finding::new(Code::RegionUnreadable, format!("`{id}` in {region} was not deregistered: {e}"))
+                Finding::new(Code::DeregisterFailed, format!("`{id}` in {region} was not deregistered: {e}"))
                     .help("the other images went ahead; run again"),
             );
         }

@@ -116,7 +116,7 @@ pub fn plan(inputs: &Inputs, limits: &Limits, from: &str, to: &str) -> Result<Pl
             Err(e) => out
                 .report
                 .findings
-                .push(Finding::new(Code::PromoteMissingKey, format!("AMI set `{to}` cannot be edited: {e}")).in_file(&path)),
+                .push(Finding::new(Code::PromoteEditFailed, format!("AMI set `{to}` cannot be edited: {e}")).in_file(&path)),
         }
     }
     out.moves = moves;

@@ -194,7 +194,7 @@ pub fn plan(inputs: &Inputs, limits: &Limits, only: &[String], found: &Found, no
                 Ok(_) => {}
                 Err(e) => findings.push(
                     Finding::new(
-                        Code::RegionUnreadable,
+                        Code::UpdateEditFailed,
                         format!("AMI set `{}` is left unchanged: cannot edit it: {e}", set.id),
                     )
                     .in_file(&path),
@@ -336,7 +336,7 @@ pub fn markdown(plan: &Plan) -> String {
         .report
         .findings
         .iter()
-        .filter(|f| matches!(f.code, Code::IncompleteBuild | Code::RegionUnreadable))
+        .filter(|f| matches!(f.code, Code::IncompleteBuild | Code::RegionUnreadable | Code::UpdateEditFailed))
         .collect();
     if !kept.is_empty() {
         let _ = writeln!(out, "#### Left alone\n");
