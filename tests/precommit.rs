@@ -382,3 +382,24 @@ fn installed_in(home: &Path, env: &str, bin: &str) -> Option<PathBuf> {
     }
     None
 }
+
+/// The hook exists twice: `.pre-commit-hooks.yaml` here (built from source,
+/// `language: rust`) and in `pre-commit-mirror/` (the prebuilt wheel,
+/// `language: python`). Apart from comments and `language`, they are the
+/// same hook, line for line.
+#[test]
+fn both_hook_manifests_declare_the_same_hook() {
+    let lines = |path: &str, language: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(manifest_dir().join(path)).unwrap();
+        let want = format!("  language: {language}");
+        assert!(text.lines().any(|l| l == want), "{path} lacks `{want}`");
+        text.lines()
+            .filter(|l| !l.trim_start().starts_with('#') && *l != want)
+            .map(str::to_string)
+            .collect()
+    };
+    let source = lines(".pre-commit-hooks.yaml", "rust");
+    let mirror = lines("pre-commit-mirror/.pre-commit-hooks.yaml", "python");
+    assert!(source.iter().any(|l| l.starts_with("- id: ")), "{source:?}");
+    assert_eq!(source, mirror);
+}
