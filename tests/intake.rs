@@ -362,11 +362,14 @@ fn malformed_sources_are_coded_findings_on_exact_spans() {
     assert_eq!(at(&doc, "schema::unknown-key"), vec![(keys.clone(), 2, 10)]);
     assert_eq!(at(&doc, "schema::invalid-value"), vec![(keys.clone(), 3, 11)]);
 
-    // update edits nothing in a repository like this, and needs no EC2 to say so.
+    // update edits nothing in a repository like this, and needs no EC2 to
+    // say so: the proxy (with nothing behind it) counts every call.
+    let proxy = Proxy::start("http://127.0.0.1:9");
     let before = common::snapshot_tree(dir);
-    let out = amiset(dir, &["update", "--format", "json"]);
+    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(common::snapshot_tree(dir), before);
+    assert_eq!(proxy.calls(), Default::default());
 
     // An unknown `--set` is a usage error naming it.
     let out = amiset(dir, &["update", "--set", "bda"]);
@@ -383,9 +386,11 @@ fn a_set_file_that_is_not_toml_stops_update_before_any_write() {
     write(dir, "ami-sets/east.toml", &set("ami-20000001", ""));
     write(dir, "ami-sets/broken.toml", "[source\nname = \"u-*\"\n");
     let before = common::snapshot_tree(dir);
-    // The endpoint is never called: nothing listens there.
-    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", "http://127.0.0.1:9"]);
+    // The endpoint is never called: the proxy counts every call.
+    let proxy = Proxy::start("http://127.0.0.1:9");
+    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
     let doc = json(&out);
+    assert_eq!(proxy.calls(), Default::default());
     assert_eq!(out.status.code(), Some(1), "{doc:#}");
     assert_eq!(
         at(&doc, "parse::syntax").first().map(|(f, _, _)| f.as_str()),

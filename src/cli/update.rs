@@ -65,7 +65,7 @@ pub fn run(args: UpdateArgs) -> Result<i32> {
     } else {
         args.connection.images_by_name(&queries)?
     };
-    let plan = update::plan(&inputs, &limits, &args.sets, &found, now).map_err(usage)?;
+    let plan = update::plan(&inputs, &limits, (config, checked), &args.sets, &found, now).map_err(usage)?;
 
     if !args.dry_run && !plan.changes.is_empty() {
         let files = Files {

@@ -109,9 +109,19 @@ pub fn blocks(f: &Finding) -> bool {
     f.is_error() && matches!(concern, "limits" | "file" | "parse" | "schema" | "source")
 }
 
-/// Plans an update of `only` (or every set with a `[source]`) from `found`, at `now`.
-pub fn plan(inputs: &Inputs, limits: &Limits, only: &[String], found: &Found, now: i64) -> Result<Plan, UpdateError> {
-    let (before, report) = check::run(inputs, limits);
+/// Plans an update of `only` (or every set with a `[source]`) from `found`,
+/// at `now`. `checked` is what `check::run` gave for `inputs` (the caller
+/// has it already, to decide whether to ask EC2 at all); the result is
+/// checked again only when something changed.
+pub fn plan(
+    inputs: &Inputs,
+    limits: &Limits,
+    checked: (Config, Report),
+    only: &[String],
+    found: &Found,
+    now: i64,
+) -> Result<Plan, UpdateError> {
+    let (before, report) = checked;
     let sets = selected(&before, only)?;
     if report.findings.iter().any(blocks) {
         return Ok(Plan {
@@ -206,8 +216,11 @@ pub fn plan(inputs: &Inputs, limits: &Limits, only: &[String], found: &Found, no
             decision,
         });
     }
-    let after_inputs = apply(inputs, &changes);
-    let (after, mut report) = check::run(&after_inputs, limits);
+    let (after, mut report) = if changes.is_empty() {
+        (before.clone(), report)
+    } else {
+        check::run(&apply(inputs, &changes), limits)
+    };
     report.findings.extend(findings);
     report.sort();
     Ok(Plan {
