@@ -791,3 +791,31 @@ fn update_takes_only_images_of_the_sets_own_owners() {
     assert_eq!(read(dir, "ami-sets/a.toml"), a("ami-80000002"), "{doc:#}");
     assert_eq!(read(dir, "ami-sets/b.toml"), b("ami-80000004"));
 }
+
+/// A set file with CRLF line endings (a Windows checkout) is updated in
+/// place and keeps them: only the ids change.
+#[test]
+fn update_keeps_crlf_line_endings() {
+    let list = vec![
+        t("ami-90000001", "relops/c-2026.10.01", "hvm", "x86_64", "2026-10-01T00:00:00Z"),
+        t("ami-90000002", "relops/c-2026.11.01", "hvm", "x86_64", "2026-11-01T00:00:00Z"),
+    ];
+    let moto = Moto::start(&list);
+    warm(&moto);
+    let proxy = Proxy::start(&moto.url);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(
+        dir,
+        "amiset.toml",
+        &format!("regions = [\"us-east-1\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
+    );
+    let text = |ami: &str| {
+        format!("# canary\r\n[source]\r\nname = \"relops/c-*\"\r\n\r\n[[amis]]\r\nregion = \"us-east-1\" # east\r\nhvm = \"{ami}\" # x86\r\n")
+    };
+    write(dir, "ami-sets/crlf.toml", &text("ami-90000001"));
+    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert_eq!(read(dir, "ami-sets/crlf.toml"), text("ami-90000002"));
+}
