@@ -415,6 +415,20 @@ fn promote_copies_every_key_or_writes_nothing() {
     );
     common::git_init_commit(dir);
 
+    // --dry-run: the diff of the three keys prod holds, nothing written.
+    let before = common::snapshot_tree(dir);
+    let out = amiset(dir, &["promote", "canary", "prod", "--dry-run"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for line in [
+        "-hvm = \"ami-40000003\" # keep this comment\n+hvm = \"ami-50000003\" # keep this comment\n",
+        "-pv = 'ami-40000002'\n-hvm = \"ami-40000001\"\n+pv = \"ami-50000002\"\n+hvm = \"ami-50000001\"\n",
+    ] {
+        assert!(stdout.contains(line), "{stdout}");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("would promote 3 AMIs of `canary` into `prod`"));
+    assert_eq!(common::snapshot_tree(dir), before, "--dry-run wrote something");
+
     let out = amiset(dir, &["promote", "canary", "prod"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let want = "# production: promoted from canary\ndescription = \"prod\"\n\n[[amis]]\nregion = \"us-west-2\" # second\nhvm = \"ami-50000003\" # keep this comment\n\n[[amis]]\nregion = \"us-east-1\"\npv = \"ami-50000002\"\nhvm = \"ami-50000001\"\n";
@@ -811,7 +825,9 @@ fn update_keeps_crlf_line_endings() {
         &format!("regions = [\"us-east-1\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
     );
     let text = |ami: &str| {
-        format!("# canary\r\n[source]\r\nname = \"relops/c-*\"\r\n\r\n[[amis]]\r\nregion = \"us-east-1\" # east\r\nhvm = \"{ami}\" # x86\r\n")
+        format!(
+            "# canary\r\n[source]\r\nname = \"relops/c-*\"\r\n\r\n[[amis]]\r\nregion = \"us-east-1\" # east\r\nhvm = \"{ami}\" # x86\r\n"
+        )
     };
     write(dir, "ami-sets/crlf.toml", &text("ami-90000001"));
     let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
