@@ -794,14 +794,16 @@ fn update_takes_only_images_of_the_sets_own_owners() {
     };
     write(dir, "ami-sets/a.toml", &a("ami-80000001"));
     write(dir, "ami-sets/b.toml", &b("ami-80000004"));
+    // One image per page: every page counts.
+    proxy.page_size(1);
     let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
     let doc = json(&out);
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
-    // One query for the region, carrying both owners.
-    assert_eq!(
-        proxy.calls().get(&("us-east-1".to_string(), "DescribeImages".to_string())),
-        Some(&1)
-    );
+    // One query for the region, carrying both owners and both patterns: the
+    // four images on four pages.
+    let key = ("us-east-1".to_string(), "DescribeImages".to_string());
+    assert_eq!(proxy.calls().get(&key), Some(&4), "{:?}", proxy.calls());
+    assert_eq!(proxy.later_page_calls().get(&key), Some(&3));
     assert_eq!(read(dir, "ami-sets/a.toml"), a("ami-80000002"), "{doc:#}");
     assert_eq!(read(dir, "ami-sets/b.toml"), b("ami-80000004"));
 }
@@ -834,4 +836,39 @@ fn update_keeps_crlf_line_endings() {
     let doc = json(&out);
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
     assert_eq!(read(dir, "ami-sets/crlf.toml"), text("ami-90000002"));
+}
+
+/// EC2 takes at most 200 values per filter: 201 name patterns in a region
+/// are two DescribeImages queries, and a set whose pattern is in the second
+/// is updated like the others.
+#[test]
+fn update_beyond_200_name_patterns_asks_in_two_queries() {
+    let list = vec![
+        t("ami-a0000001", "relops/p200-2026.10.01", "hvm", "x86_64", "2026-10-01T00:00:00Z"),
+        t("ami-a0000002", "relops/p200-2026.11.01", "hvm", "x86_64", "2026-11-01T00:00:00Z"),
+    ];
+    let moto = Moto::start(&list);
+    warm(&moto);
+    let proxy = Proxy::start(&moto.url);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(
+        dir,
+        "amiset.toml",
+        &format!("regions = [\"us-east-1\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
+    );
+    let set = |n: usize, ami: &str| format!("[source]\nname = \"relops/p{n:03}-*\"\n\n[[amis]]\nregion = \"us-east-1\"\nhvm = \"{ami}\"\n");
+    for n in 0..=200 {
+        write(dir, &format!("ami-sets/p{n:03}.toml"), &set(n, "ami-a0000001"));
+    }
+    let before = common::snapshot_tree(dir);
+    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", doc["findings"]);
+    let key = ("us-east-1".to_string(), "DescribeImages".to_string());
+    assert_eq!(proxy.calls().get(&key), Some(&2), "{:?}", proxy.calls());
+    assert_eq!(read(dir, "ami-sets/p200.toml"), set(200, "ami-a0000002"));
+    let mut after = common::snapshot_tree(dir);
+    after.insert("ami-sets/p200.toml".into(), before["ami-sets/p200.toml"].clone());
+    assert_eq!(after, before, "only p200 changes");
 }
