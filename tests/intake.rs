@@ -360,11 +360,14 @@ fn malformed_sources_are_coded_findings_on_exact_spans() {
     assert_eq!(at(&doc, "schema::unknown-key"), vec![(keys.clone(), 2, 10)]);
     assert_eq!(at(&doc, "schema::invalid-value"), vec![(keys.clone(), 3, 11)]);
 
-    // update edits nothing in a repository like this, and needs no EC2 to say so.
+    // update edits nothing in a repository like this, and needs no EC2 to
+    // say so: the proxy (with nothing behind it) counts every call.
+    let proxy = Proxy::start("http://127.0.0.1:9");
     let before = common::snapshot_tree(dir);
-    let out = amiset(dir, &["update", "--format", "json"]);
+    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(common::snapshot_tree(dir), before);
+    assert_eq!(proxy.calls(), Default::default());
 
     // An unknown `--set` is a usage error naming it.
     let out = amiset(dir, &["update", "--set", "bda"]);
@@ -381,9 +384,11 @@ fn a_set_file_that_is_not_toml_stops_update_before_any_write() {
     write(dir, "ami-sets/east.toml", &set("ami-20000001", ""));
     write(dir, "ami-sets/broken.toml", "[source\nname = \"u-*\"\n");
     let before = common::snapshot_tree(dir);
-    // The endpoint is never called: nothing listens there.
-    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", "http://127.0.0.1:9"]);
+    // The endpoint is never called: the proxy counts every call.
+    let proxy = Proxy::start("http://127.0.0.1:9");
+    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
     let doc = json(&out);
+    assert_eq!(proxy.calls(), Default::default());
     assert_eq!(out.status.code(), Some(1), "{doc:#}");
     assert_eq!(
         at(&doc, "parse::syntax").first().map(|(f, _, _)| f.as_str()),
@@ -407,6 +412,20 @@ fn promote_copies_every_key_or_writes_nothing() {
         "[[amis]]\nregion = \"us-east-1\"\narch = \"arm64\"\nhvm = \"ami-40000009\"\n",
     );
     common::git_init_commit(dir);
+
+    // --dry-run: the diff of the three keys prod holds, nothing written.
+    let before = common::snapshot_tree(dir);
+    let out = amiset(dir, &["promote", "canary", "prod", "--dry-run"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for line in [
+        "-hvm = \"ami-40000003\" # keep this comment\n+hvm = \"ami-50000003\" # keep this comment\n",
+        "-pv = 'ami-40000002'\n-hvm = \"ami-40000001\"\n+pv = \"ami-50000002\"\n+hvm = \"ami-50000001\"\n",
+    ] {
+        assert!(stdout.contains(line), "{stdout}");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("would promote 3 AMIs of `canary` into `prod`"));
+    assert_eq!(common::snapshot_tree(dir), before, "--dry-run wrote something");
 
     let out = amiset(dir, &["promote", "canary", "prod"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
@@ -639,6 +658,13 @@ fn deregister_goes_on_past_a_call_that_fails() {
         .map(|(r, id)| (r.clone(), id, r == "us-west-2"))
         .collect();
     assert_eq!(outcomes, expected);
+    let codes: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["unreferenced::deregister-failed"; 2], "{doc:#}");
     let failed: Vec<&str> = doc["findings"]
         .as_array()
         .unwrap()
@@ -664,4 +690,244 @@ fn deregister_goes_on_past_a_call_that_fails() {
     let mut left = both(&["ami-50000002", "ami-50000003"]);
     left.retain(|(r, _)| r == "us-east-1");
     assert_eq!(images(&doc), left);
+}
+
+/// Runs `git` in `dir` with its committer date at `secs` seconds after a
+/// fixed day, so that the order of commits in time is the test's choice.
+fn git_at(dir: &Path, secs: u64, args: &[&str]) {
+    let date = format!("@{} +0000", 1_767_225_600 + secs);
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env("GIT_AUTHOR_DATE", &date)
+        .env("GIT_COMMITTER_DATE", &date)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The rollback window is the revisions main had: first parents only. A
+/// side branch whose commits are newer than main's last revision before the
+/// merge must not push that revision out of the window.
+#[test]
+fn unreferenced_follows_first_parents_only() {
+    let list: Vec<Template> = (1..=5).map(|i| Template::new(format!("ami-6000000{i}"), "hvm", "x86_64")).collect();
+    let moto = Moto::start(&list);
+    warm(&moto);
+    let proxy = Proxy::start(&moto.url);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("work");
+    let set = |ami: &str| format!("[[amis]]\nregion = \"us-east-1\"\nhvm = \"{ami}\"\n");
+    let commit = |secs: u64, file: &str, ami: &str| {
+        write(&dir, file, &set(ami));
+        git_at(&dir, secs, &["add", "-A"]);
+        git_at(&dir, secs, &["commit", "-q", "-m", ami]);
+    };
+    write(
+        &dir,
+        "amiset.toml",
+        &format!("regions = [\"us-east-1\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
+    );
+    git_at(&dir, 0, &["init", "-q", "-b", "main"]);
+    // main: base = 1, then base = 2.
+    commit(10, "ami-sets/base.toml", "ami-60000001");
+    commit(20, "ami-sets/base.toml", "ami-60000002");
+    // A side branch from there moves base twice (a canary, say), later in
+    // time than main's next revision.
+    git_at(&dir, 25, &["checkout", "-q", "-b", "side"]);
+    commit(40, "ami-sets/base.toml", "ami-60000004");
+    commit(50, "ami-sets/base.toml", "ami-60000005");
+    // main meanwhile adds another set: its revision before the merge runs base 2.
+    git_at(&dir, 30, &["checkout", "-q", "main"]);
+    commit(30, "ami-sets/other.toml", "ami-60000003");
+    git_at(&dir, 60, &["merge", "-q", "--no-ff", "-m", "merge side", "side"]);
+    // main's revisions, newest first: the merge (base 5, other 3), other 3
+    // (base 2), base 2, base 1. The side's commits were never main's.
+    let log = common::git(&dir, &["log", "--format=%s", "--first-parent"]);
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        ["merge side", "ami-60000003", "ami-60000002", "ami-60000001"]
+    );
+    // In time order the side's commits come between the merge and main's last revision.
+    let by_time = common::git(&dir, &["log", "--format=%s", "--date-order"]);
+    assert_eq!(by_time.lines().nth(1), Some("ami-60000005"));
+
+    let ep = ["--ec2-endpoint", proxy.url.as_str(), "--format", "json", "--ec2-attempts", "1"];
+    let listed = |n: &str| {
+        let out = amiset(&dir, &[&["unreferenced", "--keep-revisions", n][..], &ep].concat());
+        let doc = json(&out);
+        assert_eq!(out.status.code(), Some(0), "{doc:#}");
+        let mut ids: Vec<String> = images(&doc).into_iter().map(|(_, id)| id).collect();
+        ids.sort();
+        ids
+    };
+    let ids = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // Window 2: the merge and main's revision before it, which ran base 2:
+    // ami-60000002 is what main used one revision ago, and stays.
+    assert_eq!(listed("2"), ids(&["ami-60000001", "ami-60000004"]));
+    assert_eq!(listed("3"), ids(&["ami-60000001", "ami-60000004"]));
+    assert_eq!(listed("4"), ids(&["ami-60000004"]));
+    assert_eq!(listed("9"), ids(&["ami-60000004"]));
+}
+
+/// A file over the size limit still counts as a reference: it is read in
+/// pieces instead of skipped.
+#[test]
+fn unreferenced_counts_files_over_the_size_limit() {
+    let list: Vec<Template> = (1..=3).map(|i| Template::new(format!("ami-7000000{i}"), "hvm", "x86_64")).collect();
+    let moto = Moto::start(&list);
+    warm(&moto);
+    let proxy = Proxy::start(&moto.url);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(
+        dir,
+        "amiset.toml",
+        &format!("regions = [\"us-east-1\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
+    );
+    write(
+        dir,
+        "ami-sets/small.toml",
+        "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-70000001\"\n",
+    );
+    // 200 KiB of comment, then the reference: over a 64 KiB limit, and
+    // across more than one piece of the streaming read.
+    let big = format!(
+        "{}[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-70000002\"\n",
+        "# padding padding padding padding padding padding padding padding\n".repeat(3200)
+    );
+    assert!(big.len() > 200_000);
+    write(dir, "ami-sets/big.toml", &big);
+    let out = amiset(
+        dir,
+        &[
+            "unreferenced",
+            "--keep-revisions",
+            "0",
+            "--max-file-size",
+            "65536",
+            "--ec2-endpoint",
+            &proxy.url,
+            "--format",
+            "json",
+        ],
+    );
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert_eq!(images(&doc), vec![("us-east-1".to_string(), "ami-70000003".to_string())], "{doc:#}");
+}
+
+/// `update` asks each region once with the union of every set's owners; a
+/// set takes only images of its own owners. Set `a` (owner: moto's account)
+/// and set `b` (owner: OTHER) both match `relops/a-*` images, and OTHER
+/// published a newer `relops/a-*` build: `a` must not take it.
+#[test]
+fn update_takes_only_images_of_the_sets_own_owners() {
+    let list = vec![
+        t("ami-80000001", "relops/a-2026.10.01", "hvm", "x86_64", "2026-10-01T00:00:00Z"),
+        t("ami-80000002", "relops/a-2026.11.01", "hvm", "x86_64", "2026-11-01T00:00:00Z"),
+        t("ami-80000003", "relops/a-2026.11.20", "hvm", "x86_64", "2026-11-20T00:00:00Z").owner(OTHER),
+        t("ami-80000004", "relops/b-2026.10.01", "hvm", "x86_64", "2026-10-01T00:00:00Z").owner(OTHER),
+    ];
+    let moto = Moto::start(&list);
+    warm(&moto);
+    let proxy = Proxy::start(&moto.url);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(
+        dir,
+        "amiset.toml",
+        &format!("regions = [\"us-east-1\"]\namiOwners = [\"{MOTO_ACCOUNT}\", \"{OTHER}\"]\n"),
+    );
+    let a = |ami: &str| {
+        format!("[source]\nname = \"relops/a-*\"\nowners = [\"{MOTO_ACCOUNT}\"]\n\n[[amis]]\nregion = \"us-east-1\"\nhvm = \"{ami}\"\n")
+    };
+    let b = |ami: &str| {
+        format!("[source]\nname = \"relops/b-*\"\nowners = [\"{OTHER}\"]\n\n[[amis]]\nregion = \"us-east-1\"\nhvm = \"{ami}\"\n")
+    };
+    write(dir, "ami-sets/a.toml", &a("ami-80000001"));
+    write(dir, "ami-sets/b.toml", &b("ami-80000004"));
+    // One image per page: every page counts.
+    proxy.page_size(1);
+    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    // One query for the region, carrying both owners and both patterns: the
+    // four images on four pages.
+    let key = ("us-east-1".to_string(), "DescribeImages".to_string());
+    assert_eq!(proxy.calls().get(&key), Some(&4), "{:?}", proxy.calls());
+    assert_eq!(proxy.later_page_calls().get(&key), Some(&3));
+    assert_eq!(read(dir, "ami-sets/a.toml"), a("ami-80000002"), "{doc:#}");
+    assert_eq!(read(dir, "ami-sets/b.toml"), b("ami-80000004"));
+}
+
+/// A set file with CRLF line endings (a Windows checkout) is updated in
+/// place and keeps them: only the ids change.
+#[test]
+fn update_keeps_crlf_line_endings() {
+    let list = vec![
+        t("ami-90000001", "relops/c-2026.10.01", "hvm", "x86_64", "2026-10-01T00:00:00Z"),
+        t("ami-90000002", "relops/c-2026.11.01", "hvm", "x86_64", "2026-11-01T00:00:00Z"),
+    ];
+    let moto = Moto::start(&list);
+    warm(&moto);
+    let proxy = Proxy::start(&moto.url);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(
+        dir,
+        "amiset.toml",
+        &format!("regions = [\"us-east-1\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
+    );
+    let text = |ami: &str| {
+        format!(
+            "# canary\r\n[source]\r\nname = \"relops/c-*\"\r\n\r\n[[amis]]\r\nregion = \"us-east-1\" # east\r\nhvm = \"{ami}\" # x86\r\n"
+        )
+    };
+    write(dir, "ami-sets/crlf.toml", &text("ami-90000001"));
+    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert_eq!(read(dir, "ami-sets/crlf.toml"), text("ami-90000002"));
+}
+
+/// EC2 takes at most 200 values per filter: 201 name patterns in a region
+/// are two DescribeImages queries, and a set whose pattern is in the second
+/// is updated like the others.
+#[test]
+fn update_beyond_200_name_patterns_asks_in_two_queries() {
+    let list = vec![
+        t("ami-a0000001", "relops/p200-2026.10.01", "hvm", "x86_64", "2026-10-01T00:00:00Z"),
+        t("ami-a0000002", "relops/p200-2026.11.01", "hvm", "x86_64", "2026-11-01T00:00:00Z"),
+    ];
+    let moto = Moto::start(&list);
+    warm(&moto);
+    let proxy = Proxy::start(&moto.url);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(
+        dir,
+        "amiset.toml",
+        &format!("regions = [\"us-east-1\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
+    );
+    let set = |n: usize, ami: &str| format!("[source]\nname = \"relops/p{n:03}-*\"\n\n[[amis]]\nregion = \"us-east-1\"\nhvm = \"{ami}\"\n");
+    for n in 0..=200 {
+        write(dir, &format!("ami-sets/p{n:03}.toml"), &set(n, "ami-a0000001"));
+    }
+    let before = common::snapshot_tree(dir);
+    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", doc["findings"]);
+    let key = ("us-east-1".to_string(), "DescribeImages".to_string());
+    assert_eq!(proxy.calls().get(&key), Some(&2), "{:?}", proxy.calls());
+    assert_eq!(read(dir, "ami-sets/p200.toml"), set(200, "ami-a0000002"));
+    let mut after = common::snapshot_tree(dir);
+    after.insert("ami-sets/p200.toml".into(), before["ami-sets/p200.toml"].clone());
+    assert_eq!(after, before, "only p200 changes");
 }

@@ -388,12 +388,28 @@ fn each_workspace_folder_is_its_own_repository() {
     fs::rename(b.path().join("ami-sets/ubuntu-2204.toml"), b.path().join("ami-sets/only-arm.toml")).unwrap();
     let wa = uri(&a.path().join("worker-types/linux.toml"));
     let wb = uri(&b.path().join("worker-types/linux.toml"));
-    let mut c = server();
-    let p = c.published(|c| c.open(&wa, FIXED));
-    assert!(p.values().all(|d| d.is_empty()), "{p:?}");
+    // A client with both repositories open as workspace folders, as VS Code
+    // sends them in `initialize`.
+    let folders = json!([{"uri": uri(a.path()), "name": "a"}, {"uri": uri(b.path()), "name": "b"}]);
+    let mut c = Client::start_with(
+        Path::new(env!("CARGO_BIN_EXE_amiset")),
+        json!({"processId": null, "rootUri": uri(a.path()), "workspaceFolders": folders,
+               "capabilities": {"workspace": {"workspaceFolders": true}}}),
+    );
+    // In a, the worker type names `other`, a set only b has: a's own folder
+    // decides, so it is unknown there.
+    let (in_a, in_b) = (format!("{}/", uri(a.path())), format!("{}/", uri(b.path())));
+    let p = c.published(|c| c.open(&wa, &FIXED.replace("ubuntu-2204", "other")));
+    assert!(p.keys().all(|k| k.starts_with(&in_a)), "{p:?}");
+    assert_eq!(codes(&p[&wa]), ["ref::unknown-ami-set"]);
+    // In b, `ubuntu-2204` (only a has it) is unknown; a's file is not touched.
     let p = c.published(|c| c.open(&wb, FIXED));
+    assert!(p.keys().all(|k| k.starts_with(&in_b)), "{p:?}");
     assert_eq!(codes(&p[&wb]), ["ref::unknown-ami-set"]);
-    assert!(!p.contains_key(&wa));
+    // a fixed: its diagnostics clear; nothing of b is republished.
+    let p = c.published(|c| c.change(&wa, 2, FIXED));
+    assert_eq!(p.get(&wa), Some(&vec![]), "{p:?}");
+    assert!(p.keys().all(|k| k.starts_with(&in_a)), "{p:?}");
     assert_eq!(c.shutdown(), 0);
 }
 

@@ -583,7 +583,7 @@ fn offerings_findings(shaped: &[Shaped], findings: &mut Vec<Finding>) {
 /// no zoned pool leaves it out of, so that the region offers it as the
 /// input shows. `amiset ec2 offerings` later replaces the file with EC2's
 /// own answer.
-pub(crate) fn offered(shaped: &[Shaped]) -> BTreeMap<String, BTreeSet<String>> {
+fn offered(shaped: &[Shaped]) -> BTreeMap<String, BTreeSet<String>> {
     let mut zones: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for s in shaped {
         for lc in &s.lcs {

@@ -61,6 +61,36 @@ pub fn read_file(dir: &Path, rel: &str, limits: &Limits) -> Result<Option<Conten
     }
 }
 
+/// Opens one file of the config directory `dir` for reading, whatever its
+/// size, under the same rules as [`read_file`] (no link followed, no FIFO or
+/// device opened); `None` when it does not exist or is not a regular file.
+/// For callers that stream a file too large to hold (`unreferenced`).
+pub fn open_file(dir: &Path, rel: &str) -> Result<Option<fs::File>, LoadError> {
+    if rel.split('/').any(|s| s.is_empty() || s == "." || s == "..") || rel.matches('/').count() > 1 {
+        return Ok(None);
+    }
+    #[cfg(unix)]
+    return at::open_file(dir, rel);
+    #[cfg(not(unix))]
+    {
+        if let Some((sub, _)) = rel.split_once('/')
+            && !fs::symlink_metadata(dir.join(sub)).is_ok_and(|m| m.is_dir())
+        {
+            return Ok(None);
+        }
+        let path = dir.join(rel);
+        if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+            return Ok(None);
+        }
+        match fs::File::open(&path) {
+            Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => Ok(Some(file)),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+}
+
 /// [`read_dir`] by path names, where there are no directory handles to
 /// read relative to (Windows): a directory swapped for a link between two
 /// calls could be followed. Unix (Linux, macOS, the BSDs) uses
@@ -290,6 +320,29 @@ mod at {
             Err(e) => return Err(io_err(&path)(e.into())),
         };
         read_entry(&handle, OsStr::new(name), &path, limits)
+    }
+
+    pub(super) fn open_file(dir: &Path, rel: &str) -> Result<Option<fs::File>, LoadError> {
+        let root: OwnedFd = fs::File::open(dir).map_err(io_err(dir))?.into();
+        let path = dir.join(rel);
+        let (handle, name) = match rel.split_once('/') {
+            None => (root, rel),
+            Some((sub, name)) => match open(&root, OsStr::new(sub), OFlags::RDONLY | OFlags::DIRECTORY) {
+                Ok(fd) => (fd, name),
+                Err(Errno::LOOP | Errno::NOTDIR | Errno::NOENT) => return Ok(None),
+                Err(e) => return Err(io_err(&path)(e.into())),
+            },
+        };
+        if !matches!(kind(&handle, OsStr::new(name)).map_err(io_err(&path))?, Kind::File(_)) {
+            return Ok(None);
+        }
+        // O_NONBLOCK: a FIFO swapped in since must not block the open.
+        let file = match open(&handle, OsStr::new(name), OFlags::RDONLY | OFlags::NONBLOCK) {
+            Ok(fd) => fs::File::from(fd),
+            Err(Errno::LOOP | Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e.into())),
+        };
+        Ok(file.metadata().is_ok_and(|m| m.is_file()).then_some(file))
     }
 
     pub(super) fn read_dir(dir: &Path, limits: &Limits) -> Result<Inputs, LoadError> {

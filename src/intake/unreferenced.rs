@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use git2::{Repository, Sort};
+use git2::Repository;
 
 use crate::config::{Content, Inputs, Limits};
 use crate::ec2::images::{Found, NamedImage};
@@ -46,6 +46,76 @@ pub fn ids_in_inputs(inputs: &Inputs, out: &mut BTreeSet<String>) {
     }
 }
 
+/// How much of a file [`ami_ids_in_reader`] holds at once.
+const CHUNK: usize = 64 * 1024;
+/// The longest id with the byte before it: a match that may continue past a
+/// chunk's end starts within this many bytes of it.
+const CARRY: usize = 1 + 4 + 17 + 1;
+
+/// The AMI ids of everything `reader` yields, holding at most a chunk (and
+/// a few bytes carried over) in memory: for files over the size limit.
+pub fn ami_ids_in_reader(mut reader: impl std::io::Read, out: &mut BTreeSet<String>) -> std::io::Result<()> {
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + CARRY);
+    let mut chunk = vec![0u8; CHUNK];
+    // Whether `buf[0]` is the first byte of the file (nothing before it).
+    let mut at_start = true;
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let eof = n == 0;
+        buf.extend_from_slice(&chunk[..n]);
+        scan(&buf, at_start, eof, out);
+        if eof {
+            return Ok(());
+        }
+        if buf.len() > CARRY {
+            buf.drain(..buf.len() - CARRY);
+            at_start = false;
+        }
+    }
+}
+
+/// [`ami_ids_in`] over a window of a stream: a match at the window's start
+/// counts only at the stream's start (else the byte before it is unknown and
+/// the match is seen again in the next window, which carries it), and one
+/// whose hex digits reach the window's end only at the end of the stream.
+fn scan(bytes: &[u8], at_start: bool, eof: bool, out: &mut BTreeSet<String>) {
+    let mut i = 0;
+    while let Some(pos) = find(&bytes[i..], b"ami-") {
+        let start = i + pos;
+        let hex_start = start + 4;
+        let len = bytes[hex_start..].iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        let before_ok = if start == 0 {
+            at_start
+        } else {
+            !bytes[start - 1].is_ascii_alphanumeric()
+        };
+        let ended = eof || hex_start + len < bytes.len();
+        if before_ok && ended && (len == 8 || len == 17) {
+            let id = String::from_utf8_lossy(&bytes[start..hex_start + len]).to_ascii_lowercase();
+            out.insert(id);
+        }
+        i = hex_start + len;
+    }
+}
+
+/// Adds the AMI ids of the files of `inputs` read from the work tree `dir`
+/// that were over the size limit, streaming each.
+fn ids_in_large_files(dir: &Path, inputs: &Inputs, out: &mut BTreeSet<String>) -> Result<(), String> {
+    for f in &inputs.files {
+        if let Content::TooLarge(_) = f.content {
+            let file = crate::config::load::open_file(dir, &f.path).map_err(|e| e.to_string())?;
+            if let Some(file) = file {
+                ami_ids_in_reader(file, out).map_err(|e| format!("cannot read `{}`: {e}", dir.join(&f.path).display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where references come from.
 pub struct Sources<'a> {
     /// The config directory in the work tree, if there is one.
@@ -56,20 +126,22 @@ pub struct Sources<'a> {
     pub keep_revisions: usize,
 }
 
-/// The commits (newest first, following first parents and merges alike in
-/// time order) whose config differs from their first parent's, at most `n`.
+/// The commits (newest first) whose config differs from their first
+/// parent's, at most `n`, following first parents only from HEAD: the
+/// revisions the branch itself had. Commits that a merge brought in from a
+/// side branch are not revisions the branch ever ran, and do not fill the
+/// window; the merge commit counts when it changed the config.
 pub fn config_commits(repo: &Repository, dir: &str, n: usize) -> Result<Vec<git2::Oid>, GitError> {
     let mut out = Vec::new();
-    if n == 0 || repo.head().is_err() {
+    if n == 0 {
         return Ok(out);
     }
-    let mut walk = repo.revwalk()?;
-    walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
-    walk.push_head()?;
-    for id in walk {
-        let commit = repo.find_commit(id?)?;
+    let Ok(head) = repo.head() else { return Ok(out) };
+    let mut next = Some(head.peel_to_commit()?);
+    while let Some(commit) = next {
+        let parent = commit.parents().next();
         let mine = git::config_entries(repo, &commit.tree()?, dir)?;
-        let changed = match commit.parents().next() {
+        let changed = match &parent {
             None => !mine.is_empty(),
             Some(parent) => git::config_entries(repo, &parent.tree()?, dir)? != mine,
         };
@@ -79,6 +151,7 @@ pub fn config_commits(repo: &Repository, dir: &str, n: usize) -> Result<Vec<git2
                 break;
             }
         }
+        next = parent;
     }
     Ok(out)
 }
@@ -89,6 +162,8 @@ pub fn references(sources: &Sources<'_>, limits: &Limits) -> Result<BTreeSet<Str
     if let Some(dir) = sources.work_tree {
         let inputs = crate::config::load::read_dir(dir, limits).map_err(|e| e.to_string())?;
         ids_in_inputs(&inputs, &mut out);
+        // Every file counts, whatever its size: those over the limit are streamed.
+        ids_in_large_files(dir, &inputs, &mut out)?;
     }
     if let Some((repo, dir)) = sources.repo {
         let git_err = |e: GitError| e.to_string();
@@ -136,5 +211,59 @@ mod tests {
         );
         let want: BTreeSet<String> = ["ami-0123456789abcdef0", "ami-0a1b2c3d"].iter().map(|s| s.to_string()).collect();
         assert_eq!(out, want);
+    }
+
+    /// A reader that yields at most `step` bytes per call.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.data.len().min(self.step).min(buf.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn streaming_finds_what_reading_the_whole_file_finds_at_every_chunk_boundary() {
+        // Ids, near-ids and ids glued to letters, placed so that some cross
+        // the boundaries of 64 KiB chunks at every offset.
+        let pieces: [&[u8]; 6] = [
+            b"ami-0a1b2c3d ",
+            b"xami-0b1b2c3d ",
+            b"ami-0123456789abcdef0\n",
+            b"ami-0c1b2c3d4 ",
+            b"ami-0d1b2c3dzz",
+            b"AMI-0E1B2C3D;",
+        ];
+        for shift in 0..24 {
+            let mut data = vec![b'#'; CHUNK - 12 + shift];
+            for (k, p) in pieces.iter().cycle().take(40).enumerate() {
+                data.extend_from_slice(p);
+                data.extend(std::iter::repeat_n(b' ', k % 5));
+            }
+            data.extend(vec![b'.'; CHUNK]);
+            data.extend_from_slice(b"ami-0f1b2c3d");
+            let mut whole = BTreeSet::new();
+            ami_ids_in(&data, &mut whole);
+            let want: BTreeSet<String> = ["ami-0a1b2c3d", "ami-0123456789abcdef0", "ami-0d1b2c3d", "ami-0f1b2c3d"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            assert_eq!(whole, want);
+            for step in [CHUNK, 7, CHUNK - 1] {
+                let mut streamed = BTreeSet::new();
+                ami_ids_in_reader(Trickle { data: &data, step }, &mut streamed).unwrap();
+                assert_eq!(streamed, whole, "shift {shift}, step {step}");
+            }
+        }
+        // At the very start of the stream, and a file that is only an id.
+        let mut got = BTreeSet::new();
+        ami_ids_in_reader(&b"ami-0a1b2c3d"[..], &mut got).unwrap();
+        assert_eq!(got.into_iter().collect::<Vec<_>>(), vec!["ami-0a1b2c3d".to_string()]);
     }
 }

@@ -27,6 +27,11 @@ pub struct Client {
 impl Client {
     /// Starts `binary lsp` (the `amiset` binary under test) and initializes it.
     pub fn start(binary: &Path) -> Client {
+        Client::start_with(binary, json!({"processId": null, "rootUri": null, "capabilities": {}}))
+    }
+
+    /// [`Client::start`] with these `initialize` params (workspace folders, capabilities).
+    pub fn start_with(binary: &Path, init_params: Value) -> Client {
         let mut child = Command::new(binary)
             .arg("lsp")
             .stdin(Stdio::piped())
@@ -52,7 +57,7 @@ impl Client {
             next_id: 1,
             pending: Vec::new(),
         };
-        let init = client.request("initialize", json!({"processId": null, "rootUri": null, "capabilities": {}}));
+        let init = client.request("initialize", init_params);
         assert!(init["result"]["capabilities"].is_object(), "initialize: {init}");
         client.notify("initialized", json!({}));
         client
