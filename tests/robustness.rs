@@ -194,8 +194,15 @@ fn git_blob_over_the_size_limit_is_refused_in_authorize_and_diff() {
     let repo = Repo::new();
     let worker = "worker-types/gecko-t-linux-large.toml";
     let text = fs::read_to_string(repo.root.join(worker)).unwrap();
-    let limit = text.len() + 10;
-    repo.write(worker, &format!("{text}\n{}\n", "#".repeat(20))).commit();
+    // Just over the largest file of the example: only the grown worker type exceeds it.
+    let largest = common::snapshot_tree(&repo.root)
+        .into_iter()
+        .filter(|(path, _)| !path.starts_with(".git/"))
+        .map(|(_, bytes)| bytes.len())
+        .max()
+        .unwrap();
+    let limit = largest + 10;
+    repo.write(worker, &format!("{text}\n{}\n", "#".repeat(limit - text.len() + 20))).commit();
     let limit_flag = limit.to_string();
     let (exit, doc) = json(
         &repo.root,
@@ -205,7 +212,7 @@ fn git_blob_over_the_size_limit_is_refused_in_authorize_and_diff() {
     assert!(codes(&doc).contains(&"limits::file-too-large".to_string()), "{doc:#}");
     assert_eq!(doc["authorized"], false);
     // Under the limit (every file of the base, amiset.toml included): the same change is authorized.
-    let bigger = (limit + 100).max(fs::metadata(repo.root.join("amiset.toml")).unwrap().len() as usize + 100).to_string();
+    let bigger = (limit + 100).to_string();
     let (exit, doc) = json(
         &repo.root,
         &["authorize", "--base", "main", "--author", "@alice", "--max-file-size", &bigger],
