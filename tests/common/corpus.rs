@@ -88,7 +88,10 @@ pub fn write_zoned(dir: &Path, sets: usize, workers: usize, regions: usize, vari
                 let list: Vec<String> = (0..zones)
                     .map(|z| {
                         let letter = char::from(b'a' + z as u8);
-                        format!("{{ zone = \"{region}{letter}\", launchSpec = {{ SubnetId = \"subnet-{:08x}\" }} }}", (w * 16 + r) * 8 + z)
+                        format!(
+                            "{{ zone = \"{region}{letter}\", launchSpec = {{ SubnetId = \"subnet-{:08x}\" }} }}",
+                            (w * 16 + r) * 8 + z
+                        )
                     })
                     .collect();
                 writeln!(text, "zones = [{}]", list.join(", ")).unwrap();
