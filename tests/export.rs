@@ -188,6 +188,25 @@ fn config_example_exports_one_valid_pool_per_worker_type_with_the_compiled_image
         assert_eq!(pool["config"]["lifecycle"], lifecycle, "{w}");
         let artifact: Json = serde_json::from_slice(&std::fs::read(compiled.join(format!("worker-types/{w}.json"))).unwrap()).unwrap();
         let mut expected = 0;
+        // Zoned regions: one launchConfig per (zone, instance type), matched by its zone.
+        for (region, zones) in artifact.get("zoneLaunchSpecs").and_then(Json::as_object).into_iter().flatten() {
+            for (zone, specs) in zones.as_object().unwrap() {
+                for (itype, spec) in specs.as_object().unwrap() {
+                    expected += 1;
+                    let lc = pool["config"]["launchConfigs"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|lc| {
+                            lc["region"] == region.as_str()
+                                && lc["launchConfig"]["InstanceType"] == itype.as_str()
+                                && lc["launchConfig"]["Placement"]["AvailabilityZone"] == zone.as_str()
+                        })
+                        .unwrap_or_else(|| panic!("{w}: no launchConfig for {zone} {itype}"));
+                    assert_eq!(lc["launchConfig"], *spec, "{w} {zone} {itype}");
+                }
+            }
+        }
         for (region, specs) in artifact["launchSpecs"].as_object().unwrap() {
             for (itype, spec) in specs.as_object().unwrap() {
                 expected += 1;

@@ -141,11 +141,12 @@ fn the_page_shows_markup_as_text_filters_as_you_type_and_links_both_ways() {
             "#set-centos-6",
             "#set-ubuntu-2204",
             "#set-ubuntu-2204",
+            "#set-ubuntu-2204",
             "#set-ubuntu-2404-arm",
             "#set-windows-2022"
         ]
     );
-    assert_eq!(strings(&seen["page"]["workerLinks"]).len(), 5, "the legacy worker type uses no set");
+    assert_eq!(strings(&seen["page"]["workerLinks"]).len(), 6, "the legacy worker type uses no set");
     assert_eq!(seen["followSet"]["hash"], "#set-ubuntu-2204");
     assert_eq!(seen["followSet"]["target"], "set-ubuntu-2204");
     assert_eq!(seen["followSet"]["visible"], true);
@@ -256,11 +257,18 @@ fn ec2_findings_mark_the_set_cell_and_every_launch_spec_on_that_ami() {
             .push(m["text"].as_str().unwrap());
     }
     // The set's cell, and each launch spec that resolves to that AMI: two
-    // instance types of gecko-t-linux-large and the x86_64 one of gecko-t-linux-mixed, in us-east-1.
+    // instance types of gecko-t-linux-large and the x86_64 one of gecko-t-linux-mixed, in us-east-1,
+    // and both instance types of gecko-t-linux-zoned there (one cell per region and instance type:
+    // the image does not depend on the zone).
     let counts: BTreeMap<&str, usize> = by_row.iter().map(|(k, v)| (*k, v.len())).collect();
     assert_eq!(
         counts,
-        BTreeMap::from([("set-ubuntu-2204", 1), ("wt-gecko-t-linux-large", 2), ("wt-gecko-t-linux-mixed", 1)]),
+        BTreeMap::from([
+            ("set-ubuntu-2204", 1),
+            ("wt-gecko-t-linux-large", 2),
+            ("wt-gecko-t-linux-mixed", 1),
+            ("wt-gecko-t-linux-zoned", 2)
+        ]),
         "{marked:#?}"
     );
 }

@@ -7,11 +7,9 @@
 
 mod common;
 #[cfg(feature = "ec2")]
-#[allow(dead_code)]
 #[path = "ec2/moto.rs"]
 mod moto;
 #[cfg(feature = "ec2")]
-#[allow(dead_code)]
 #[path = "ec2/proxy.rs"]
 mod proxy;
 

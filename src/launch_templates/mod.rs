@@ -97,7 +97,7 @@ pub fn desired(config: &Config, catalog: &dyn TypeCatalog) -> Wanted {
             // Groups of (zone, instance type) with the same spec beyond
             // InstanceType and the zone's AvailabilityZone, in order: zones
             // whose specs differ only by their zone share a template.
-            let mut groups: Vec<(Map<String, Json>, Vec<String>, Vec<String>)> = Vec::new();
+            let mut groups: Vec<Group> = Vec::new();
             for r in resolved.iter().filter(|r| r.region == region.region) {
                 let mut rest = r.launch_spec.clone();
                 rest.remove("InstanceType");
@@ -195,6 +195,9 @@ pub fn desired(config: &Config, catalog: &dyn TypeCatalog) -> Wanted {
     }
     wanted
 }
+
+/// A spec (without `InstanceType` and the zone), its instance types and its zones (`""` for none).
+type Group = (Map<String, Json>, Vec<String>, Vec<String>);
 
 /// Removes `Placement.AvailabilityZone` (and `Placement` when that leaves it empty).
 fn without_zone(spec: &mut Map<String, Json>) {
