@@ -59,11 +59,9 @@ pub fn normalize_identity(id: &str) -> String {
 /// A GitHub login: `@user`, or a GitHub App's bot account `@<app-slug>[bot]`
 /// (the author of the pull requests the App opens).
 fn is_user(g: &str) -> bool {
-    let login = |u: &str| {
-        !u.is_empty() && u.len() <= 39 && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !u.starts_with('-')
-    };
-    g.strip_prefix('@')
-        .is_some_and(|u| login(u.strip_suffix("[bot]").unwrap_or(u)))
+    let login =
+        |u: &str| !u.is_empty() && u.len() <= 39 && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !u.starts_with('-');
+    g.strip_prefix('@').is_some_and(|u| login(u.strip_suffix("[bot]").unwrap_or(u)))
 }
 
 fn is_team(g: &str) -> bool {

@@ -530,11 +530,16 @@ fn install_action(uses: &str, with: &Json) -> Option<Option<String>> {
         "dtolnay/rust-toolchain" => "toolchain",
         "taiki-e/install-action" => {
             let tool = with["tool"].as_str().unwrap_or("");
-            return Some(if tool.split(',').all(|t| t.split_once('@').is_some_and(|(_, v)| is_version(v) || v.split('.').count() == 3)) {
-                None
-            } else {
-                Some(format!("`{uses}` installs `{tool}` without a version"))
-            });
+            return Some(
+                if tool
+                    .split(',')
+                    .all(|t| t.split_once('@').is_some_and(|(_, v)| is_version(v) || v.split('.').count() == 3))
+                {
+                    None
+                } else {
+                    Some(format!("`{uses}` installs `{tool}` without a version"))
+                },
+            );
         }
         a if a.starts_with("actions/setup-") => return Some(Some(format!("`{uses}`: an installer this check does not know"))),
         _ => return None,
@@ -558,10 +563,7 @@ fn allowed_after_checkout(words: &[String], working_directory: Option<&str>) -> 
         // Packs the tree's files and uploads them; builds nothing, and runs
         // from runner.temp, so no cargo config or toolchain file of the tree is read.
         "cargo" => {
-            sub.first() == Some(&"publish")
-                && has("--no-verify")
-                && has("--locked")
-                && working_directory == Some("${{ runner.temp }}")
+            sub.first() == Some(&"publish") && has("--no-verify") && has("--locked") && working_directory == Some("${{ runner.temp }}")
         }
         "git" => {
             // Skip `-C DIR` and `-c KEY=VALUE`.
@@ -574,15 +576,13 @@ fn allowed_after_checkout(words: &[String], working_directory: Option<&str>) -> 
                     other => break other,
                 }
             };
-            sub.is_some_and(|s| {
-                ["fetch", "cat-file", "rev-parse", "clone", "rm", "add", "commit", "tag", "push"].contains(&s)
-            })
+            sub.is_some_and(|s| ["fetch", "cat-file", "rev-parse", "clone", "rm", "add", "commit", "tag", "push"].contains(&s))
         }
         "gh" => matches!(sub.first(), Some(&"pr" | &"release")),
         "xargs" => sub.first() == Some(&"sha256sum"),
         "find" => !words.iter().any(|w| w.starts_with("-exec") || w.starts_with("-ok")),
-        "mkdir" | "printf" | "echo" | "base64" | "test" | "[" | "cat" | "cd" | "cp" | "mv" | "rm" | "sort"
-        | "sha256sum" | "mktemp" | "umask" | "export" | "set" | "mapfile" | "true" | "false" | "exit" => true,
+        "mkdir" | "printf" | "echo" | "base64" | "test" | "[" | "cat" | "cd" | "cp" | "mv" | "rm" | "sort" | "sha256sum" | "mktemp"
+        | "umask" | "export" | "set" | "mapfile" | "true" | "false" | "exit" => true,
         _ => false,
     }
 }
@@ -625,11 +625,17 @@ fn workflow_violations(text: &str) -> Vec<String> {
                     }
                     for key in ["ref", "repository", "path"] {
                         if !with[key].is_null() {
-                            out.push(format!("{at}: checkout sets `{key}`: only the workflow's own commit is checked out"));
+                            out.push(format!(
+                                "{at}: checkout sets `{key}`: only the workflow's own commit is checked out"
+                            ));
                         }
                     }
                 }
-                if uses.starts_with("PyO3/maturin-action@") && !with["maturin-version"].as_str().is_some_and(|v| is_version(v.trim_start_matches('v'))) {
+                if uses.starts_with("PyO3/maturin-action@")
+                    && !with["maturin-version"]
+                        .as_str()
+                        .is_some_and(|v| is_version(v.trim_start_matches('v')))
+                {
                     out.push(format!("{at}: maturin-action installs the latest maturin: set `maturin-version`"));
                 }
                 match install_action(uses, with) {
@@ -671,11 +677,7 @@ fn workflow_violations(text: &str) -> Vec<String> {
                     if !words.iter().any(|w| w == "--merged") {
                         out.push(format!("{at}: authorize judges the head, not GitHub's test merge (`--merged`)"));
                     }
-                    let authors: Vec<&String> = words
-                        .windows(2)
-                        .filter(|w| w[0] == "--author")
-                        .map(|w| &w[1])
-                        .collect();
+                    let authors: Vec<&String> = words.windows(2).filter(|w| w[0] == "--author").map(|w| &w[1]).collect();
                     let env = &step["env"];
                     for who in ["github.event.pull_request.user.login", "github.event.sender.login"] {
                         let named = authors.iter().any(|a| {
@@ -765,7 +767,10 @@ fn the_gate_check_catches_workflows_that_run_the_pull_request() {
             ("          persist-credentials: false\n", ""),
             ("mkdir -p \"$RUNNER_TEMP/report\"", "bash scripts/report.sh"),
             ("mkdir -p \"$RUNNER_TEMP/report\"", "make report"),
-            ("mkdir -p \"$RUNNER_TEMP/report\"", "git worktree add pr refs/amiset/head && ./pr/run.sh"),
+            (
+                "mkdir -p \"$RUNNER_TEMP/report\"",
+                "git worktree add pr refs/amiset/head && ./pr/run.sh",
+            ),
             ("mkdir -p \"$RUNNER_TEMP/report\"", "npm ci && npm run report"),
             ("mkdir -p \"$RUNNER_TEMP/report\"", "pip install ."),
             ("mkdir -p \"$RUNNER_TEMP/report\"", "if true; then python3 report.py; fi"),
@@ -780,7 +785,10 @@ fn the_gate_check_catches_workflows_that_run_the_pull_request() {
             ("        working-directory: ${{ runner.temp }}\n", ""),
             ("permissions: {}", "permissions: write-all"),
             // The install: unverified, or built from source, or from PATH.
-            ("          echo \"$AMISET_SHA256  $asset.tar.gz\" | sha256sum --check --strict -\n", ""),
+            (
+                "          echo \"$AMISET_SHA256  $asset.tar.gz\" | sha256sum --check --strict -\n",
+                "",
+            ),
             (
                 "          asset=\"amiset-v$AMISET_VERSION-x86_64-unknown-linux-gnu\"\n",
                 "          cargo install --locked amiset --features ec2\n",
@@ -789,7 +797,10 @@ fn the_gate_check_catches_workflows_that_run_the_pull_request() {
             // What authorize judges, and for whom.
             ("--merged refs/amiset/merge", "--head \"$HEAD_SHA\""),
             (" --author \"@$PUSHER\"", ""),
-            ("PUSHER: ${{ github.event.sender.login }}", "PUSHER: ${{ github.event.pull_request.user.login }}"),
+            (
+                "PUSHER: ${{ github.event.sender.login }}",
+                "PUSHER: ${{ github.event.pull_request.user.login }}",
+            ),
         ],
     );
 }
@@ -810,27 +821,42 @@ fn the_workflow_check_catches_builds_and_late_or_unpinned_installs_in_every_work
             ),
             ("\"$RUNNER_TEMP/amiset/bin/amiset\" update'", "cargo run --release -- update'"),
             ("\"$RUNNER_TEMP/amiset/bin/amiset\" update'", "./scripts/update.sh'"),
-            ("\"$RUNNER_TEMP/amiset/bin/amiset\" update'", "cargo install --path . && amiset update'"),
+            (
+                "\"$RUNNER_TEMP/amiset/bin/amiset\" update'",
+                "cargo install --path . && amiset update'",
+            ),
             ("\"$RUNNER_TEMP/amiset/bin/amiset\" update'", "amiset update'"),
         ],
     );
     assert_caught(
         "config-example/.github/workflows/amiset-publish.yml",
         &[
-            ("'\"$RUNNER_TEMP/amiset/bin/amiset\" apply launch-templates'", "cargo build --release && target/release/amiset apply launch-templates"),
+            (
+                "'\"$RUNNER_TEMP/amiset/bin/amiset\" apply launch-templates'",
+                "cargo build --release && target/release/amiset apply launch-templates",
+            ),
             ("\"$RUNNER_TEMP/amiset/bin/amiset\" compile", "sh -c amiset compile"),
         ],
     );
     assert_caught(
         ".github/workflows/ci.yml",
         &[
-            ("cargo install --locked cargo-nextest --version \"$NEXTEST_VERSION\"", "cargo install --locked cargo-nextest"),
-            ("cargo install --locked cargo-nextest --version \"$NEXTEST_VERSION\"", "curl -LsSf https://get.nexte.st/latest/linux | tar zxf - -C ~/.cargo/bin"),
+            (
+                "cargo install --locked cargo-nextest --version \"$NEXTEST_VERSION\"",
+                "cargo install --locked cargo-nextest",
+            ),
+            (
+                "cargo install --locked cargo-nextest --version \"$NEXTEST_VERSION\"",
+                "curl -LsSf https://get.nexte.st/latest/linux | tar zxf - -C ~/.cargo/bin",
+            ),
             ("rustup toolchain install 1.95", "rustup toolchain install stable"),
             ("          python-version: \"3.11\"\n", ""),
             ("        working-directory: ${{ runner.temp }}\n", ""),
             // The tree is built only with a read-only token.
-            ("      contents: read\n    # Tools first", "      contents: read\n      id-token: write\n    # Tools first"),
+            (
+                "      contents: read\n    # Tools first",
+                "      contents: read\n      id-token: write\n    # Tools first",
+            ),
         ],
     );
     // Tools installed after the tree is checked out.
@@ -846,11 +872,23 @@ fn the_workflow_check_catches_builds_and_late_or_unpinned_installs_in_every_work
         ".github/workflows/release.yml",
         &[
             ("cargo +1.95 publish --locked --no-verify", "cargo +1.95 publish --locked"),
-            ("cargo +1.95 publish --locked --no-verify", "cargo +1.95 build --release && cargo +1.95 publish --locked --no-verify"),
-            ("          maturin-version: v1.16.0\n          command: upload\n", "          command: upload\n"),
-            ("          git -C mirror add -A\n", "          git -C mirror add -A\n          bash mirror-hooks.sh\n"),
+            (
+                "cargo +1.95 publish --locked --no-verify",
+                "cargo +1.95 build --release && cargo +1.95 publish --locked --no-verify",
+            ),
+            (
+                "          maturin-version: v1.16.0\n          command: upload\n",
+                "          command: upload\n",
+            ),
+            (
+                "          git -C mirror add -A\n",
+                "          git -C mirror add -A\n          bash mirror-hooks.sh\n",
+            ),
             // A publish job that checks out and runs the tree's scripts.
-            ("        run: cargo +1.95 publish", "        run: scripts/publish && cargo +1.95 publish"),
+            (
+                "        run: cargo +1.95 publish",
+                "        run: scripts/publish && cargo +1.95 publish",
+            ),
         ],
     );
     // Installing after the checkout in a build job is caught too.
@@ -891,7 +929,10 @@ fn semver(v: &str) -> (u64, u64, u64) {
 /// The `run:` script of the step named `step` of job `job`, with its `env:`.
 fn release_step(release: &Json, job: &str, step: &str) -> (String, Json) {
     let steps = release["jobs"][job]["steps"].as_array().expect("steps");
-    let s = steps.iter().find(|s| s["name"] == step).unwrap_or_else(|| panic!("{job} has a step {step:?}"));
+    let s = steps
+        .iter()
+        .find(|s| s["name"] == step)
+        .unwrap_or_else(|| panic!("{job} has a step {step:?}"));
     (s["run"].as_str().unwrap().to_string(), s["env"].clone())
 }
 
@@ -937,8 +978,7 @@ fn workflows_install_what_the_release_publishes() {
     let version = cargo_version();
     let tag = format!("v{version}");
     let release: Json =
-        serde_norway::from_str(&std::fs::read_to_string(manifest_dir().join(".github/workflows/release.yml")).unwrap())
-            .unwrap();
+        serde_norway::from_str(&std::fs::read_to_string(manifest_dir().join(".github/workflows/release.yml")).unwrap()).unwrap();
 
     // The pin: one release, named as the release names its linux x86_64 archive.
     let pin = release_pin(manifest_dir());
@@ -947,11 +987,17 @@ fn workflows_install_what_the_release_publishes() {
     let sha = &pin["AMISET_SHA256"];
     // A published release (never a later one than this source), or this
     // version before it is published.
-    assert!(semver(pinned) <= semver(&version), "pinned {pinned} is newer than Cargo.toml's {version}");
+    assert!(
+        semver(pinned) <= semver(&version),
+        "pinned {pinned} is newer than Cargo.toml's {version}"
+    );
     if sha == "unreleased" {
         assert_eq!(pinned, &version, "only the version about to be released may be unpublished");
     } else {
-        assert!(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{sha}");
+        assert!(
+            sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{sha}"
+        );
     }
 
     // Every workflow that installs amiset installs the pin, with the same step.
@@ -994,7 +1040,10 @@ fn workflows_install_what_the_release_publishes() {
     assert!(args.windows(2).any(|w| w[0] == "--features" && w[1] == "ec2"), "{args:?}");
     for (name, text) in shipped_workflows().iter().filter(|(n, _)| n.starts_with("config-example")) {
         // Every config workflow calls EC2, which needs the `ec2` feature.
-        assert!(text.contains("--ec2") || text.contains(" update") || text.contains("apply launch-templates"), "{name}");
+        assert!(
+            text.contains("--ec2") || text.contains(" update") || text.contains("apply launch-templates"),
+            "{name}"
+        );
     }
 
     // Run the release's own steps on a stand-in wheel: the binary comes out
@@ -1022,7 +1071,12 @@ fn workflows_install_what_the_release_publishes() {
     let (take, env) = release_step(&release, "wheels", "Take the binary out of the wheel");
     assert_eq!(env["NAME"], "${{ matrix.platform.name }}");
     assert_eq!(env["TAG"], "${{ github.ref_name }}");
-    let out = run_step(&format!("set -euo pipefail\n{take}"), &build_dir, &[("NAME", "x86_64-unknown-linux-gnu"), ("TAG", &tag)], &bin);
+    let out = run_step(
+        &format!("set -euo pipefail\n{take}"),
+        &build_dir,
+        &[("NAME", "x86_64-unknown-linux-gnu"), ("TAG", &tag)],
+        &bin,
+    );
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 
     // download-artifact merges every job's files under release/, then Checksums.
@@ -1030,7 +1084,11 @@ fn workflows_install_what_the_release_publishes() {
     std::fs::create_dir_all(gh.join("release/binaries")).unwrap();
     std::fs::create_dir_all(gh.join("release/dist")).unwrap();
     let archive = format!("amiset-{tag}-x86_64-unknown-linux-gnu.tar.gz");
-    std::fs::rename(build_dir.join("binaries").join(&archive), gh.join("release/binaries").join(&archive)).unwrap();
+    std::fs::rename(
+        build_dir.join("binaries").join(&archive),
+        gh.join("release/binaries").join(&archive),
+    )
+    .unwrap();
     std::fs::rename(&wheel, gh.join("release/dist").join(wheel.file_name().unwrap())).unwrap();
     std::fs::write(gh.join(format!("release/amiset-{version}.tar.gz")), "sdist").unwrap();
     let (checksums, _) = release_step(&release, "github-release", "Checksums");
@@ -1047,7 +1105,11 @@ fn workflows_install_what_the_release_publishes() {
         std::fs::create_dir_all(tree.join(dir)).unwrap();
     }
     std::fs::copy(manifest_dir().join("scripts/pin-release"), tree.join("scripts/pin-release")).unwrap();
-    std::fs::copy(manifest_dir().join(".github/amiset-release.env"), tree.join(".github/amiset-release.env")).unwrap();
+    std::fs::copy(
+        manifest_dir().join(".github/amiset-release.env"),
+        tree.join(".github/amiset-release.env"),
+    )
+    .unwrap();
     for dir in [".github/workflows", "config-example/.github/workflows"] {
         for e in std::fs::read_dir(manifest_dir().join(dir)).unwrap() {
             let p = e.unwrap().path();
@@ -1095,7 +1157,11 @@ fn workflows_install_what_the_release_publishes() {
             &bin,
         );
         let installed = runner.path().join("amiset/bin/amiset");
-        let runs = std::process::Command::new(&installed).arg("--version").output().ok().map(|o| stdout(&o));
+        let runs = std::process::Command::new(&installed)
+            .arg("--version")
+            .output()
+            .ok()
+            .map(|o| stdout(&o));
         (out, runs)
     };
     for (name, env, run) in &installs {
@@ -1107,7 +1173,11 @@ fn workflows_install_what_the_release_publishes() {
     // Fail closed: another hash, an unpublished pin, another version.
     let run = &installs[0].2;
     let other = "0".repeat(64);
-    for (v, s) in [(version.as_str(), other.as_str()), (version.as_str(), "unreleased"), ("9.9.9", expected_sha.as_str())] {
+    for (v, s) in [
+        (version.as_str(), other.as_str()),
+        (version.as_str(), "unreleased"),
+        ("9.9.9", expected_sha.as_str()),
+    ] {
         let (out, runs) = install(run, v, s);
         assert!(!out.status.success(), "installed with {v} {s}");
         assert_eq!(runs, None, "nothing is installed with {v} {s}");
