@@ -485,7 +485,7 @@ fn install(words: &[String], verified: bool) -> Option<Option<String>> {
             }
         }
         "cargo" if sub.first() == Some(&"binstall") => unpinned("cargo binstall is not pinned by hash"),
-        "rustup" if sub.first() == Some(&"toolchain") && sub.get(1) == Some(&"install") || sub.first() == Some(&"install") => {
+        "rustup" if (sub.first() == Some(&"toolchain") && sub.get(1) == Some(&"install")) || sub.first() == Some(&"install") => {
             let toolchain = if sub.first() == Some(&"install") { sub.get(1) } else { sub.get(2) };
             if toolchain.is_some_and(|t| is_version(t)) {
                 Some(None)
@@ -638,14 +638,11 @@ fn workflow_violations(text: &str) -> Vec<String> {
                 {
                     out.push(format!("{at}: maturin-action installs the latest maturin: set `maturin-version`"));
                 }
-                match install_action(uses, with) {
-                    Some(problem) => {
-                        if checked_out {
-                            out.push(format!("{at}: installs a tool after a checkout"));
-                        }
-                        out.extend(problem.map(|p| format!("{at}: {p}")));
+                if let Some(problem) = install_action(uses, with) {
+                    if checked_out {
+                        out.push(format!("{at}: installs a tool after a checkout"));
                     }
-                    None => {}
+                    out.extend(problem.map(|p| format!("{at}: {p}")));
                 }
             }
             let Some(run) = step["run"].as_str() else { continue };
