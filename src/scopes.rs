@@ -56,9 +56,12 @@ pub fn normalize_identity(id: &str) -> String {
     }
 }
 
+/// A GitHub login: `@user`, or a GitHub App's bot account `@<app-slug>[bot]`
+/// (the author of the pull requests the App opens).
 fn is_user(g: &str) -> bool {
-    g.strip_prefix('@')
-        .is_some_and(|u| !u.is_empty() && u.len() <= 39 && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !u.starts_with('-'))
+    let login =
+        |u: &str| !u.is_empty() && u.len() <= 39 && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !u.starts_with('-');
+    g.strip_prefix('@').is_some_and(|u| login(u.strip_suffix("[bot]").unwrap_or(u)))
 }
 
 fn is_team(g: &str) -> bool {
@@ -249,6 +252,19 @@ mod tests {
             vec![Code::ScopesSyntax, Code::UnknownTeam, Code::InvalidGrantee, Code::InvalidScope]
         );
         assert_eq!(&text[findings[1].span.clone().unwrap()], "@example/nope");
+    }
+
+    #[test]
+    fn a_github_app_is_granted_by_its_bot_login() {
+        let text = "aws-provisioner:manage-ami-set:* @amiset-update[bot]\nx:y @a[bot]x\nx:z @[bot]\nx:w @-x[bot]\n";
+        let (scopes, findings) = parse("SCOPES", text, &policy());
+        let codes: Vec<_> = findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes, vec![Code::InvalidGrantee; 3], "{findings:?}");
+        assert_eq!(scopes.grants.len(), 1);
+        let p = policy();
+        // GitHub's `pull_request.user.login` of an App's pull request, with the gate's `@`.
+        assert!(scopes.holds("@Amiset-Update[bot]", "aws-provisioner:manage-ami-set:ubuntu-1", &p));
+        assert!(!scopes.holds("@amiset-update", "aws-provisioner:manage-ami-set:ubuntu-1", &p));
     }
 
     proptest! {
