@@ -202,7 +202,8 @@ fn git_blob_over_the_size_limit_is_refused_in_authorize_and_diff() {
         .max()
         .unwrap();
     let limit = largest + 10;
-    repo.write(worker, &format!("{text}\n{}\n", "#".repeat(limit - text.len() + 20))).commit();
+    repo.write(worker, &format!("{text}\n{}\n", "#".repeat(limit - text.len() + 20)))
+        .commit();
     let limit_flag = limit.to_string();
     let (exit, doc) = json(
         &repo.root,

@@ -72,6 +72,9 @@ enum Level {
     InstanceType,
 }
 
+/// The images of a pool or a set: (region, arch) → (hvm, pv).
+pub(crate) type Images = BTreeMap<(String, Arch), (Option<String>, Option<String>)>;
+
 /// Values factored into layers.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Layers {
@@ -90,8 +93,7 @@ struct Shaped {
     lcs: Vec<Lc>,
     spec: Layers,
     manager: Layers,
-    /// (region, arch) → (hvm, pv).
-    images: BTreeMap<(String, Arch), (Option<String>, Option<String>)>,
+    images: Images,
     set: String,
 }
 
@@ -195,7 +197,7 @@ fn shape(pool: &Pool, name: String, catalog: &dyn TypeCatalog) -> Result<Shaped,
         }
     }
     for key in ["minCapacity", "maxCapacity"] {
-        if !pool.config.get(key).is_some_and(|v| v.as_u64().is_some()) {
+        if pool.config.get(key).is_none_or(|v| v.as_u64().is_none()) {
             findings.push(cannot(
                 &format!("config.{key}"),
                 "must be a whole number (worker-manager requires it)".into(),
@@ -283,7 +285,7 @@ fn shape(pool: &Pool, name: String, catalog: &dyn TypeCatalog) -> Result<Shaped,
     }
 
     // Images: one per (region, arch, virtualization).
-    let mut images: BTreeMap<(String, Arch), (Option<String>, Option<String>)> = BTreeMap::new();
+    let mut images: Images = BTreeMap::new();
     let mut arch_of: BTreeMap<&str, BTreeSet<Arch>> = BTreeMap::new();
     for lc in &lcs {
         let info = catalog.type_info(&lc.instance_type);
@@ -497,12 +499,8 @@ fn factor(lcs: &[Lc], values: impl Fn(&Lc) -> &Map<String, Json>, levels: &[Leve
 
 /// Groups pools with the same images into one AMI set each, named after the
 /// first pool (in workerPoolId order) unless `--set-name` maps the name.
-fn name_sets(
-    shaped: &mut [Shaped],
-    options: &Options,
-    findings: &mut Vec<Finding>,
-) -> BTreeMap<String, (BTreeMap<(String, Arch), (Option<String>, Option<String>)>, Vec<String>)> {
-    let mut by_images: Vec<(BTreeMap<(String, Arch), (Option<String>, Option<String>)>, String, Vec<String>)> = Vec::new();
+fn name_sets(shaped: &mut [Shaped], options: &Options, findings: &mut Vec<Finding>) -> BTreeMap<String, (Images, Vec<String>)> {
+    let mut by_images: Vec<(Images, String, Vec<String>)> = Vec::new();
     for s in shaped.iter() {
         match by_images.iter_mut().find(|(images, _, _)| *images == s.images) {
             Some((_, _, pools)) => pools.push(s.pool.worker_pool_id.clone()),
@@ -685,6 +683,8 @@ fn round_trip(files: &[(String, String)], shaped: &[Shaped], options: &Options, 
 
 /// Compares one exported pool with its input: the pool's fields, and its
 /// launchConfigs in any order (launchConfigIds included unless `renumber`).
+// The error is the finding itself, made at most once per pool.
+#[allow(clippy::result_large_err)]
 fn compare(input: &Pool, out: &Json, renumber: bool) -> Result<usize, Finding> {
     for (field, want) in [
         ("providerId", Json::from(input.provider_id.clone())),

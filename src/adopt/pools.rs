@@ -112,6 +112,8 @@ fn is_aws(pool: &Map<String, Json>) -> bool {
 }
 
 /// An AWS pool, `None` for anything skipped, or the error that stops it.
+// The error is the finding itself, made at most once per pool read.
+#[allow(clippy::result_large_err)]
 fn pool(file: &str, item: &Json) -> Result<Option<Pool>, Finding> {
     let Some(map) = item.as_object() else {
         return Err(Finding::new(Code::ImportInvalidInput, "a worker pool must be a JSON object").in_file(file));
@@ -134,6 +136,7 @@ fn pool(file: &str, item: &Json) -> Result<Option<Pool>, Finding> {
     if !is_aws(map) {
         return Ok(None);
     }
+    #[allow(clippy::result_large_err)]
     let text = |key: &str| -> Result<String, Finding> {
         match map.get(key) {
             None => Ok(String::new()),

@@ -10,7 +10,7 @@ use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Val
 use super::Shaped;
 use crate::config::Arch;
 
-type Images = BTreeMap<(String, Arch), (Option<String>, Option<String>)>;
+use super::Images;
 
 /// Path → text of every file: amiset.toml, the sets, the worker types, and
 /// offerings.json when any pool has zones.
