@@ -353,7 +353,7 @@ fn offerings(args: OfferingsArgs) -> Result<i32> {
 }
 
 #[cfg(feature = "ec2")]
-fn fetch_zone_offerings(connection: &Ec2Connection, regions: &[String]) -> Result<ec2::zone_offerings::ZoneOfferings> {
+fn fetch_zone_offerings(connection: &Ec2Connection, regions: &[String]) -> Result<ec2::ZoneOfferings> {
     connection.run(|client| async move { client.zone_offerings(regions).await })
 }
 
@@ -361,7 +361,7 @@ fn fetch_zone_offerings(connection: &Ec2Connection, regions: &[String]) -> Resul
 fn fetch_zone_offerings(
     _connection: &Ec2Connection,
     _regions: &[String],
-) -> Result<BTreeMap<String, std::result::Result<BTreeMap<String, std::collections::BTreeSet<String>>, String>>> {
+) -> Result<ec2::ZoneOfferings> {
     Err(no_ec2())
 }
 

@@ -21,6 +21,11 @@ pub mod verify;
 pub mod zone_offerings;
 
 pub use inventory::{Inventory, Status, Wanted};
+
+/// Per region: zone → instance types offered there, or why the region could
+/// not be read (`amiset ec2 offerings`, [`zone_offerings`]).
+pub type ZoneOfferings =
+    std::collections::BTreeMap<String, Result<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>, String>>;
 pub use verify::{Expect, Verification, verify};
 
 /// Environment variable that fixes "now" (RFC 3339) for deprecation checks, for reproducible runs.

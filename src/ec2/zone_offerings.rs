@@ -16,8 +16,7 @@ use tokio::time::Instant;
 
 use super::client::{Ec2, error};
 
-/// Per region: zone → instance types offered there, or why the region could not be read.
-pub type ZoneOfferings = BTreeMap<String, Result<BTreeMap<String, BTreeSet<String>>, String>>;
+pub use super::ZoneOfferings;
 
 impl Ec2 {
     /// Asks every region in `regions` at once which instance types each of its zones offers.
