@@ -52,7 +52,7 @@ fn config_example_compiles_to_schema_valid_artifacts() {
     let (sets, workers) = (validator("amiSet"), validator("workerType"));
     let artifacts = Artifacts::open(&out).unwrap();
     assert_eq!(artifacts.ami_sets().count(), 4);
-    assert_eq!(artifacts.worker_types().count(), 6);
+    assert_eq!(artifacts.worker_types().count(), 7);
     for id in artifacts.ami_sets() {
         assert_valid(&sets, &out.join(format!("ami-sets/{id}.json")));
     }

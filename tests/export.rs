@@ -256,7 +256,7 @@ fn config_example_exports_one_valid_pool_per_worker_type_with_the_compiled_image
     assert!(
         found
             .iter()
-            .all(|c| c == "taskcluster::not-exported" || c == "policy::legacy-image-id"),
+            .all(|c| c == "taskcluster::not-exported" || c == "policy::legacy-image-id" || c == "offerings::not-offered"),
         "{doc:#}"
     );
 }
