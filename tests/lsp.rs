@@ -380,36 +380,262 @@ fn hostile_input_never_ends_the_session() {
 }
 
 #[test]
-fn each_workspace_folder_is_its_own_repository() {
+fn each_workspace_folder_is_its_own_repository_diagnosed_before_anything_is_opened() {
     let a = repo();
     let b = repo();
     // In b, the worker type names a set that only a has.
-    write(b.path(), &[("ami-sets/ubuntu-2204.toml", ARM_SET), ("ami-sets/other.toml", SET)]);
-    fs::rename(b.path().join("ami-sets/ubuntu-2204.toml"), b.path().join("ami-sets/only-arm.toml")).unwrap();
+    fs::remove_file(b.path().join("ami-sets/ubuntu-2204.toml")).unwrap();
+    write(b.path(), &[("ami-sets/only-arm.toml", ARM_SET), ("ami-sets/other.toml", SET)]);
     let wa = uri(&a.path().join("worker-types/linux.toml"));
     let wb = uri(&b.path().join("worker-types/linux.toml"));
-    // A client with both repositories open as workspace folders, as VS Code
-    // sends them in `initialize`.
-    let folders = json!([{"uri": uri(a.path()), "name": "a"}, {"uri": uri(b.path()), "name": "b"}]);
-    let mut c = Client::start_with(
+    let folders = json!([
+        {"uri": uri(a.path()), "name": "a"},
+        // A folder inside a repository belongs to that repository.
+        {"uri": uri(&b.path().join("worker-types")), "name": "b"},
+    ]);
+    let (mut c, _) = Client::start_with(
         Path::new(env!("CARGO_BIN_EXE_amiset")),
-        json!({"processId": null, "rootUri": uri(a.path()), "workspaceFolders": folders,
-               "capabilities": {"workspace": {"workspaceFolders": true}}}),
+        json!({"processId": null, "rootUri": null, "capabilities": {}, "workspaceFolders": folders}),
     );
-    // In a, the worker type names `other`, a set only b has: a's own folder
-    // decides, so it is unknown there.
-    let (in_a, in_b) = (format!("{}/", uri(a.path())), format!("{}/", uri(b.path())));
-    let p = c.published(|c| c.open(&wa, &FIXED.replace("ubuntu-2204", "other")));
-    assert!(p.keys().all(|k| k.starts_with(&in_a)), "{p:?}");
-    assert_eq!(codes(&p[&wa]), ["ref::unknown-ami-set"]);
-    // In b, `ubuntu-2204` (only a has it) is unknown; a's file is not touched.
-    let p = c.published(|c| c.open(&wb, FIXED));
-    assert!(p.keys().all(|k| k.starts_with(&in_b)), "{p:?}");
+    // Each folder's repository is read and diagnosed at `initialized`, nothing opened.
+    let p = c.published(|_| {});
+    let only_arm = uri(&b.path().join("ami-sets/only-arm.toml"));
+    let other = uri(&b.path().join("ami-sets/other.toml"));
+    let files: Vec<&String> = p.keys().collect();
+    assert_eq!(files, [&only_arm, &other, &wb], "only b has findings: {p:?}");
     assert_eq!(codes(&p[&wb]), ["ref::unknown-ami-set"]);
-    // a fixed: its diagnostics clear; nothing of b is republished.
-    let p = c.published(|c| c.change(&wa, 2, FIXED));
-    assert_eq!(p.get(&wa), Some(&vec![]), "{p:?}");
-    assert!(p.keys().all(|k| k.starts_with(&in_a)), "{p:?}");
+    assert_eq!(p[&wb][0]["range"], range_of(FIXED, "\"ubuntu-2204\""));
+    assert_eq!(codes(&p[&only_arm]), ["ami-set::unused"]);
+    // Opening the files changes nothing: the same text as on disk.
+    let p = c.published(|c| {
+        c.open(&wa, FIXED);
+        c.open(&wb, FIXED);
+    });
+    assert!(p.is_empty(), "{p:?}");
+    assert_eq!(c.shutdown(), 0);
+
+    // Without folders nothing is read until a file is opened.
+    let mut c = server();
+    let p = c.published(|_| {});
+    assert!(p.is_empty(), "{p:?}");
+    let p = c.published(|c| c.open(&wb, FIXED));
+    assert_eq!(codes(&p[&wb]), ["ref::unknown-ami-set"]);
+    assert!(!p.contains_key(&wa));
+    assert_eq!(c.shutdown(), 0);
+}
+
+/// A client that can register file watchers, with `folders`; and its `initialize` response.
+fn watching_client(folders: &[&Path], relative: bool) -> (Client, Value) {
+    let folders: Vec<Value> = folders.iter().map(|f| json!({"uri": uri(f), "name": "f"})).collect();
+    let watch = if relative {
+        json!({"dynamicRegistration": true, "relativePatternSupport": true})
+    } else {
+        json!({"dynamicRegistration": true})
+    };
+    Client::start_with(
+        Path::new(env!("CARGO_BIN_EXE_amiset")),
+        json!({
+            "processId": null,
+            "rootUri": null,
+            "capabilities": {"workspace": {"didChangeWatchedFiles": watch}},
+            "workspaceFolders": folders,
+        }),
+    )
+}
+
+/// The watchers of every `client/registerCapability` received so far, per registration.
+fn registered(c: &Client) -> Vec<Vec<Value>> {
+    c.requests
+        .iter()
+        .filter(|r| r["method"] == "client/registerCapability")
+        .flat_map(|r| r["params"]["registrations"].as_array().unwrap().clone())
+        .map(|reg| {
+            assert_eq!(reg["method"], "workspace/didChangeWatchedFiles", "{reg}");
+            reg["registerOptions"]["watchers"].as_array().unwrap().clone()
+        })
+        .collect()
+}
+
+const WATCHED: [&str; 7] = [
+    "amiset.toml",
+    "SCOPES",
+    "offerings.json",
+    "ami-sets",
+    "ami-sets/*",
+    "worker-types",
+    "worker-types/*",
+];
+
+#[test]
+fn watchers_are_registered_for_each_repository_when_the_client_can_register_them() {
+    let a = repo();
+    let b = repo();
+    let (mut c, _) = watching_client(&[a.path()], true);
+    c.published(|_| {});
+    let expected: Vec<Value> = WATCHED
+        .iter()
+        .map(|p| json!({"globPattern": {"baseUri": uri(a.path()), "pattern": p}}))
+        .collect();
+    assert_eq!(registered(&c), std::slice::from_ref(&expected));
+    // A file of another repository, opened later: its watchers too, once.
+    let wb = uri(&b.path().join("worker-types/linux.toml"));
+    c.published(|c| {
+        c.open(&wb, FIXED);
+        c.change(&wb, 2, SET);
+        c.change(&wb, 3, FIXED);
+    });
+    let for_b: Vec<Value> = WATCHED
+        .iter()
+        .map(|p| json!({"globPattern": {"baseUri": uri(b.path()), "pattern": p}}))
+        .collect();
+    assert_eq!(registered(&c), [expected, for_b]);
+    assert_eq!(c.shutdown(), 0);
+
+    // Without relative patterns: absolute globs.
+    let (mut c, _) = watching_client(&[a.path()], false);
+    c.published(|_| {});
+    let root = a.path().to_str().unwrap();
+    let expected: Vec<Value> = WATCHED.iter().map(|p| json!({"globPattern": format!("{root}/{p}")})).collect();
+    assert_eq!(registered(&c), [expected]);
+    assert_eq!(c.shutdown(), 0);
+
+    // A client that cannot register watchers is not asked to.
+    let mut c = server();
+    let wa = uri(&a.path().join("worker-types/linux.toml"));
+    c.published(|c| c.open(&wa, FIXED));
+    assert!(c.requests.is_empty(), "{:?}", c.requests);
+    assert_eq!(c.shutdown(), 0);
+}
+
+#[test]
+fn a_set_renamed_on_disk_rediagnoses_the_worker_types_that_use_it_and_open_buffers_win() {
+    let dir = repo();
+    write(dir.path(), &[("worker-types/arm.toml", ARM_WORKER)]);
+    let linux = uri(&dir.path().join("worker-types/linux.toml"));
+    let arm = uri(&dir.path().join("worker-types/arm.toml"));
+    let old = uri(&dir.path().join("ami-sets/ubuntu-2204.toml"));
+    let new = uri(&dir.path().join("ami-sets/ubuntu-2404.toml"));
+    let (mut c, _) = watching_client(&[dir.path()], false);
+    let p = c.published(|_| {});
+    assert_eq!(codes(&p[&arm]), ["resolve::no-usable-ami"]);
+    assert!(!p.contains_key(&linux), "{p:?}");
+
+    // The arm worker type is open with unsaved text that names the new set.
+    let arm_text = ARM_WORKER.replace("ubuntu-2204", "ubuntu-2404");
+    let p = c.published(|c| c.open(&arm, &arm_text));
+    assert_eq!(codes(&p[&arm]), ["ref::unknown-ami-set"]);
+    // A branch switch renames the set (a delete and a create) and rewrites arm.toml on disk.
+    fs::rename(
+        dir.path().join("ami-sets/ubuntu-2204.toml"),
+        dir.path().join("ami-sets/ubuntu-2404.toml"),
+    )
+    .unwrap();
+    fs::write(dir.path().join("worker-types/arm.toml"), "this is = = not toml").unwrap();
+    let p = c.published(|c| c.watched(&[(&old, 3), (&new, 1), (&arm, 2)]));
+    // linux.toml is not open: it now names a set that does not exist.
+    assert_eq!(codes(&p[&linux]), ["ref::unknown-ami-set"], "{p:?}");
+    assert_eq!(p[&linux][0]["range"], range_of(FIXED, "\"ubuntu-2204\""));
+    // The open buffer of arm.toml keeps precedence over the disk: it uses the renamed set.
+    assert_eq!(codes(&p[&arm]), ["resolve::no-usable-ami"]);
+    assert_eq!(p[&arm][0]["range"], range_of(&arm_text, "\"m6g.large\""));
+    assert!(!p.contains_key(&old) && !p.contains_key(&new), "the set is used by arm: {p:?}");
+
+    // Renamed back (another branch switch).
+    fs::rename(
+        dir.path().join("ami-sets/ubuntu-2404.toml"),
+        dir.path().join("ami-sets/ubuntu-2204.toml"),
+    )
+    .unwrap();
+    let p = c.published(|c| c.watched(&[(&new, 3), (&old, 1)]));
+    assert_eq!(p.get(&linux), Some(&vec![]), "{p:?}");
+    assert_eq!(codes(&p[&arm]), ["ref::unknown-ami-set"]);
+    // Closing the buffer falls back to the disk, which has the broken text.
+    let p = c.published(|c| c.close(&arm));
+    assert_eq!(codes(&p[&arm]), ["parse::syntax"], "{p:?}");
+    assert_eq!(c.shutdown(), 0);
+}
+
+#[test]
+fn files_and_directories_deleted_on_disk_are_dropped_from_the_diagnostics() {
+    let dir = repo();
+    write(dir.path(), &[("worker-types/arm.toml", ARM_WORKER)]);
+    let linux = uri(&dir.path().join("worker-types/linux.toml"));
+    let arm = uri(&dir.path().join("worker-types/arm.toml"));
+    let set = uri(&dir.path().join("ami-sets/ubuntu-2204.toml"));
+    let (mut c, _) = watching_client(&[dir.path()], true);
+    let p = c.published(|_| {});
+    assert_eq!(codes(&p[&arm]), ["resolve::no-usable-ami"]);
+
+    // Deleting arm.toml clears its diagnostics.
+    fs::remove_file(dir.path().join("worker-types/arm.toml")).unwrap();
+    let p = c.published(|c| c.watched(&[(&arm, 3)]));
+    assert_eq!(p.get(&arm), Some(&vec![]), "{p:?}");
+    // Deleting the last worker type that uses the set: the set is unused.
+    fs::remove_file(dir.path().join("worker-types/linux.toml")).unwrap();
+    let p = c.published(|c| c.watched(&[(&linux, 3)]));
+    assert_eq!(codes(&p[&set]), ["ami-set::unused"], "{p:?}");
+
+    // A whole directory removed, reported as the directory alone.
+    write(dir.path(), &[("worker-types/linux.toml", FIXED)]);
+    let p = c.published(|c| c.watched(&[(&linux, 1)]));
+    assert_eq!(p.get(&set), Some(&vec![]), "{p:?}");
+    fs::remove_dir_all(dir.path().join("ami-sets")).unwrap();
+    let p = c.published(|c| c.watched(&[(&uri(&dir.path().join("ami-sets")), 3)]));
+    assert_eq!(codes(&p[&linux]), ["ref::unknown-ami-set"], "{p:?}");
+
+    // Files that are no config files, or outside the repository, change nothing.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let p = c.published(|c| {
+        c.watched(&[
+            (&uri(&dir.path().join("README.md")), 1),
+            (&uri(&elsewhere.path().join("amiset.toml")), 1),
+            ("file:///nonexistent/worker-types/x.toml", 3),
+        ])
+    });
+    assert!(p.is_empty(), "{p:?}");
+    assert_eq!(c.shutdown(), 0);
+}
+
+#[test]
+fn incremental_edits_after_non_ascii_text_give_the_diagnostics_of_the_full_text() {
+    let dir = repo();
+    let wt = uri(&dir.path().join("worker-types/linux.toml"));
+    // CRLF line ends, as a Windows checkout has them.
+    let start = FIXED.replace('\n', "\r\n");
+    let (mut c, init) = watching_client(&[dir.path()], true);
+    assert_eq!(
+        init["result"]["capabilities"]["textDocumentSync"]["change"], 2,
+        "incremental sync: {init}"
+    );
+    c.published(|c| c.open(&wt, &start));
+    // Two changes in one notification, each in the text the previous one left:
+    // drop `-😀` (three UTF-16 units) from KeyName, then misspell the region after it.
+    let (line, ch) = find(&start, "-😀\"");
+    let after_first = start.replacen("-😀\"", "\"", 1);
+    let (line2, ch2) = find(&after_first, "east");
+    let last = after_first.replacen("us-east-1", "us-esat-1", 1);
+    // And a key appended at the end of the first line (past its length: before the CRLF).
+    let final_text = last.replacen("\r\n", " # é\r\n", 1);
+    let p = c.published(|c| {
+        c.change_ranges(
+            &wt,
+            2,
+            &[
+                ((line, ch), (line, ch + 3), ""),
+                ((line2, ch2), (line2, ch2 + 4), "esat"),
+                ((0, 200), (0, 200), " # é"),
+            ],
+        )
+    });
+    let incremental = p[&wt].clone();
+    assert_eq!(codes(&incremental), ["region::unknown"]);
+    assert_eq!(incremental[0]["range"], range_of(&final_text, "\"us-esat-1\""));
+
+    // The same text sent whole, to a fresh server, gives the same diagnostics.
+    let mut full = server();
+    let p = full.published(|c| c.open(&wt, &final_text));
+    assert_eq!(p[&wt], incremental);
+    assert_eq!(full.shutdown(), 0);
     assert_eq!(c.shutdown(), 0);
 }
 
@@ -429,7 +655,8 @@ fn exit_without_shutdown_exits_1() {
 }
 
 /// Neovim (Debian's, installed by scripts/setup) opens a broken worker type
-/// with `amiset lsp` as its language server and reads the diagnostics back.
+/// with `amiset lsp` as its language server and reads the diagnostics back,
+/// then fixes one mistake with an edit that Neovim sends incrementally.
 /// Neovim turns the UTF-16 positions into byte columns itself, so a wrong
 /// UTF-16 column shows up as a wrong byte column here.
 #[test]
@@ -463,10 +690,12 @@ fn neovim_shows_the_diagnostics_of_a_broken_worker_type() {
         at - BROKEN[..at].rfind('\n').map_or(0, |i| i + 1)
     };
     assert_eq!(byte_col("\"us-esat-1\""), 88);
+    // Then: the server asked for incremental sync, and after Neovim's
+    // ranged change on line 4 (after `clé-😀`) only the set id is wrong.
     let expected = format!(
-        "ref::unknown-ami-set 2 {} 1\nregion::unknown 4 {} 1\n",
-        byte_col("\"ubuntu-2024\""),
-        byte_col("\"us-esat-1\"")
+        "ref::unknown-ami-set 2 {set} 1\nregion::unknown 4 {} 1\nsync 2\nafter the edit\nref::unknown-ami-set 2 {set} 1\n",
+        byte_col("\"us-esat-1\""),
+        set = byte_col("\"ubuntu-2024\""),
     );
     assert_eq!(got, expected);
 }

@@ -13,11 +13,11 @@ mod moto;
 #[path = "ec2/proxy.rs"]
 mod proxy;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use amiset::artifacts::{ArtifactError, Artifacts};
-use common::{amiset, copy_dir, json, manifest_dir, stderr, stdout};
+use common::{amiset, copy_dir, manifest_dir, stderr, stdout};
 use serde_json::{Value, json};
 
 fn write(dir: &Path, path: &str, text: &str) {
@@ -275,7 +275,10 @@ fn artifacts_of_format_1_still_read() {
 
 #[cfg(feature = "ec2")]
 mod live {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use common::json;
 
     /// What moto says each zone of `region` offers, asked directly (one page: no MaxResults).
     fn moto_zones(moto: &super::moto::Moto, region: &str) -> BTreeMap<String, BTreeSet<String>> {

@@ -358,10 +358,7 @@ fn fetch_zone_offerings(connection: &Ec2Connection, regions: &[String]) -> Resul
 }
 
 #[cfg(not(feature = "ec2"))]
-fn fetch_zone_offerings(
-    _connection: &Ec2Connection,
-    _regions: &[String],
-) -> Result<ec2::ZoneOfferings> {
+fn fetch_zone_offerings(_connection: &Ec2Connection, _regions: &[String]) -> Result<ec2::ZoneOfferings> {
     Err(no_ec2())
 }
 

@@ -16,7 +16,7 @@ mod features;
 pub mod text;
 pub mod transport;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, BufRead, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -60,16 +60,12 @@ pub fn serve(input: &mut impl BufRead, output: &mut impl Write, limits: Limits) 
             Message::Notification(n) => {
                 let method = n.method.clone();
                 // A handler that fails must not take the session with it.
-                let published = catch_unwind(AssertUnwindSafe(|| server.notification(n))).unwrap_or_else(|_| {
-                    eprintln!("amiset lsp: internal error while handling `{method}`");
-                    Vec::new()
-                });
-                for p in published {
-                    let n = Notification::new(notification::PublishDiagnostics::METHOD.to_string(), p);
-                    transport::write(output, &Message::Notification(n))?;
-                }
+                server.guarded(&method, |s| s.notification(n));
             }
-            Message::Response(_) => {}
+            Message::Response(r) => server.response(r),
+        }
+        for m in server.outbox.drain(..) {
+            transport::write(output, &m)?;
         }
         output.flush()?;
     }
@@ -89,12 +85,49 @@ struct Open {
     place: Option<(PathBuf, String)>,
 }
 
+/// How the client lets the server watch files: `None` when it cannot
+/// register watchers dynamically.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Watching {
+    /// Glob patterns relative to a base URI (LSP 3.17 `RelativePattern`).
+    Relative,
+    /// Glob patterns as absolute paths.
+    Absolute,
+}
+
+/// What the server watches in each config repository: the files the loader
+/// reads, and the two directories themselves (a branch switch can add or
+/// remove one as a whole). Every entry of the directories counts, not only
+/// `*.toml`: a stray file there is a finding too. `offerings.json` is the
+/// zone offerings file of the repository (DESIGN §10).
+pub const WATCHED: [&str; 7] = [
+    "amiset.toml",
+    "SCOPES",
+    "offerings.json",
+    "ami-sets",
+    "ami-sets/*",
+    "worker-types",
+    "worker-types/*",
+];
+
 pub(crate) struct Server {
     limits: Limits,
     workspaces: BTreeMap<PathBuf, Workspace>,
     open: HashMap<String, Open>,
     initialized: bool,
     shut_down: bool,
+    /// The client sent `initialized`: requests to it may be sent.
+    ready: bool,
+    watching: Option<Watching>,
+    /// The workspace folders the client named in `initialize`.
+    folders: Vec<PathBuf>,
+    /// Config repositories whose files are watched.
+    watched: BTreeSet<PathBuf>,
+    /// Requests sent to the client and not answered yet: id → method.
+    sent: BTreeMap<String, String>,
+    next_request: u64,
+    /// Messages to write after the current one is handled.
+    outbox: Vec<Message>,
 }
 
 /// The error a handler returns: a JSON-RPC code and message.
@@ -112,17 +145,113 @@ impl Server {
             open: HashMap::new(),
             initialized: false,
             shut_down: false,
+            ready: false,
+            watching: None,
+            folders: Vec::new(),
+            watched: BTreeSet::new(),
+            sent: BTreeMap::new(),
+            next_request: 1,
+            outbox: Vec::new(),
+        }
+    }
+
+    /// Runs `f`; when it panics, the state it may have left half-updated is
+    /// rebuilt ([`Server::recover`]) before anything else is handled, and
+    /// the result is `None`.
+    fn guarded<T>(&mut self, what: &str, f: impl FnOnce(&mut Server) -> T) -> Option<T> {
+        match catch_unwind(AssertUnwindSafe(|| f(self))) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                eprintln!("amiset lsp: internal error while handling `{what}`; re-reading the repositories from disk");
+                self.recover();
+                None
+            }
+        }
+    }
+
+    /// Rebuilds every analysis from disk with the open buffers laid over it
+    /// and publishes every file's diagnostics again (what was published
+    /// before may be half-updated too). When even that fails, the analyses
+    /// are dropped; they are read again when a file of theirs is next opened
+    /// or edited.
+    fn recover(&mut self) {
+        let roots: Vec<PathBuf> = self.workspaces.keys().cloned().collect();
+        let rebuilt = catch_unwind(AssertUnwindSafe(|| {
+            let mut out = Vec::new();
+            for root in &roots {
+                let before: Vec<String> = self
+                    .workspaces
+                    .get(root)
+                    .map(|w| w.published.keys().cloned().collect())
+                    .unwrap_or_default();
+                self.workspaces.remove(root);
+                let loaded = self.load(root).is_some();
+                if loaded {
+                    out.extend(self.publish(root));
+                }
+                let now = self.workspaces.get(root);
+                for file in before {
+                    if !now.is_some_and(|w| w.published.contains_key(&file)) {
+                        out.push(cleared(root, &file));
+                    }
+                }
+            }
+            out
+        }));
+        match rebuilt {
+            Ok(published) => self.queue(published),
+            Err(_) => {
+                eprintln!("amiset lsp: re-reading the repositories failed too; they are read again on the next edit");
+                self.workspaces.clear();
+            }
         }
     }
 
     fn request(&mut self, req: Request) -> Response {
         let id = req.id.clone();
         let method = req.method.clone();
-        let result = catch_unwind(AssertUnwindSafe(|| self.dispatch(req)))
-            .unwrap_or_else(|_| Err((ErrorCode::InternalError as i32, format!("internal error while handling `{method}`"))));
+        let result = self
+            .guarded(&method, |s| s.dispatch(req))
+            .unwrap_or_else(|| Err((ErrorCode::InternalError as i32, format!("internal error while handling `{method}`"))));
         match result {
             Ok(value) => Response::new_ok(id, value),
             Err((code, message)) => Response::new_err(id, code, message),
+        }
+    }
+
+    /// A response from the client to a request of the server's.
+    fn response(&mut self, r: Response) {
+        let id = match serde_json::to_value(&r.id) {
+            Ok(Value::String(s)) => s,
+            Ok(v) => v.to_string(),
+            Err(_) => return,
+        };
+        let Some(method) = self.sent.remove(&id) else {
+            eprintln!("amiset lsp: a response to `{id}`, which the server did not send");
+            return;
+        };
+        if let Err(e) = r.response_result {
+            eprintln!("amiset lsp: the client refused `{method}`: {} ({})", e.message, e.code);
+            if method == request::RegisterCapability::METHOD {
+                // Nothing is watched after all; stop asking.
+                self.watching = None;
+            }
+        }
+    }
+
+    /// Sends a request to the client.
+    fn send_request(&mut self, method: &str, params: Value) {
+        let id = format!("amiset/{}", self.next_request);
+        self.next_request += 1;
+        self.sent.insert(id.clone(), method.to_string());
+        self.outbox
+            .push(Message::Request(Request::new(id.into(), method.to_string(), params)));
+    }
+
+    fn queue(&mut self, published: Vec<PublishDiagnosticsParams>) {
+        for p in published {
+            let n = Notification::new(notification::PublishDiagnostics::METHOD.to_string(), p);
+            self.outbox.push(Message::Notification(n));
         }
     }
 
@@ -130,6 +259,7 @@ impl Server {
         let Request { method, params, .. } = req;
         if method == request::Initialize::METHOD {
             self.initialized = true;
+            self.client_said(&params);
             return Ok(capabilities());
         }
         if !self.initialized {
@@ -176,39 +306,111 @@ impl Server {
         }
     }
 
-    /// Handles a notification; returns the diagnostics to publish.
-    fn notification(&mut self, n: Notification) -> Vec<PublishDiagnosticsParams> {
+    /// Reads what the server needs from `initialize`'s params: whether the
+    /// client can register file watchers, and its workspace folders
+    /// (`rootUri` when it names none). Read leniently: a client that leaves
+    /// something out gets the behaviour without it.
+    fn client_said(&mut self, params: &Value) {
+        let watched = params.pointer("/capabilities/workspace/didChangeWatchedFiles");
+        let flag = |name: &str| watched.and_then(|w| w.get(name)).and_then(Value::as_bool) == Some(true);
+        self.watching = match (flag("dynamicRegistration"), flag("relativePatternSupport")) {
+            (false, _) => None,
+            (true, true) => Some(Watching::Relative),
+            (true, false) => Some(Watching::Absolute),
+        };
+        let uris: Vec<&str> = match params.get("workspaceFolders").and_then(Value::as_array) {
+            Some(folders) => folders.iter().filter_map(|f| f.get("uri").and_then(Value::as_str)).collect(),
+            None => params.get("rootUri").and_then(Value::as_str).into_iter().collect(),
+        };
+        self.folders = uris
+            .into_iter()
+            .filter_map(|u| u.parse::<Uri>().ok())
+            .filter_map(|u| path_of(&u))
+            .collect();
+    }
+
+    /// After `initialized`: the config repository of each workspace folder
+    /// is read and diagnosed before any file is opened, and watched.
+    fn start(&mut self) {
+        self.ready = true;
+        let roots: BTreeSet<PathBuf> = self.folders.iter().filter_map(|f| root_of(f)).collect();
+        for root in roots {
+            if !self.workspaces.contains_key(&root) {
+                self.load(&root);
+            }
+            let published = self.publish(&root);
+            self.queue(published);
+        }
+        let loaded: Vec<PathBuf> = self.workspaces.keys().cloned().collect();
+        for root in loaded {
+            self.watch(&root);
+        }
+    }
+
+    /// Registers the watchers of the config repository at `root` once, when
+    /// the client can register them.
+    fn watch(&mut self, root: &Path) {
+        let Some(watching) = self.watching else { return };
+        if !self.ready || self.watched.contains(root) {
+            return;
+        }
+        self.watched.insert(root.to_path_buf());
+        let base = uri_of(root);
+        let watchers: Vec<Value> = WATCHED
+            .iter()
+            .map(|pattern| match watching {
+                Watching::Relative => json!({"globPattern": {"baseUri": base.as_str(), "pattern": pattern}}),
+                Watching::Absolute => json!({"globPattern": format!("{}/{pattern}", root.to_string_lossy().trim_end_matches('/'))}),
+            })
+            .collect();
+        let id = format!("amiset-watch-{}", self.watched.len());
+        self.send_request(
+            request::RegisterCapability::METHOD,
+            json!({"registrations": [{
+                "id": id,
+                "method": notification::DidChangeWatchedFiles::METHOD,
+                "registerOptions": {"watchers": watchers},
+            }]}),
+        );
+    }
+
+    /// Handles a notification; queues the diagnostics to publish.
+    fn notification(&mut self, n: Notification) {
         if !self.initialized || self.shut_down {
-            return Vec::new();
+            return;
         }
         let root = match n.method.as_str() {
+            notification::Initialized::METHOD => {
+                self.start();
+                None
+            }
             notification::DidOpenTextDocument::METHOD => {
                 let Ok(p) = serde_json::from_value::<lsp_types::DidOpenTextDocumentParams>(n.params) else {
-                    return Vec::new();
+                    return;
                 };
                 self.open(&p.text_document.uri, p.text_document.text)
             }
             notification::DidChangeTextDocument::METHOD => {
                 let Ok(p) = serde_json::from_value::<lsp_types::DidChangeTextDocumentParams>(n.params) else {
-                    return Vec::new();
+                    return;
                 };
                 let Some(open) = self.open.get_mut(p.text_document.uri.as_str()) else {
-                    return Vec::new();
+                    return;
                 };
+                // Every change applies to the text the previous one left;
+                // the buffer is replaced only once all are applied.
+                let mut text = std::mem::take(&mut open.text);
                 for change in p.content_changes {
-                    match change.range {
-                        None => open.text = change.text,
-                        Some(range) => {
-                            let idx = LineIndex::new(&open.text);
-                            let (a, b) = (idx.offset(range.start), idx.offset(range.end));
-                            if a <= b {
-                                open.text.replace_range(a..b, &change.text);
-                            }
-                        }
-                    }
+                    text = text::apply_change(&text, change.range, &change.text);
                 }
-                let (text, place) = (open.text.clone(), open.place.clone());
+                open.text = text.clone();
+                let place = open.place.clone();
                 place.and_then(|(root, rel)| {
+                    if !self.workspaces.contains_key(&root) {
+                        // Dropped by a failed recovery: read it again (with the buffer).
+                        self.load(&root)?;
+                        return Some(root);
+                    }
                     let content = self.buffer_content(&text);
                     let ws = self.workspaces.get_mut(&root)?;
                     ws.analysis.update(&rel, Some(content));
@@ -217,36 +419,66 @@ impl Server {
             }
             notification::DidCloseTextDocument::METHOD => {
                 let Ok(p) = serde_json::from_value::<lsp_types::DidCloseTextDocumentParams>(n.params) else {
-                    return Vec::new();
+                    return;
                 };
                 let Some(open) = self.open.remove(p.text_document.uri.as_str()) else {
-                    return Vec::new();
+                    return;
                 };
                 // Back to what the disk holds.
                 open.place.and_then(|(root, rel)| self.reload(&root, &rel).then_some(root))
             }
             notification::DidChangeWatchedFiles::METHOD => {
                 let Ok(p) = serde_json::from_value::<lsp_types::DidChangeWatchedFilesParams>(n.params) else {
-                    return Vec::new();
+                    return;
                 };
-                let mut roots = Vec::new();
+                let mut roots = BTreeSet::new();
                 for change in p.changes {
-                    if self.open.contains_key(change.uri.as_str()) {
-                        continue;
-                    }
-                    if let Some((root, rel)) = path_of(&change.uri).and_then(|p| self.place_in_loaded(&p))
-                        && self.reload(&root, &rel)
-                    {
-                        roots.push(root);
+                    if let Some(root) = path_of(&change.uri).and_then(|path| self.disk_changed(&path)) {
+                        roots.insert(root);
                     }
                 }
-                roots.sort();
-                roots.dedup();
-                return roots.iter().flat_map(|r| self.publish(r)).collect();
+                for root in roots {
+                    let published = self.publish(&root);
+                    self.queue(published);
+                }
+                None
             }
             _ => None,
         };
-        root.map(|r| self.publish(&r)).unwrap_or_default()
+        if let Some(root) = root {
+            let published = self.publish(&root);
+            self.queue(published);
+        }
+    }
+
+    /// A file or directory changed on disk (created, changed or deleted:
+    /// the disk is read again either way). Returns the repository whose
+    /// analysis changed. An open buffer keeps precedence over the disk.
+    fn disk_changed(&mut self, path: &Path) -> Option<PathBuf> {
+        // The innermost loaded repository that holds the path: found by
+        // name, since `amiset.toml` itself may be what was deleted.
+        let (root, rel) = self
+            .workspaces
+            .keys()
+            .rev()
+            .filter_map(|root| Some((root.clone(), relative(root, path)?)))
+            .max_by_key(|(root, _)| root.components().count())?;
+        if config::CONFIG_DIRS.contains(&rel.as_str()) {
+            // A whole directory came or went: read the repository again.
+            self.load(&root)?;
+            return Some(root);
+        }
+        if !is_config_file(&rel) {
+            return None;
+        }
+        let open = self
+            .open
+            .values()
+            .any(|o| o.place.as_ref().is_some_and(|(r, p)| *r == root && *p == rel));
+        if open {
+            return None;
+        }
+        self.reload(&root, &rel).then_some(root)
     }
 
     /// What a buffer is to the loader: its bytes, or over the size limit.
@@ -280,7 +512,8 @@ impl Server {
         Some(root)
     }
 
-    /// Reads the repository at `root` from disk, with the open buffers laid over it.
+    /// Reads the repository at `root` from disk, with the open buffers laid
+    /// over it, and watches it. What was published for it is kept.
     fn load(&mut self, root: &Path) -> Option<()> {
         let mut inputs = match config::load::read_dir(root, &self.limits) {
             Ok(inputs) => inputs,
@@ -297,13 +530,19 @@ impl Server {
             }
         }
         let analysis = Analysis::new(inputs, self.limits.clone());
-        self.workspaces.insert(
-            root.to_path_buf(),
-            Workspace {
-                analysis,
-                published: BTreeMap::new(),
-            },
-        );
+        match self.workspaces.get_mut(root) {
+            Some(ws) => ws.analysis = analysis,
+            None => {
+                self.workspaces.insert(
+                    root.to_path_buf(),
+                    Workspace {
+                        analysis,
+                        published: BTreeMap::new(),
+                    },
+                );
+            }
+        }
+        self.watch(root);
         Some(())
     }
 
@@ -421,6 +660,38 @@ fn place_of(path: &Path) -> Option<(PathBuf, String)> {
     None
 }
 
+/// The config repository a workspace folder is in: the folder itself or
+/// its nearest ancestor with `amiset.toml`.
+fn root_of(folder: &Path) -> Option<PathBuf> {
+    folder.ancestors().find(|d| d.join("amiset.toml").is_file()).map(Path::to_path_buf)
+}
+
+/// `path` relative to `root`, `/`-separated, when it is inside.
+fn relative(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// Whether the loader reads the file at `rel` (a top-level file, or an entry of a config directory).
+fn is_config_file(rel: &str) -> bool {
+    config::TOP_LEVEL_FILES.contains(&rel)
+        || config::CONFIG_DIRS.iter().any(|d| {
+            rel.strip_prefix(d)
+                .and_then(|r| r.strip_prefix('/'))
+                .is_some_and(|n| !n.is_empty() && !n.contains('/'))
+        })
+}
+
+/// An empty list of diagnostics for `file` of `root`.
+fn cleared(root: &Path, file: &str) -> PublishDiagnosticsParams {
+    PublishDiagnosticsParams {
+        uri: uri_of(&root.join(file)),
+        diagnostics: Vec::new(),
+        version: None,
+    }
+}
+
 /// A finding as an LSP diagnostic: its code, exact range, severity, help
 /// after the message, secondary labels as related information.
 /// `index` is the line index of the finding's file.
@@ -466,7 +737,7 @@ fn diagnostic(root: &Path, f: &Finding, index: Option<&LineIndex<'_>>, sources: 
 fn capabilities() -> Value {
     json!({
         "capabilities": {
-            "textDocumentSync": {"openClose": true, "change": 1, "save": {"includeText": false}},
+            "textDocumentSync": {"openClose": true, "change": 2, "save": {"includeText": false}},
             "definitionProvider": true,
             "referencesProvider": true,
             "hoverProvider": true,
@@ -475,4 +746,148 @@ fn capabilities() -> Value {
         },
         "serverInfo": {"name": "amiset", "version": env!("CARGO_PKG_VERSION")},
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = "regions = [\"us-east-1\"]\n";
+    const SET: &str = "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-0123456789abcdef0\"\n";
+    const LINUX: &str =
+        "amiSetId = \"ubuntu\"\nmaxCapacity = 1\n\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n\n[[regions]]\nregion = \"us-east-1\"\n";
+
+    /// The (file, code) of every finding, sorted.
+    fn found(report: &crate::diag::Report) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = report
+            .findings
+            .iter()
+            .map(|f| (f.file.clone().unwrap_or_default(), f.code.as_str().to_string()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The (file, codes) of every queued publication, in order.
+    fn queued(s: &mut Server, root: &Path) -> Vec<(String, Vec<String>)> {
+        s.outbox
+            .drain(..)
+            .filter_map(|m| match m {
+                Message::Notification(n) if n.method == notification::PublishDiagnostics::METHOD => {
+                    let p: PublishDiagnosticsParams = serde_json::from_value(n.params).ok()?;
+                    let file = path_of(&p.uri)?.strip_prefix(root).ok()?.to_string_lossy().into_owned();
+                    let codes = p
+                        .diagnostics
+                        .iter()
+                        .filter_map(|d| match &d.code {
+                            Some(NumberOrString::String(c)) => Some(c.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    Some((file, codes))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn after_a_panic_every_analysis_is_rebuilt_from_disk_and_the_open_buffers() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        for (path, text) in [
+            ("amiset.toml", POLICY),
+            ("ami-sets/ubuntu.toml", SET),
+            ("worker-types/linux.toml", LINUX),
+            ("worker-types/other.toml", LINUX),
+        ] {
+            let p = root.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let mut s = Server::new(Limits::default());
+        s.initialized = true;
+        // An open buffer that differs from the disk: it names a set that does not exist.
+        let buffer = LINUX.replace("\"ubuntu\"", "\"missing\"");
+        let uri = uri_of(&root.join("worker-types/linux.toml"));
+        s.notification(Notification::new(
+            notification::DidOpenTextDocument::METHOD.to_string(),
+            json!({"textDocument": {"uri": uri.as_str(), "languageId": "toml", "version": 1, "text": buffer}}),
+        ));
+        assert_eq!(
+            queued(&mut s, &root),
+            [("worker-types/linux.toml".to_string(), vec!["ref::unknown-ami-set".to_string()])]
+        );
+
+        // A handler that panics halfway through updating the analysis: the
+        // set is gone from it although it is on disk, other.toml is garbage.
+        let result = s.guarded("test", |s| {
+            let ws = s.workspaces.get_mut(&root).unwrap();
+            ws.analysis.update("ami-sets/ubuntu.toml", None);
+            ws.analysis.update("worker-types/other.toml", Some(Content::Bytes(b"= =".to_vec())));
+            panic!("halfway through an update");
+        });
+        assert!(result.is_none());
+
+        // The analysis is the disk with the buffer laid over it again: only
+        // the buffer's unknown set is a finding; the set is used by other.toml.
+        let report = s.workspaces[&root].analysis.report();
+        assert_eq!(
+            found(&report),
+            [("worker-types/linux.toml".to_string(), "ref::unknown-ami-set".to_string())]
+        );
+        assert_eq!(report.sources.get("worker-types/other.toml").map(|t| &**t), Some(LINUX));
+        // And everything was published again.
+        assert_eq!(
+            queued(&mut s, &root),
+            [("worker-types/linux.toml".to_string(), vec!["ref::unknown-ami-set".to_string()])]
+        );
+
+        // A request answered after the panic sees the rebuilt analysis: the
+        // set's references include other.toml from disk.
+        let set_uri = uri_of(&root.join("ami-sets/ubuntu.toml"));
+        let refs = s
+            .view(&set_uri)
+            .and_then(|v| v.references(lsp_types::Position::new(0, 0), false))
+            .unwrap();
+        let files: Vec<String> = refs
+            .iter()
+            .map(|l| l.uri.as_str().rsplit('/').next().unwrap().to_string())
+            .collect();
+        assert_eq!(files, ["other.toml"]);
+    }
+
+    #[test]
+    fn a_published_file_that_is_clean_after_the_rebuild_is_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        for (path, text) in [
+            ("amiset.toml", POLICY),
+            ("ami-sets/ubuntu.toml", SET),
+            ("worker-types/linux.toml", LINUX),
+        ] {
+            let p = root.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let mut s = Server::new(Limits::default());
+        s.initialized = true;
+        s.load(&root).unwrap();
+        assert!(s.publish(&root).is_empty());
+        // A handler left the set out of the analysis and published that, then panicked.
+        let result = s.guarded("test", |s| {
+            s.workspaces.get_mut(&root).unwrap().analysis.update("ami-sets/ubuntu.toml", None);
+            let p = s.publish(&root);
+            s.queue(p);
+            panic!("after publishing");
+        });
+        assert!(result.is_none());
+        assert_eq!(
+            queued(&mut s, &root),
+            [
+                ("worker-types/linux.toml".to_string(), vec!["ref::unknown-ami-set".to_string()]),
+                ("worker-types/linux.toml".to_string(), vec![])
+            ]
+        );
+    }
 }

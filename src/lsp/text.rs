@@ -1,6 +1,8 @@
 //! Positions and addresses as LSP has them: findings carry byte offsets,
 //! LSP counts lines and UTF-16 code units within a line; files are
-//! `file://` URIs, percent-encoded.
+//! `file://` URIs, percent-encoded. Lines end at `\n`, `\r\n` or a lone
+//! `\r`, as the LSP specification says; the line break is not part of the
+//! line.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,12 @@ pub struct LineIndex<'a> {
 impl<'a> LineIndex<'a> {
     pub fn new(text: &'a str) -> Self {
         let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        let bytes = text.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+                starts.push(i + 1);
+            }
+        }
         LineIndex { text, starts }
     }
 
@@ -37,22 +44,44 @@ impl<'a> LineIndex<'a> {
         lsp_types::Range::new(self.position(span.start), self.position(span.end))
     }
 
-    /// The byte offset of an LSP position; past the end of a line is its end,
-    /// past the last line is the end of the text.
+    /// The byte offset of an LSP position; past the end of a line is its end
+    /// (before the line break), past the last line is the end of the text,
+    /// inside a character that takes two UTF-16 units is after it.
     pub fn offset(&self, pos: Position) -> usize {
         let Some(&start) = self.starts.get(pos.line as usize) else {
             return self.text.len();
         };
-        let end = self.starts.get(pos.line as usize + 1).map_or(self.text.len(), |e| e - 1);
+        let next = self.starts.get(pos.line as usize + 1).copied().unwrap_or(self.text.len());
+        let line = &self.text[start..next];
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        let line = line.strip_suffix('\r').unwrap_or(line);
         let mut units = 0u32;
-        for (i, c) in self.text[start..end].char_indices() {
+        for (i, c) in line.char_indices() {
             if units >= pos.character {
                 return start + i;
             }
             units += c.len_utf16() as u32;
         }
-        end
+        start + line.len()
     }
+}
+
+/// `text` after one `textDocument/didChange` content change: `range`
+/// (UTF-16 positions in the text as it is before the change) replaced by
+/// `new_text`, or the whole text when there is no range. A range whose
+/// ends are swapped is taken from its smaller to its larger end.
+pub fn apply_change(text: &str, range: Option<lsp_types::Range>, new_text: &str) -> String {
+    let Some(range) = range else {
+        return new_text.to_string();
+    };
+    let index = LineIndex::new(text);
+    let (a, b) = (index.offset(range.start), index.offset(range.end));
+    let (a, b) = (a.min(b), a.max(b));
+    let mut out = String::with_capacity(text.len() - (b - a) + new_text.len());
+    out.push_str(&text[..a]);
+    out.push_str(new_text);
+    out.push_str(&text[b..]);
+    out
 }
 
 /// The local path of a `file:` URI.
@@ -126,6 +155,54 @@ mod tests {
         assert_eq!(idx.offset(Position::new(99, 0)), text.len());
         // An offset inside a character is moved back to its start.
         assert_eq!(idx.position(text.find("é").unwrap() + 1), Position::new(1, 2));
+    }
+
+    fn range(l0: u32, c0: u32, l1: u32, c1: u32) -> Option<lsp_types::Range> {
+        Some(lsp_types::Range::new(Position::new(l0, c0), Position::new(l1, c1)))
+    }
+
+    #[test]
+    fn changes_after_non_ascii_text_count_utf16_units() {
+        // Line 1: `#`, space, `é` (1 unit, 2 bytes), `😀` (2 units, 4 bytes), space: `x` is at unit 6, byte 9.
+        let text = "a = 1\n# é😀 x = 2\n";
+        assert_eq!(apply_change(text, range(1, 6, 1, 7), "yy"), "a = 1\n# é😀 yy = 2\n");
+        // Inserting right after the emoji (unit 5) and right before it (unit 3).
+        assert_eq!(apply_change(text, range(1, 5, 1, 5), "!"), "a = 1\n# é😀! x = 2\n");
+        assert_eq!(apply_change(text, range(1, 3, 1, 3), "!"), "a = 1\n# é!😀 x = 2\n");
+        // Between the emoji's two units is after it: a character is never split.
+        assert_eq!(apply_change(text, range(1, 4, 1, 4), "!"), "a = 1\n# é😀! x = 2\n");
+        // Deleting the emoji: its two units.
+        assert_eq!(apply_change(text, range(1, 3, 1, 5), ""), "a = 1\n# é x = 2\n");
+        // A range spanning lines.
+        assert_eq!(apply_change(text, range(0, 4, 1, 5), "3 #"), "a = 3 # x = 2\n");
+    }
+
+    #[test]
+    fn changes_in_crlf_and_cr_lines_never_split_the_line_break() {
+        let text = "a = 1\r\nb = 2\r\n";
+        // Past the end of line 0 is before its `\r\n`.
+        assert_eq!(apply_change(text, range(0, 99, 0, 99), " # é"), "a = 1 # é\r\nb = 2\r\n");
+        assert_eq!(apply_change(text, range(1, 0, 1, 1), "c"), "a = 1\r\nc = 2\r\n");
+        // Joining two lines removes the whole `\r\n`.
+        assert_eq!(apply_change(text, range(0, 5, 1, 0), ""), "a = 1b = 2\r\n");
+        // A lone `\r` ends a line too.
+        let text = "a\rb\nc";
+        assert_eq!(apply_change(text, range(1, 0, 1, 1), "B"), "a\rB\nc");
+        assert_eq!(LineIndex::new(text).position(text.len()), Position::new(2, 1));
+    }
+
+    #[test]
+    fn changes_at_the_end_and_without_a_range() {
+        let text = "a = \"😀\"\n";
+        // The end of the text: the empty line after the last line break.
+        assert_eq!(apply_change(text, range(1, 0, 1, 0), "b = 2\n"), "a = \"😀\"\nb = 2\n");
+        // Past the end is the end.
+        assert_eq!(apply_change(text, range(7, 3, 9, 0), "z"), "a = \"😀\"\nz");
+        // The end of the last line when the text has no final line break.
+        assert_eq!(apply_change("a = \"😀\"", range(0, 8, 0, 8), " # end"), "a = \"😀\" # end");
+        assert_eq!(apply_change(text, None, "whole"), "whole");
+        // Swapped ends.
+        assert_eq!(apply_change(text, range(0, 8, 0, 4), "1"), "a = 1\n");
     }
 
     #[test]

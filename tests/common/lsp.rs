@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+/// A ranged change: start and end as (line, UTF-16 column), and the new text.
+pub type RangedChange<'a> = ((u32, u32), (u32, u32), &'a str);
+
 /// How long any answer may take before the test fails instead of hanging.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -22,16 +25,19 @@ pub struct Client {
     next_id: i64,
     /// Notifications received while waiting for something else.
     pub pending: Vec<Value>,
+    /// Requests the server sent, each answered with a `null` result as
+    /// received (what a client does with `client/registerCapability`).
+    pub requests: Vec<Value>,
 }
 
 impl Client {
     /// Starts `binary lsp` (the `amiset` binary under test) and initializes it.
     pub fn start(binary: &Path) -> Client {
-        Client::start_with(binary, json!({"processId": null, "rootUri": null, "capabilities": {}}))
+        Client::start_with(binary, json!({"processId": null, "rootUri": null, "capabilities": {}})).0
     }
 
-    /// [`Client::start`] with these `initialize` params (workspace folders, capabilities).
-    pub fn start_with(binary: &Path, init_params: Value) -> Client {
+    /// Starts `binary lsp` and initializes it with `params`; returns the `initialize` response too.
+    pub fn start_with(binary: &Path, params: Value) -> (Client, Value) {
         let mut child = Command::new(binary)
             .arg("lsp")
             .stdin(Stdio::piped())
@@ -56,11 +62,18 @@ impl Client {
             incoming: rx,
             next_id: 1,
             pending: Vec::new(),
+            requests: Vec::new(),
         };
-        let init = client.request("initialize", init_params);
+        let init = client.request("initialize", params);
         assert!(init["result"]["capabilities"].is_object(), "initialize: {init}");
         client.notify("initialized", json!({}));
-        client
+        (client, init)
+    }
+
+    /// Answers a request from the server with a `null` result and keeps it in `requests`.
+    fn answer(&mut self, request: Value) {
+        self.send(&json!({"jsonrpc": "2.0", "id": request["id"], "result": null}));
+        self.requests.push(request);
     }
 
     /// Sends raw bytes.
@@ -99,6 +112,7 @@ impl Client {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.incoming.recv_timeout(left) {
+                Ok(v) if v.get("method").is_some() && v.get("id").is_some() => self.answer(v),
                 Ok(v) if v.get("method").is_some() => self.pending.push(v),
                 Ok(v) if v.get("id") == Some(id) => return v,
                 Ok(v) => panic!("unexpected message while waiting for {id}: {v}"),
@@ -117,6 +131,7 @@ impl Client {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.incoming.recv_timeout(left) {
+                Ok(v) if v.get("method").is_some() && v.get("id").is_some() => self.answer(v),
                 Ok(v) if pred(&v) => return v,
                 Ok(v) if v.get("method").is_some() => self.pending.push(v),
                 Ok(v) => panic!("unexpected message: {v}"),
@@ -155,6 +170,25 @@ impl Client {
             "textDocument/didChange",
             json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]}),
         );
+    }
+
+    /// One `didChange` with several ranged changes, each `(start, end, text)` in
+    /// UTF-16 positions of the text the previous change left.
+    pub fn change_ranges(&mut self, uri: &str, version: i64, changes: &[RangedChange<'_>]) {
+        let changes: Vec<Value> = changes
+            .iter()
+            .map(|(a, b, text)| json!({"range": {"start": pos(a.0, a.1), "end": pos(b.0, b.1)}, "text": text}))
+            .collect();
+        self.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": changes}),
+        );
+    }
+
+    /// `workspace/didChangeWatchedFiles` with `(uri, type)` pairs: 1 created, 2 changed, 3 deleted.
+    pub fn watched(&mut self, changes: &[(&str, u32)]) {
+        let changes: Vec<Value> = changes.iter().map(|(uri, t)| json!({"uri": uri, "type": t})).collect();
+        self.notify("workspace/didChangeWatchedFiles", json!({"changes": changes}));
     }
 
     pub fn close(&mut self, uri: &str) {
