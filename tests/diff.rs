@@ -45,13 +45,20 @@ fn an_ami_bumped_in_one_region_changes_exactly_the_launch_specs_it_reaches() {
     let (_, json) = diff(&repo, "json", &[]);
     let doc: Json = serde_json::from_str(&json).unwrap();
     let s = |v: &str| v.to_string();
-    // x86_64 instance types of the two worker types on ubuntu-2204, in us-east-1 only.
+    // x86_64 instance types of the three worker types on ubuntu-2204, in us-east-1 only;
+    // the zoned one per zone (a, b, e), where offerings.json offers each type
+    // (m5d.xlarge is not offered in us-east-1e).
     assert_eq!(
         changed_specs(&doc),
         [
             (s("gecko-t-linux-large"), s("us-east-1"), s("c5.xlarge"), vec![s("ImageId")]),
             (s("gecko-t-linux-large"), s("us-east-1"), s("m5.large"), vec![s("ImageId")]),
             (s("gecko-t-linux-mixed"), s("us-east-1"), s("m5.xlarge"), vec![s("ImageId")]),
+            (s("gecko-t-linux-zoned"), s("us-east-1a"), s("c5.xlarge"), vec![s("ImageId")]),
+            (s("gecko-t-linux-zoned"), s("us-east-1a"), s("m5d.xlarge"), vec![s("ImageId")]),
+            (s("gecko-t-linux-zoned"), s("us-east-1b"), s("c5.xlarge"), vec![s("ImageId")]),
+            (s("gecko-t-linux-zoned"), s("us-east-1b"), s("m5d.xlarge"), vec![s("ImageId")]),
+            (s("gecko-t-linux-zoned"), s("us-east-1e"), s("c5.xlarge"), vec![s("ImageId")]),
         ]
     );
     assert_eq!(

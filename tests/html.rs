@@ -94,22 +94,31 @@ fn the_page_shows_markup_as_text_filters_as_you_type_and_links_both_ways() {
             "gecko-b-legacy",
             "gecko-t-linux-large",
             "gecko-t-linux-mixed",
+            "gecko-t-linux-zoned",
             "gecko-t-win2022",
         ],
     );
     assert_eq!(ids(&seen["initial"]["sets"]), all_sets);
     assert_eq!(ids(&seen["initial"]["workers"]), all_workers);
     assert_eq!(seen["initial"]["setsCount"], "4 in all");
-    assert_eq!(seen["initial"]["workersCount"], "6 in all");
+    assert_eq!(seen["initial"]["workersCount"], "7 in all");
 
     // Typing narrows both tables: a worker type prefix also shows the sets it uses.
     let q = &seen["queries"];
     assert_eq!(
         ids(&q[0]["workers"]),
-        rows("wt", &["gecko-t-linux-large", "gecko-t-linux-mixed", "gecko-t-win2022"])
+        rows(
+            "wt",
+            &[
+                "gecko-t-linux-large",
+                "gecko-t-linux-mixed",
+                "gecko-t-linux-zoned",
+                "gecko-t-win2022"
+            ]
+        )
     );
     assert_eq!(ids(&q[0]["sets"]), rows("set", &["ubuntu-2204", "windows-2022"]));
-    assert_eq!(q[0]["workersCount"], "3 of 6 shown");
+    assert_eq!(q[0]["workersCount"], "4 of 7 shown");
     // Every word must match, anywhere in the row: sets with arm64 AMIs in us-west-2.
     assert_eq!(ids(&q[1]["sets"]), rows("set", &["ubuntu-2204", "ubuntu-2404-arm"]));
     assert_eq!(ids(&q[1]["workers"]), rows("wt", &["gecko-b-arm-builder", "gecko-t-linux-mixed"]));

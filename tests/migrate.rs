@@ -127,10 +127,12 @@ fn assert_same_compiled_launch_specs(
     assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>(), "{what}");
     for (name, old) in before {
         let new = &after[name];
-        let specs = |v: &serde_json::Value| serde_json::to_string(&v["launchSpecs"]).unwrap();
+        // Regions with zones compile into `zoneLaunchSpecs`, the others into `launchSpecs`.
+        let specs = |v: &serde_json::Value| serde_json::to_string(&[&v["launchSpecs"], &v["zoneLaunchSpecs"]]).unwrap();
+        let non_empty = |v: &serde_json::Value| v.as_object().is_some_and(|m| !m.is_empty());
         assert!(
-            old["launchSpecs"].as_object().is_some_and(|m| !m.is_empty()),
-            "{what}: {name} has no launchSpecs"
+            non_empty(&old["launchSpecs"]) || non_empty(&old["zoneLaunchSpecs"]),
+            "{what}: {name} has no launch specs"
         );
         assert_eq!(specs(old), specs(new), "{what}: compiled launch specs of {name} changed");
         let rest = |v: &serde_json::Value| {
