@@ -699,3 +699,29 @@ fn neovim_shows_the_diagnostics_of_a_broken_worker_type() {
     );
     assert_eq!(got, expected);
 }
+
+#[test]
+fn completion_offers_the_zones_of_the_enclosing_region() {
+    let dir = repo();
+    // offerings.json knows three zones of us-east-1 and one of us-west-2.
+    write(
+        dir.path(),
+        &[(
+            "offerings.json",
+            "{\"zones\": {\"us-east-1a\": [\"m5.large\"], \"us-east-1b\": [\"m5.large\"], \"us-east-1c\": [], \"us-west-2a\": [\"m5.large\"]}}\n",
+        )],
+    );
+    let wt = uri(&dir.path().join("worker-types/new.toml"));
+    let mut c = server();
+    let typing = "[[regions]]\nregion = \"us-west-2\"\n\n[[regions]]\nregion = \"us-east-1\"\nzones = [\n  { zone = \"us-\n";
+    c.open(&wt, typing);
+    let done = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": wt}, "position": pos(6, 15)}),
+    );
+    assert_eq!(labels(&done), ["us-east-1a", "us-east-1b", "us-east-1c"]);
+    // The edit replaces what was typed after the opening quote (column 11).
+    let edit = &done["result"][0]["textEdit"];
+    assert_eq!(edit["range"], json!({"start": pos(6, 12), "end": pos(6, 15)}));
+    assert_eq!(c.shutdown(), 0);
+}

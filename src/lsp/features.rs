@@ -286,7 +286,9 @@ impl View<'_> {
         let prefix = &self.text[line_start..offset];
         let trimmed = prefix.trim_start();
         if let Some((key, value)) = trimmed.split_once('=') {
-            return self.value_completion(key.trim().trim_matches('"'), value, offset, pos);
+            // The key is the last word before `=`: `zone` in `{ zone = "us-`.
+            let key = key.trim().rsplit(['{', ',', ' ']).next().unwrap_or_default();
+            return self.value_completion(key.trim_matches('"'), value, offset, pos);
         }
         if !trimmed.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
             return Vec::new();
@@ -330,6 +332,20 @@ impl View<'_> {
                 (list.into_iter().map(|r| (r, None)).collect(), CompletionItemKind::VALUE)
             }
             "instanceType" => (instance_types(value), CompletionItemKind::VALUE),
+            // The zones of the enclosing `[[regions]]` entry: those offerings.json
+            // knows, or without the file the region's usual lettered zones.
+            "zone" => {
+                let region = self.text[..offset]
+                    .rmatch_indices("region = \"")
+                    .next()
+                    .and_then(|(i, m)| self.text[i + m.len()..].split('"').next());
+                let zones: Vec<String> = match (&config.offerings, region) {
+                    (Some(o), Some(r)) => o.zones.keys().filter(|z| crate::offerings::is_zone_of(z, r)).cloned().collect(),
+                    (None, Some(r)) if config.policy.allows_region(r) => ('a'..='f').map(|c| format!("{r}{c}")).collect(),
+                    _ => Vec::new(),
+                };
+                (zones.into_iter().map(|z| (z, None)).collect(), CompletionItemKind::VALUE)
+            }
             "arch" => (
                 ["x86_64", "arm64"].iter().map(|a| (a.to_string(), None)).collect(),
                 CompletionItemKind::ENUM_MEMBER,
