@@ -392,4 +392,60 @@ mod live {
         );
         assert_eq!(exit, 0, "{doc:#}");
     }
+
+    #[test]
+    fn check_with_ec2_filters_by_what_each_zone_offers_live() {
+        let templates = [
+            super::moto::Template::new("ami-0123456789abcdef0", "hvm", "x86_64"),
+            super::moto::Template::new("ami-0123456789abcdef1", "hvm", "x86_64"),
+        ];
+        let moto = super::moto::Moto::start(&templates);
+        let proxy = super::proxy::Proxy::start(&moto.url);
+        let tmp = zoned_repo();
+        let dir = tmp.path();
+        std::fs::remove_file(dir.join("offerings.json")).unwrap();
+        // A zone EC2 does not have: only live offerings can say so.
+        let text = std::fs::read_to_string(dir.join("worker-types/web.toml")).unwrap();
+        write(dir, "worker-types/web.toml", &text.replace("us-east-1b", "us-east-1z"));
+        let codes_of = |run: &std::process::Output| -> Vec<String> {
+            let doc: Value = serde_json::from_str(&stdout(run)).unwrap_or_else(|e| panic!("{e}: {}", stderr(run)));
+            doc["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["code"].as_str().unwrap().to_string())
+                .collect()
+        };
+        // Offline: no file, nothing filtered, and check says so.
+        let offline = ec2_amiset(dir, &["check", ".", "--format", "json"]);
+        assert!(
+            codes_of(&offline).contains(&"offerings::unfiltered".to_string()),
+            "{}",
+            stdout(&offline)
+        );
+        // Live: EC2's zones of us-east-1 are known, and us-east-1z is not one of them.
+        let live = ec2_amiset(dir, &["check", ".", "--format", "json", "--ec2", "--ec2-endpoint", &proxy.url]);
+        let codes = codes_of(&live);
+        assert!(codes.contains(&"offerings::unknown-zone".to_string()), "{codes:?}");
+        assert!(!codes.contains(&"offerings::unfiltered".to_string()), "{codes:?}");
+        assert_eq!(live.status.code(), Some(1));
+        // A region EC2 does not answer: unverified, never a pass.
+        proxy.fault("us-east-1", super::proxy::Fault::Throttle);
+        let failed = ec2_amiset(
+            dir,
+            &[
+                "check",
+                ".",
+                "--format",
+                "json",
+                "--ec2",
+                "--ec2-attempts",
+                "1",
+                "--ec2-endpoint",
+                &proxy.url,
+            ],
+        );
+        assert!(codes_of(&failed).contains(&"ec2::unverified".to_string()), "{}", stdout(&failed));
+        assert_eq!(failed.status.code(), Some(1));
+    }
 }

@@ -75,11 +75,18 @@ fn checked_with(inputs: &Inputs, limits: &Limits, ec2: &Ec2Args, revoked: &[Revo
         }
     }
     // Over the launch spec limit nothing is resolved, not even for EC2: the check fails on the limit alone.
-    let (ec2_findings, catalog) = if ec2.enabled() && check::launch_spec_limit(&config, limits).is_some() {
+    let (mut ec2_findings, catalog) = if ec2.enabled() && check::launch_spec_limit(&config, limits).is_some() {
         (Vec::new(), None)
     } else {
         ec2.verify(&config)?
     };
+    // Live zone offerings replace offerings.json's (DESIGN §10: "or live with --ec2").
+    let (live, offering_findings) = ec2.live_offerings(&config)?;
+    ec2_findings.extend(offering_findings);
+    if let Some(live) = live {
+        config.offerings = Some(live);
+        config.offerings_present = true;
+    }
     match &catalog {
         Some(catalog) => report.findings.extend(check::check_with_limits(&config, catalog, limits)),
         None => report.findings.extend(check::check_with_limits(&config, &resolve::Builtin, limits)),

@@ -199,6 +199,40 @@ impl Ec2Args {
         self.ec2 || self.ec2_inventory.is_some()
     }
 
+    /// With live `--ec2` and zones in use: what each zone of the used
+    /// regions offers, straight from EC2 (DescribeInstanceTypeOfferings per
+    /// availability zone), to filter instead of `offerings.json`. A region
+    /// that cannot be read is `ec2::unverified` and nothing live is used.
+    pub fn live_offerings(&self, config: &Config) -> Result<(Option<crate::offerings::Offerings>, Vec<Finding>)> {
+        let zoned = config.worker_types.values().any(|w| w.regions.iter().any(|r| !r.zones.is_empty()));
+        if !self.ec2 || self.ec2_inventory.is_some() || !zoned {
+            return Ok((None, Vec::new()));
+        }
+        let regions: Vec<String> = config
+            .worker_types
+            .values()
+            .flat_map(|w| w.regions.iter().map(|r| r.region.clone()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut zones = BTreeMap::new();
+        let mut findings = Vec::new();
+        for (region, answer) in fetch_zone_offerings(&self.connection, &regions)? {
+            match answer {
+                Ok(found) => zones.extend(found),
+                Err(e) => findings.push(
+                    Finding::new(
+                        Code::Unverified,
+                        format!("what the zones of {region} offer could not be read from EC2: {e}"),
+                    )
+                    .help("nothing is filtered by live offerings; run again when EC2 answers"),
+                ),
+            }
+        }
+        let live = findings.is_empty().then_some(crate::offerings::Offerings { zones });
+        Ok((live, findings))
+    }
+
     /// Verifies `config` against EC2 or the snapshot. Returns the `ec2::*`
     /// findings and EC2's instance type capabilities (which override the
     /// built-in table when resolving: pass them to `check::check`); nothing
