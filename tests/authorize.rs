@@ -452,22 +452,9 @@ fn codeowners_follows_the_manage_scopes() {
 // ---------------------------------------------------------------------------
 // The merge result, several authors, and what hands out power (DESIGN §4).
 
-/// Runs the real `git` CLI with both dates set to `date`: commit dates are the author's to choose.
+/// Runs the real `git` CLI in the repository with both dates set to `date`.
 fn git_dated(repo: &Repo, date: &str, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(&repo.root)
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .env("GIT_AUTHOR_DATE", date)
-        .env("GIT_COMMITTER_DATE", date)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    common::git_at(&repo.root, date, args);
 }
 
 /// Builds a criss-cross history. On `main`, an admin's branch `fix` applies

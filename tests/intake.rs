@@ -692,24 +692,10 @@ fn deregister_goes_on_past_a_call_that_fails() {
     assert_eq!(images(&doc), left);
 }
 
-/// Runs `git` in `dir` with its committer date at `secs` seconds after a
-/// fixed day, so that the order of commits in time is the test's choice.
+/// Runs `git` in `dir` with its dates at `secs` seconds after a fixed day,
+/// so that the order of commits in time is the test's choice.
 fn git_at(dir: &Path, secs: u64, args: &[&str]) {
-    let date = format!("@{} +0000", 1_767_225_600 + secs);
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .env("GIT_AUTHOR_DATE", &date)
-        .env("GIT_COMMITTER_DATE", &date)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    common::git_at(dir, &format!("@{} +0000", 1_767_225_600 + secs), args);
 }
 
 /// The rollback window is the revisions main had: first parents only. A

@@ -9,27 +9,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use amiset::artifacts::{Artifacts, PublicKey, Trust, TrustError};
-use common::{amiset, copy_dir, manifest_dir, snapshot_tree, stderr, stdout};
+use common::{amiset, copy_dir, git_at, manifest_dir, snapshot_tree, stderr, stdout};
 use serde_json::Value as Json;
-
-/// Runs the real `git` CLI in `dir`, committing as of `date` (RFC 3339).
-fn git_at(dir: &Path, date: &str, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .env("GIT_AUTHOR_DATE", date)
-        .env("GIT_COMMITTER_DATE", date)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 fn openssl(dir: &Path, args: &[&str]) -> Output {
     let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");

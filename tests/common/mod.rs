@@ -56,6 +56,12 @@ pub fn manifest_dir() -> &'static Path {
 /// Runs the real `git` CLI in `dir` with a fixed identity and fixed dates,
 /// so that the same trees give the same commit ids; panics if git fails.
 pub fn git(dir: &Path, args: &[&str]) -> String {
+    git_at(dir, "2026-01-01T00:00:00Z", args)
+}
+
+/// [`git`] with the author and committer dates at `date` (any form git
+/// takes: RFC 3339, `@<epoch> +0000`): commit dates are the author's choice.
+pub fn git_at(dir: &Path, date: &str, args: &[&str]) -> String {
     let out = std::process::Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -63,8 +69,8 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_AUTHOR_EMAIL", "test@example.com")
         .env("GIT_COMMITTER_NAME", "Test")
         .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
-        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_AUTHOR_DATE", date)
+        .env("GIT_COMMITTER_DATE", date)
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .output()
