@@ -553,3 +553,42 @@ fn a_template_name_ec2_would_reject_is_a_finding_before_any_call_for_it() {
     assert!(!describe(&moto, "us-east-1").contains_key("ab"));
     assert!(describe(&moto, "us-east-1").contains_key("web-a"));
 }
+
+#[test]
+fn a_write_failing_midway_is_reported_and_the_next_apply_finishes_it() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let repo = fleet();
+    assert_eq!(apply(&repo, &proxy.url, &[]).0, 0);
+    // Set A moves to NEW; in us-east-1 the new version is created, but making it
+    // the default (ModifyLaunchTemplate) fails.
+    set(&repo, "set-a", NEW);
+    proxy.fault_action("us-east-1", "ModifyLaunchTemplate", Fault::Throttle);
+    let (code, doc) = apply(&repo, &proxy.url, &[]);
+    assert_eq!(code, 1, "{doc:#}");
+    let failed: Vec<&Value> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "launch-template::failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{doc:#}");
+    let message = failed[0]["message"].as_str().unwrap();
+    assert!(message.contains("`web-a`") && message.contains("us-east-1"), "{message}");
+    // us-west-2 went ahead; us-east-1 still launches the old image by default.
+    assert_eq!(describe(&moto, "us-west-2")["web-a"].image.as_deref(), Some(NEW));
+    let east = &describe(&moto, "us-east-1")["web-a"];
+    assert_eq!((east.default_version, east.image.as_deref()), (1, Some(OLD)));
+
+    // The next apply finds the version already there and only makes it the default.
+    proxy.clear_faults("us-east-1");
+    let (code, doc) = apply(&repo, &proxy.url, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    let east_steps: Vec<(String, String, String)> = steps(&doc).into_iter().filter(|s| s.0 == "us-east-1" && s.1 == "web-a").collect();
+    assert_eq!(
+        east_steps,
+        [("us-east-1".to_string(), "web-a".to_string(), "set-default".to_string())]
+    );
+    let east = &describe(&moto, "us-east-1")["web-a"];
+    assert_eq!((east.default_version, east.image.as_deref()), (2, Some(NEW)));
+}
