@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use crate::config::Config;
-use crate::config::model::{AmiSet, Arch, LaunchSpec, RegionSpec, Virt, WorkerType, ZoneSpec};
+use crate::config::model::{AmiSet, Arch, InstanceTypeSpec, LaunchSpec, RegionSpec, Virt, WorkerType, ZoneSpec};
 use crate::offerings::Offerings;
 
 /// What an instance type can run.
@@ -174,6 +174,40 @@ pub fn is_offered(offerings: Option<&Offerings>, region: &str, zone: Option<&str
     answer != Some(false)
 }
 
+/// The launch spec layers of one (region, zone, instance type) merged in
+/// order (worker type → region → zone → instance type), before
+/// `Placement.AvailabilityZone`, `InstanceType` and `ImageId` are set.
+pub fn layered(wt: &WorkerType, region: &RegionSpec, zone: Option<&ZoneSpec>, itype: &InstanceTypeSpec) -> LaunchSpec {
+    let mut spec = wt.launch_spec.clone();
+    merge(&mut spec, &region.launch_spec);
+    if let Some(z) = zone {
+        merge(&mut spec, &z.launch_spec);
+    }
+    merge(&mut spec, &itype.launch_spec);
+    spec
+}
+
+/// [`layered`] for every (region, zone, instance type) of `wt`, zones
+/// expanded and nothing left out for offerings: what a worker type could
+/// launch anywhere, whether or not its AMIs resolve there yet.
+pub fn all_layered(wt: &WorkerType) -> Vec<(&str, Option<&str>, &str, LaunchSpec)> {
+    let mut out = Vec::new();
+    for region in &wt.regions {
+        for zone in zones_of(region, true) {
+            let zone = zone.map(|(_, z)| z);
+            for itype in &wt.instance_types {
+                out.push((
+                    region.region.as_str(),
+                    zone.map(|z| z.zone.as_str()),
+                    itype.instance_type.as_str(),
+                    layered(wt, region, zone, itype),
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// The zones to resolve in a region: each of its `zones`, or the region itself.
 fn zones_of(region: &RegionSpec, expand: bool) -> Vec<Option<(usize, &ZoneSpec)>> {
     if region.zones.is_empty() || !expand {
@@ -212,12 +246,7 @@ pub(crate) fn resolve_with(
                 if !is_offered(offerings, &region.region, zone_name, &itype.instance_type) {
                     continue;
                 }
-                let mut spec = wt.launch_spec.clone();
-                merge(&mut spec, &region.launch_spec);
-                if let Some((_, z)) = zone {
-                    merge(&mut spec, &z.launch_spec);
-                }
-                merge(&mut spec, &itype.launch_spec);
+                let mut spec = layered(wt, region, zone.map(|(_, z)| z), itype);
                 let info = catalog.type_info(&itype.instance_type);
                 let chosen = match (wt.ami_set_id.as_deref(), set) {
                     (Some(_), Some(set)) => choose_ami(set, &region.region, info).map(|(ami, virt)| (Some(ami.to_string()), Some(virt))),

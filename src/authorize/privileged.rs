@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 
 use crate::config::{Config, LaunchSpec, Policy, WorkerType};
 use crate::diag::{Code, Finding, closest};
-use crate::resolve::merge;
+use crate::resolve::all_layered;
 use crate::schema::{self, Kind};
 
 /// A privileged value the change introduces into a worker type.
@@ -26,7 +26,7 @@ pub struct NewPrivilegedValue {
     pub path: String,
     /// The value as text (a string without quotes, anything else as JSON).
     pub value: String,
-    /// The first launch spec that holds it.
+    /// The first launch spec that holds it: its region, or its zone when it has one.
     pub region: String,
     pub instance_type: String,
     /// The worker type's layer that sets the privileged key, for the finding's span.
@@ -41,22 +41,6 @@ impl NewPrivilegedValue {
             self.path, self.value, self.instance_type, self.region
         )
     }
-}
-
-/// The merged launch spec layers of every (region, instance type), without
-/// `ImageId` resolution: a value that cannot launch yet (its set lacks the
-/// region) would still launch once the set gains it.
-fn layered_specs(wt: &WorkerType) -> Vec<(&str, &str, LaunchSpec)> {
-    let mut out = Vec::with_capacity(wt.regions.len() * wt.instance_types.len());
-    for region in &wt.regions {
-        for itype in &wt.instance_types {
-            let mut spec = wt.launch_spec.clone();
-            merge(&mut spec, &region.launch_spec);
-            merge(&mut spec, &itype.launch_spec);
-            out.push((region.region.as_str(), itype.instance_type.as_str(), spec));
-        }
-    }
-    out
 }
 
 /// Leaves of `value` under `path`: (dotted path, value text).
@@ -106,15 +90,15 @@ pub fn new_privileged_values(policy: &Policy, before: Option<&WorkerType>, after
     let keys = policy.privileged_keys();
     let held: BTreeSet<(String, String)> = before
         .map(|b| {
-            layered_specs(b)
+            all_layered(b)
                 .iter()
-                .flat_map(|(_, _, spec)| privileged_leaves(spec, &keys))
+                .flat_map(|(_, _, _, spec)| privileged_leaves(spec, &keys))
                 .collect()
         })
         .unwrap_or_default();
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for (region, instance_type, spec) in layered_specs(after) {
+    for (region, zone, instance_type, spec) in all_layered(after) {
         for (path, value) in privileged_leaves(&spec, &keys) {
             if held.contains(&(path.clone(), value.clone()))
                 || allowed(policy, &path, &value)
@@ -130,7 +114,7 @@ pub fn new_privileged_values(policy: &Policy, before: Option<&WorkerType>, after
             out.push(NewPrivilegedValue {
                 path,
                 value,
-                region: region.to_string(),
+                region: zone.unwrap_or(region).to_string(),
                 instance_type: instance_type.to_string(),
                 pointer,
             });
@@ -273,6 +257,22 @@ mod tests {
         assert_eq!(found.iter().map(|v| v.path.as_str()).collect::<Vec<_>>(), ["SecurityGroupIds"]);
         let p = policy("[privileged]\nkeys = [\"IamInstanceProfile\"]");
         assert_eq!(new_privileged_values(&p, None, &wt(BASE)), vec![]);
+    }
+
+    #[test]
+    fn a_subnet_in_a_zone_layer_is_judged_like_any_other() {
+        let after = wt(&BASE.replace(
+            "region = \"us-east-1\"",
+            "region = \"us-east-1\"\nzones = [{ zone = \"us-east-1a\", launchSpec = { SubnetId = \"subnet-9\" } }]",
+        ));
+        let found = new_privileged_values(&Policy::default(), Some(&wt(BASE)), &after);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let v = &found[0];
+        assert_eq!(
+            (v.path.as_str(), v.value.as_str(), v.region.as_str()),
+            ("SubnetId", "subnet-9", "us-east-1a")
+        );
+        assert_eq!(v.pointer.as_deref(), Some("/regions/0/zones/0/launchSpec/SubnetId"));
     }
 
     #[test]
