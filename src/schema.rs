@@ -388,7 +388,7 @@ mod tests {
 
     fn check(kind: Kind, text: &str) -> Vec<Finding> {
         let doc = Doc::parse("f.toml", Arc::from(text)).unwrap();
-        validate(kind, &doc, &doc.root.to_json())
+        validate(kind, &doc, &doc.root().to_json())
     }
 
     #[test]

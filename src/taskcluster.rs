@@ -226,7 +226,7 @@ fn pool_id_place(config: &Config, wt: &WorkerType) -> (String, Option<std::ops::
     let span = config.worker_doc(&wt.name).and_then(|d| {
         ["/taskcluster/workerType", "/taskcluster/provisionerId"]
             .into_iter()
-            .find(|p| d.root.pointer(p).is_some())
+            .find(|p| d.root().pointer(p).is_some())
             .map(|p| d.span_of_value(p))
     });
     (file, span)
@@ -285,7 +285,7 @@ fn settings_findings(config: &Config) -> Vec<Finding> {
                 "add `[taskcluster]` with `{key} = \"...\"` to `amiset.toml` (see docs/delivery.md)"
             ));
             match &config.policy_doc {
-                Some(doc) if doc.root.get("taskcluster").is_some() => {
+                Some(doc) if doc.root().get("taskcluster").is_some() => {
                     f.at("amiset.toml", doc.span_of_key("/taskcluster")).label("this table lacks it")
                 }
                 Some(_) => f.in_file("amiset.toml"),
@@ -380,16 +380,16 @@ fn worker_type_findings(config: &Config, wt: &WorkerType) -> Vec<Finding> {
     }
     let mut dropped: Vec<String> = NOT_EXPORTED
         .iter()
-        .filter(|k| doc.is_some_and(|d| d.root.get(k).is_some()))
+        .filter(|k| doc.is_some_and(|d| d.root().get(k).is_some()))
         .map(|k| format!("`{k}`"))
         .collect();
-    if doc.is_some_and(|d| (0..wt.instance_types.len()).any(|i| d.root.pointer(&format!("/instanceTypes/{i}/utility")).is_some())) {
+    if doc.is_some_and(|d| (0..wt.instance_types.len()).any(|i| d.root().pointer(&format!("/instanceTypes/{i}/utility")).is_some())) {
         dropped.push("`instanceTypes[].utility`".into());
     }
     if !dropped.is_empty() {
         let first = NOT_EXPORTED
             .iter()
-            .find(|k| doc.is_some_and(|d| d.root.get(k).is_some()))
+            .find(|k| doc.is_some_and(|d| d.root().get(k).is_some()))
             .map_or("/instanceTypes".to_string(), |k| format!("/{k}"));
         out.push(at(
             Finding::new(

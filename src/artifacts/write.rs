@@ -271,7 +271,9 @@ fn build(config: &Config, catalog: &dyn TypeCatalog, root: &Path, options: &Comp
             Ok((rel, sha256_hex(&bytes)))
         })
         .collect::<Result<_, CompileError>>()?;
-    let workers: Vec<(&String, String, String, Vec<Resolved>)> = config
+    // Each worker type's launch specs are written and dropped at once: only
+    // their count and what the page shows are kept.
+    let workers: Vec<(&String, String, String, usize, Vec<crate::html::Cell>)> = config
         .worker_types
         .par_iter()
         .map(|(name, wt)| {
@@ -279,24 +281,24 @@ fn build(config: &Config, catalog: &dyn TypeCatalog, root: &Path, options: &Comp
             let resolved = resolved_specs(config, wt, catalog)?;
             let bytes = to_bytes(worker_type_json_of(config, wt, &resolved));
             write_file(&root.join(&rel), &bytes)?;
-            Ok((name, rel, sha256_hex(&bytes), resolved))
+            Ok((name, rel, sha256_hex(&bytes), resolved.len(), crate::html::cells(&resolved)))
         })
         .collect::<Result<_, CompileError>>()?;
     let summary = Summary {
         ami_sets: sets.len(),
         worker_types: workers.len(),
-        launch_specs: workers.iter().map(|w| w.3.len()).sum(),
+        launch_specs: workers.iter().map(|w| w.3).sum(),
     };
     let mut files: BTreeMap<String, String> = BTreeMap::new();
-    let mut resolved = BTreeMap::new();
+    let mut cells = BTreeMap::new();
     for (rel, hash) in sets {
         files.insert(rel, hash);
     }
-    for (name, rel, hash, specs) in workers {
+    for (name, rel, hash, _, page_cells) in workers {
         files.insert(rel, hash);
-        resolved.insert(name.clone(), specs);
+        cells.insert(name.clone(), page_cells);
     }
-    let page = crate::html::render(config, &resolved, &options.ec2_findings);
+    let page = crate::html::render(config, &cells, &options.ec2_findings);
     write_file(&root.join(INDEX_HTML), page.as_bytes())?;
     files.insert(INDEX_HTML.to_string(), sha256_hex(page.as_bytes()));
     let manifest = Manifest {

@@ -222,13 +222,13 @@ pub fn check_worker_file(config: &Config, name: &str, catalog: &dyn TypeCatalog,
         doc: Some(doc),
         path: format!("worker-types/{name}.toml"),
     };
-    let count = |key: &str| doc.root.get(key).and_then(|n| n.as_array()).map_or(0, <[_]>::len);
+    let count = |key: &str| doc.root().get(key).and_then(|n| n.as_array()).map_or(0, <[_]>::len);
     let pointers = std::iter::once("/launchSpec/InstanceType".to_string())
         .chain((0..count("regions")).map(|i| format!("/regions/{i}/launchSpec/InstanceType")))
         .chain((0..count("instanceTypes")).map(|i| format!("/instanceTypes/{i}/launchSpec/InstanceType")));
     pointers
         .filter_map(|pointer| {
-            let value = doc.root.pointer(&pointer).and_then(|n| n.as_str())?;
+            let value = doc.root().pointer(&pointer).and_then(|n| n.as_str())?;
             unknown_instance_type(&config.policy, value, catalog, &at, &pointer)
         })
         .collect()
@@ -501,7 +501,7 @@ fn unused_sets(config: &Config) -> Vec<Finding> {
         .iter()
         .filter(|n| !config.worker_types.contains_key(*n))
         .filter_map(|n| config.worker_doc(n))
-        .filter_map(|d| d.root.get("amiSetId").and_then(|n| n.as_str()))
+        .filter_map(|d| d.root().get("amiSetId").and_then(|n| n.as_str()))
         .collect();
     config
         .ami_sets

@@ -52,8 +52,12 @@ pub fn run(args: CheckArgs) -> Result<i32> {
         }
         None => Vec::new(),
     };
-    let (_, report, _) = checked_with(&inputs, &limits, &args.ec2, &revoked)?;
-    Ok(args.output.emit(&report, Some(&dir)))
+    let (config, report, _) = checked_with(&inputs, &limits, &args.ec2, &revoked)?;
+    let code = args.output.emit(&report, Some(&dir));
+    // The process exits next: freeing the config of a large repository one
+    // allocation at a time would only delay the exit.
+    std::mem::forget((config, inputs));
+    Ok(code)
 }
 
 /// EC2's answers about instance types, which override the built-in table.

@@ -3,7 +3,7 @@
 //! JSON feeds the schema validator; JSON pointers map back to spans.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Number, Value as Json};
 use toml::de::{DeTable, DeValue};
@@ -134,55 +134,72 @@ pub fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
-/// A parsed config file.
+/// A parsed config file. The tree of spans ([`Doc::root`]) is built on
+/// first use: a file that loads without a finding never needs it, and
+/// keeping one tree per file would double what a large repository holds.
 #[derive(Clone, Debug)]
 pub struct Doc {
     /// Path relative to the config directory.
     pub path: String,
     pub source: Arc<str>,
-    pub root: Node,
+    root: OnceLock<Node>,
 }
 
 impl Doc {
     /// Parses `source`; a syntax error or excessive nesting is a finding.
     pub fn parse(path: &str, source: Arc<str>) -> Result<Doc, Box<Finding>> {
-        if let Some(offset) = too_deep_dotted_keys(&source) {
-            return Err(Box::new(depth_finding(path, offset..offset + 1)));
-        }
-        let text: &str = &source;
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let shift = source.len() - text.len();
-        let parsed = DeTable::parse(text).map_err(|e| {
-            let span = e.span().map_or(0..0, |s| s.start + shift..s.end + shift);
-            if e.message().contains("recursion") {
-                return Box::new(depth_finding(path, span));
-            }
-            Box::new(
-                Finding::new(Code::TomlSyntax, format!("invalid TOML: {}", first_line(e.message())))
-                    .at(path, span)
-                    .label("here")
-                    .help("fix the TOML syntax at the marked position (see https://toml.io)"),
-            )
-        })?;
-        let span = parsed.span();
-        let root = convert_table(parsed.into_inner(), span, shift, 0).map_err(|span| Box::new(depth_finding(path, span)))?;
+        let (table, span, shift) = parse_table(path, &source)?;
+        let root = convert_table(table, span, shift, 0).map_err(|span| Box::new(depth_finding(path, span)))?;
         Ok(Doc {
             path: path.to_string(),
             source,
-            root,
+            root: OnceLock::from(root),
+        })
+    }
+
+    /// Parses `source` into its JSON form (what [`Node::to_json`] of the
+    /// root gives) without building the tree of spans, which [`Doc::root`]
+    /// builds when it is first asked for.
+    pub fn parse_json(path: &str, source: Arc<str>) -> Result<(Doc, Json), Box<Finding>> {
+        let (table, _, _) = parse_table(path, &source)?;
+        let json = table_json(table, 0).map_err(|span| {
+            let shift = source.len() - strip_bom(&source).len();
+            Box::new(depth_finding(path, shifted(span, shift)))
+        })?;
+        Ok((
+            Doc {
+                path: path.to_string(),
+                source,
+                root: OnceLock::new(),
+            },
+            json,
+        ))
+    }
+
+    /// The tree of the whole document, with the span of every key and value.
+    pub fn root(&self) -> &Node {
+        self.root.get_or_init(|| {
+            // The source parsed once already, so parsing it again cannot fail.
+            parse_table(&self.path, &self.source)
+                .ok()
+                .and_then(|(table, span, shift)| convert_table(table, span, shift, 0).ok())
+                .unwrap_or(Node {
+                    span: 0..0,
+                    value: Value::Table(Vec::new()),
+                })
         })
     }
 
     /// Span of the key at `pointer`, falling back to the closest enclosing node that exists.
     pub fn span_of_key(&self, pointer: &str) -> Range<usize> {
-        self.root.key_span(pointer).unwrap_or_else(|| self.span_of_value(pointer))
+        self.root().key_span(pointer).unwrap_or_else(|| self.span_of_value(pointer))
     }
 
     /// Span of the value at `pointer`, falling back to the closest enclosing node that exists.
     pub fn span_of_value(&self, pointer: &str) -> Range<usize> {
         let mut p = pointer;
         loop {
-            if let Some(node) = self.root.pointer(p) {
+            if let Some(node) = self.root().pointer(p) {
                 return if p.is_empty() { 0..0 } else { node.span.clone() };
             }
             match p.rfind('/') {
@@ -191,6 +208,35 @@ impl Doc {
             }
         }
     }
+}
+
+fn strip_bom(source: &str) -> &str {
+    source.strip_prefix('\u{feff}').unwrap_or(source)
+}
+
+/// Parses `source` (after a byte order mark, whose length is the returned
+/// shift) into toml's spanned table; a syntax error or excessive nesting is
+/// a finding.
+fn parse_table<'a>(path: &str, source: &'a str) -> Result<(DeTable<'a>, Range<usize>, usize), Box<Finding>> {
+    if let Some(offset) = too_deep_dotted_keys(source) {
+        return Err(Box::new(depth_finding(path, offset..offset + 1)));
+    }
+    let text = strip_bom(source);
+    let shift = source.len() - text.len();
+    let parsed = DeTable::parse(text).map_err(|e| {
+        let span = e.span().map_or(0..0, |s| s.start + shift..s.end + shift);
+        if e.message().contains("recursion") {
+            return Box::new(depth_finding(path, span));
+        }
+        Box::new(
+            Finding::new(Code::TomlSyntax, format!("invalid TOML: {}", first_line(e.message())))
+                .at(path, span)
+                .label("here")
+                .help("fix the TOML syntax at the marked position (see https://toml.io)"),
+        )
+    })?;
+    let span = parsed.span();
+    Ok((parsed.into_inner(), span, shift))
 }
 
 fn first_line(message: &str) -> &str {
@@ -281,6 +327,46 @@ fn convert(v: Spanned<DeValue<'_>>, shift: usize, depth: usize) -> Result<Node, 
     })
 }
 
+/// The JSON form of a toml table, as [`Node::to_json`] gives it for the
+/// [`Node`] that [`convert_table`] makes of it; the error is the span
+/// (unshifted) of the first value nested deeper than [`MAX_DEPTH`].
+fn table_json(table: DeTable<'_>, depth: usize) -> Result<Json, Range<usize>> {
+    let mut map = Map::new();
+    for (k, v) in table {
+        let key = k.into_inner().into_owned();
+        map.insert(key, value_json(v, depth + 1)?);
+    }
+    Ok(Json::Object(map))
+}
+
+fn value_json(v: Spanned<DeValue<'_>>, depth: usize) -> Result<Json, Range<usize>> {
+    if depth > MAX_DEPTH {
+        return Err(v.span());
+    }
+    Ok(match v.into_inner() {
+        DeValue::String(s) => Json::String(s.into_owned()),
+        DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+            Ok(n) => Json::Number(n.into()),
+            Err(_) => float_json(i.as_str().parse().unwrap_or(f64::MAX)),
+        },
+        DeValue::Float(f) => float_json(f.as_str().replace('_', "").parse().unwrap_or(f64::NAN)),
+        DeValue::Boolean(b) => Json::Bool(b),
+        DeValue::Datetime(d) => Json::String(d.to_string()),
+        DeValue::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(value_json(item, depth + 1)?);
+            }
+            Json::Array(out)
+        }
+        DeValue::Table(t) => table_json(t, depth)?,
+    })
+}
+
+fn float_json(f: f64) -> Json {
+    Number::from_f64(f).map_or(Json::Null, Json::Number)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,11 +379,11 @@ mod tests {
     fn spans_point_at_keys_and_values() {
         let text = "a = 1\n[[regions]]\nregion = \"us-east-1\"\nlaunchSpec = { SubnetId = \"s\" }\n";
         let doc = parse(text).unwrap();
-        let v = doc.root.pointer("/regions/0/region").unwrap();
+        let v = doc.root().pointer("/regions/0/region").unwrap();
         assert_eq!(&text[v.span.clone()], "\"us-east-1\"");
         let k = doc.span_of_key("/regions/0/launchSpec/SubnetId");
         assert_eq!(&text[k], "SubnetId");
-        assert_eq!(doc.root.to_json()["regions"][0]["launchSpec"]["SubnetId"], "s");
+        assert_eq!(doc.root().to_json()["regions"][0]["launchSpec"]["SubnetId"], "s");
     }
 
     #[test]
@@ -319,10 +405,42 @@ mod tests {
         assert!(parse(&shallow).is_ok());
     }
 
+    /// The JSON that loading validates is the JSON of the tree that spans
+    /// are looked up in, and the tree built later equals the one built at once.
+    #[test]
+    fn json_without_the_tree_equals_the_json_of_the_tree() {
+        let texts = [
+            "a = 1\nb = 0x7f\nb2 = -17\nc = 1_000\nd = 9_223_372_036_854_775_807\n",
+            "f = 1.5\ng = 1e400\nh = nan\ni = -inf\nj = 3_000.25\n",
+            "t = 1979-05-27T07:32:00Z\nu = 07:32:00\nv = 1979-05-27\n",
+            "s = \"caf\u{e9} \\u00e9\"\nl = '''\nraw\\n'''\n[x.y]\nz = [1, [2, {w = true}]]\n",
+            "\u{feff}[[regions]]\nregion = \"us-east-1\"\nzones = [{ zone = \"us-east-1a\", launchSpec = { SubnetId = \"s\" } }]\n",
+        ];
+        for text in texts {
+            let eager = parse(text).unwrap();
+            let (lazy, json) = Doc::parse_json("x.toml", Arc::from(text)).unwrap();
+            assert_eq!(json, eager.root().to_json(), "{text}");
+            assert!(lazy.root.get().is_none(), "the tree is built on first use");
+            // Debug text, as NaN is not equal to itself.
+            assert_eq!(format!("{:?}", lazy.root()), format!("{:?}", eager.root()));
+        }
+        // Nesting too deep is refused alike, at the same place.
+        for text in [
+            format!("a = {}1{}\n", "[".repeat(40), "]".repeat(40)),
+            format!("a = {}1{}\n", "{b = ".repeat(40), "}".repeat(40)),
+            format!("\u{feff}a = {}1{}\n", "[".repeat(40), "]".repeat(40)),
+        ] {
+            let eager = parse(&text).unwrap_err();
+            let lazy = Doc::parse_json("x.toml", Arc::from(text.as_str())).unwrap_err();
+            assert_eq!(eager.code, Code::NestingTooDeep);
+            assert_eq!((lazy.code, lazy.span), (eager.code, eager.span), "{text}");
+        }
+    }
+
     #[test]
     fn bom_is_accepted_and_spans_stay_exact() {
         let text = "\u{feff}a = \"b\"\n";
         let doc = parse(text).unwrap();
-        assert_eq!(&text[doc.root.get("a").unwrap().span.clone()], "\"b\"");
+        assert_eq!(&text[doc.root().get("a").unwrap().span.clone()], "\"b\"");
     }
 }

@@ -524,14 +524,13 @@ pub fn parse_file(file: &InputFile, role: Role, stem: &str) -> Parsed {
         }
         return out;
     }
-    let doc = match Doc::parse(&file.path, text) {
-        Ok(doc) => doc,
+    let (doc, json) = match Doc::parse_json(&file.path, text) {
+        Ok(parsed) => parsed,
         Err(f) => {
             out.findings.push(*f);
             return out;
         }
     };
-    let json = doc.root.to_json();
     let kind = match role {
         Role::Policy => Kind::Policy,
         Role::AmiSet => Kind::AmiSet,

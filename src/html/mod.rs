@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::config::Config;
-use crate::config::model::{AmiSet, Virt, WorkerType};
+use crate::config::model::{AmiSet, Arch, Virt, WorkerType};
 use crate::diag::{Finding, Severity};
 use crate::resolve::Resolved;
 
@@ -78,13 +78,51 @@ pub fn worker_anchor(name: &str) -> String {
     format!("wt-{name}")
 }
 
+/// What the page shows of one (region, instance type) of a worker type: the
+/// image does not depend on the zone, so a region with zones is one cell
+/// that lists the zones launching it (those `offerings.json` leaves out are
+/// not listed). Compile keeps these, not the full launch specs, for the page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cell {
+    pub region: String,
+    pub instance_type: String,
+    pub image: String,
+    /// The set entry's virtualization type, `None` for a legacy `ImageId`.
+    pub virt: Option<Virt>,
+    pub arch: Arch,
+    /// Zones with a launch spec here, in the order of the worker type's
+    /// `zones`; empty for a region without zones.
+    pub zones: Vec<String>,
+}
+
+/// The cells of one worker type's resolved launch specs, in first-seen order.
+pub fn cells(resolved: &[Resolved]) -> Vec<Cell> {
+    let mut out: Vec<Cell> = Vec::new();
+    let mut index: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for r in resolved {
+        let i = *index.entry((&r.region, &r.instance_type)).or_insert_with(|| {
+            out.push(Cell {
+                region: r.region.clone(),
+                instance_type: r.instance_type.clone(),
+                image: r.launch_spec.get("ImageId").and_then(|v| v.as_str()).unwrap_or("").to_string(),
+                virt: r.virt,
+                arch: r.arch,
+                zones: Vec::new(),
+            });
+            out.len() - 1
+        });
+        out[i].zones.extend(r.zone.clone());
+    }
+    out
+}
+
 /// Renders `OUT/index.html`.
 ///
-/// `resolved` maps each worker type's name to its resolved launch specs;
+/// `resolved` maps each worker type's name to the [`cells`] of its resolved launch specs;
 /// `problems` are the EC2 findings (`ec2::*`) of the compile, used to mark
 /// the AMIs and launch specs they concern (empty when EC2 was not
 /// consulted). The result is byte-for-byte the same for the same input.
-pub fn render(config: &Config, resolved: &BTreeMap<String, Vec<Resolved>>, problems: &[Finding]) -> String {
+pub fn render(config: &Config, resolved: &BTreeMap<String, Vec<Cell>>, problems: &[Finding]) -> String {
     let marks = Marks::new(config, problems);
     let mut users: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (name, wt) in &config.worker_types {
@@ -97,7 +135,7 @@ pub fn render(config: &Config, resolved: &BTreeMap<String, Vec<Resolved>>, probl
         .values()
         .flat_map(|s| s.amis.iter().map(|e| e.region.as_str()))
         .collect();
-    let launch_specs: usize = resolved.values().map(Vec::len).sum();
+    let launch_specs: usize = resolved.values().flatten().map(|c| c.zones.len().max(1)).sum();
 
     let mut h = String::with_capacity(4096 + 2048 * (config.ami_sets.len() + config.worker_types.len()));
     let csp = format!(
@@ -272,7 +310,7 @@ fn set_row(h: &mut String, id: &str, set: &AmiSet, regions: &BTreeSet<&str>, use
     h.push_str("</td></tr>\n");
 }
 
-fn workers_section(h: &mut String, config: &Config, resolved: &BTreeMap<String, Vec<Resolved>>, marks: &Marks) {
+fn workers_section(h: &mut String, config: &Config, resolved: &BTreeMap<String, Vec<Cell>>, marks: &Marks) {
     section_head(h, "workers", "Worker types", config.worker_types.len(), "worker type");
     h.push_str(concat!(
         "<div class=\"scroll\">\n<table id=\"workers-table\" class=\"cards\">\n<thead><tr>",
@@ -286,7 +324,7 @@ fn workers_section(h: &mut String, config: &Config, resolved: &BTreeMap<String, 
     h.push_str("</tbody>\n</table>\n</div>\n</section>\n");
 }
 
-fn worker_row(h: &mut String, config: &Config, name: &str, wt: &WorkerType, resolved: Option<&[Resolved]>, marks: &Marks) {
+fn worker_row(h: &mut String, config: &Config, name: &str, wt: &WorkerType, resolved: Option<&[Cell]>, marks: &Marks) {
     let _ = write!(
         h,
         "<tr id=\"{}\"><th scope=\"row\"><code>{}</code>",
@@ -324,8 +362,8 @@ fn worker_row(h: &mut String, config: &Config, name: &str, wt: &WorkerType, reso
 }
 
 /// The nested table of one worker type: regions down, instance types across.
-fn specs_table(h: &mut String, name: &str, regions: &[&str], types: &[&str], specs: &[Resolved], marks: &Marks) {
-    let by_cell: BTreeMap<(&str, &str), &Resolved> = specs.iter().map(|r| ((r.region.as_str(), r.instance_type.as_str()), r)).collect();
+fn specs_table(h: &mut String, name: &str, regions: &[&str], types: &[&str], cells: &[Cell], marks: &Marks) {
+    let by_cell: BTreeMap<(&str, &str), &Cell> = cells.iter().map(|c| ((c.region.as_str(), c.instance_type.as_str()), c)).collect();
     let mut seen = BTreeSet::new();
     let regions: Vec<&str> = regions.iter().copied().filter(|r| seen.insert(*r)).collect();
     let mut seen = BTreeSet::new();
@@ -338,24 +376,26 @@ fn specs_table(h: &mut String, name: &str, regions: &[&str], types: &[&str], spe
     for r in &regions {
         let _ = write!(h, "<tr><th scope=\"row\">{}</th>", escape(r));
         for t in &types {
-            let Some(spec) = by_cell.get(&(*r, *t)) else {
+            let Some(cell) = by_cell.get(&(*r, *t)) else {
                 h.push_str("<td><span class=\"none\">—</span></td>");
                 continue;
             };
-            let image = spec.launch_spec.get("ImageId").and_then(|v| v.as_str()).unwrap_or("");
-            let found = marks.launch_spec(name, r, t, image);
+            let found = marks.launch_spec(name, r, t, &cell.image);
             let class = worst_class(found.iter().copied())
                 .map(|c| format!(" class=\"{c}\""))
                 .unwrap_or_default();
-            let how = match spec.virt {
-                Some(v) => format!("{} {}", spec.arch.as_str(), v.as_str()),
+            let how = match cell.virt {
+                Some(v) => format!("{} {}", cell.arch.as_str(), v.as_str()),
                 None => "raw".to_string(),
             };
             let _ = write!(
                 h,
                 "<td{class}><span class=\"ami\">{}</span> <span class=\"tag\">{how}</span>",
-                escape(image)
+                escape(&cell.image)
             );
+            if !cell.zones.is_empty() {
+                let _ = write!(h, "<span class=\"zones\">{}</span>", escape(&cell.zones.join(" ")));
+            }
             push_issues(h, &found);
             h.push_str("</td>");
         }

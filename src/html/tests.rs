@@ -18,13 +18,14 @@ fn config(files: &[(&str, &str)]) -> Config {
     config
 }
 
-fn resolved(config: &Config) -> BTreeMap<String, Vec<Resolved>> {
+fn resolved(config: &Config) -> BTreeMap<String, Vec<Cell>> {
     config
         .worker_types
         .iter()
         .map(|(name, wt)| {
             let set = wt.ami_set_id.as_deref().and_then(|id| config.ami_sets.get(id));
-            (name.clone(), resolve_worker_type(wt, set, &Builtin).into_iter().flatten().collect())
+            let specs: Vec<_> = resolve_worker_type(wt, set, &Builtin).into_iter().flatten().collect();
+            (name.clone(), cells(&specs))
         })
         .collect()
 }
@@ -267,4 +268,47 @@ fn region_names_match_as_whole_words() {
 
 fn marks_names(message: &str, region: &str) -> bool {
     marks::names_region(message, region)
+}
+
+/// A region with zones is one cell per instance type, listing the zones that
+/// launch it: a zone `offerings.json` leaves out for a type is not listed,
+/// and the summary counts one launch spec per listed zone (here 2 + 1).
+#[test]
+fn a_cell_of_a_region_with_zones_lists_the_zones_that_launch_it() {
+    let c = config(&[
+        (
+            "ami-sets/ubuntu.toml",
+            "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-0123456789abcdef0\"\n",
+        ),
+        (
+            "worker-types/zoned.toml",
+            "amiSetId = \"ubuntu\"\nmaxCapacity = 2\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n[[instanceTypes]]\ninstanceType = \"c5.large\"\n\
+             [[regions]]\nregion = \"us-east-1\"\nzones = [{ zone = \"us-east-1a\" }, { zone = \"us-east-1b\" }]\n",
+        ),
+        (
+            "offerings.json",
+            r#"{"zones": {"us-east-1a": ["c5.large", "m5.large"], "us-east-1b": ["m5.large"]}}"#,
+        ),
+    ]);
+    let wt = &c.worker_types["zoned"];
+    let specs: Vec<_> = crate::resolve::resolve_offered(wt, c.ami_sets.get("ubuntu"), &Builtin, c.offerings.as_ref())
+        .into_iter()
+        .flatten()
+        .collect();
+    let page = render(&c, &BTreeMap::from([("zoned".to_string(), cells(&specs))]), &[]);
+    let table = between(&page, "<table class=\"specs\">", "</table>");
+    let row = between(table, "<th scope=\"row\">us-east-1</th>", "</tr>");
+    let tds: Vec<&str> = row.split("<td").skip(1).collect();
+    assert_eq!(tds.len(), 2, "{row}");
+    assert!(
+        tds[0].contains("<span class=\"zones\">us-east-1a us-east-1b</span>"),
+        "m5.large: {}",
+        tds[0]
+    );
+    assert!(tds[1].contains("<span class=\"zones\">us-east-1a</span>"), "c5.large: {}", tds[1]);
+    assert!(
+        page.contains("3 launch specs"),
+        "{}",
+        between(&page, "<p class=\"summary\">", "</p>")
+    );
 }

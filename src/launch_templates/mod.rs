@@ -186,7 +186,7 @@ pub fn desired(config: &Config, catalog: &dyn TypeCatalog) -> Wanted {
             let pointer = wt
                 .launch_spec_layers()
                 .map(|(p, _)| format!("{p}/{top}"))
-                .find(|p| doc.is_some_and(|d| d.root.pointer(p).is_some()));
+                .find(|p| doc.is_some_and(|d| d.root().pointer(p).is_some()));
             wanted.findings.push(match (doc, pointer) {
                 (Some(d), Some(p)) => f.at(&file, d.span_of_key(&p)),
                 _ => f.in_file(&file),

@@ -108,7 +108,7 @@ impl View<'_> {
         if *doc.source != *self.text {
             return None;
         }
-        let hit = hit_in(&doc.root, self.offset(pos), "")?;
+        let hit = hit_in(doc.root(), self.offset(pos), "")?;
         Some((doc, hit))
     }
 
@@ -135,7 +135,7 @@ impl View<'_> {
         if self.rel == "SCOPES" {
             let team = word_at(self.text, self.offset(pos)).filter(|w| w.starts_with('@') && w.contains('/'))?;
             let policy = self.config().policy_doc.as_ref()?;
-            let span = policy.root.pointer("/teams")?.entry(team).map(|(k, _)| k.span.clone())?;
+            let span = policy.root().pointer("/teams")?.entry(team).map(|(k, _)| k.span.clone())?;
             return Some(GotoDefinitionResponse::Scalar(self.location("amiset.toml", span)));
         }
         if !self.rel.starts_with("worker-types/") {
@@ -160,7 +160,7 @@ impl View<'_> {
         }
         for name in &config.worker_names {
             let Some(doc) = config.worker_doc(name) else { continue };
-            if doc.root.get("amiSetId").and_then(Node::as_str) == Some(id.as_str()) {
+            if doc.root().get("amiSetId").and_then(Node::as_str) == Some(id.as_str()) {
                 out.push(self.location(&doc.path, doc.span_of_value("/amiSetId")));
             }
         }
@@ -187,7 +187,7 @@ impl View<'_> {
             return None;
         };
         let span = if hit.on_key {
-            doc.root.key_span(&hit.pointer).unwrap_or(hit.node.span.clone())
+            doc.root().key_span(&hit.pointer).unwrap_or(hit.node.span.clone())
         } else {
             hit.node.span.clone()
         };

@@ -301,7 +301,7 @@ pub fn plan(
 fn raw_image_ids(config: &Config, name: &str, inputs: &Inputs) -> bool {
     match config.worker_doc(name) {
         Some(doc) => doc
-            .root
+            .root()
             .to_json()
             .get("regions")
             .and_then(Json::as_array)

@@ -78,13 +78,12 @@ pub fn write_zoned(dir: &Path, sets: usize, workers: usize, regions: usize, vari
             }
         }
         for (r, region) in regions.iter().enumerate() {
-            write!(
-                text,
-                "\n[[regions]]\nregion = \"{region}\"\nlaunchSpec = {{ SubnetId = \"subnet-{:08x}\" }}\n",
-                w * 16 + r
-            )
-            .unwrap();
-            if zones > 0 {
+            write!(text, "\n[[regions]]\nregion = \"{region}\"\n").unwrap();
+            // A subnet lies in one zone: with zones, each zone has its own
+            // subnet in place of the region's.
+            if zones == 0 {
+                writeln!(text, "launchSpec = {{ SubnetId = \"subnet-{:08x}\" }}", w * 16 + r).unwrap();
+            } else {
                 let list: Vec<String> = (0..zones)
                     .map(|z| {
                         let letter = char::from(b'a' + z as u8);
