@@ -645,7 +645,7 @@ fn round_trip(files: &[(String, String)], shaped: &[Shaped], options: &Options, 
             })
             .collect());
     }
-    let (exported, export_findings) = crate::taskcluster::worker_pools(&config, catalog);
+    let (exported, export_findings) = crate::deliver::taskcluster::worker_pools(&config, catalog);
     let export_errors: Vec<Finding> = export_findings.into_iter().filter(Finding::is_error).collect();
     if !export_errors.is_empty() {
         return Err(export_errors

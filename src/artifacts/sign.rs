@@ -52,7 +52,7 @@ pub fn signer(key: &str) -> Result<Arc<dyn Signer>, SignError> {
 /// `--valid-for` in seconds: a whole number of hours (`12h`) or days (`30d`),
 /// as `minAge` takes them; at least one hour.
 pub fn valid_for_seconds(text: &str) -> Option<i64> {
-    crate::intake::source::min_age_seconds(text).filter(|s| *s > 0)
+    crate::config::source::min_age_seconds(text).filter(|s| *s > 0)
 }
 
 /// The anchor of the config directory `dir`: its repository's `HEAD`, which

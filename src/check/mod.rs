@@ -13,6 +13,7 @@ use crate::regions;
 use crate::resolve::{self, TypeCatalog};
 
 pub mod incremental;
+mod source;
 mod zones;
 
 /// Loads and checks a config repository: everything `amiset check` does offline.
@@ -251,7 +252,7 @@ pub fn check_set(config: &Config, id: &str, set: &AmiSet) -> Vec<Finding> {
         doc: config.set_doc(id),
         path: format!("ami-sets/{id}.toml"),
     };
-    out.extend(crate::intake::source::check(&config.policy, id, set, at.doc));
+    out.extend(source::check(&config.policy, id, set, at.doc));
     let mut seen: BTreeMap<(&str, config::Arch), usize> = BTreeMap::new();
     for (i, entry) in set.amis.iter().enumerate() {
         let base = format!("/amis/{i}");

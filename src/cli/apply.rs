@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 
 use super::ec2::Ec2Connection;
-use super::{EXIT_FINDINGS, EXIT_OK, LimitArgs, Result, dir_or_cwd};
-use crate::check;
-use crate::config::load;
+use super::plan::{PlanFormat, checked_config};
+use super::{LimitArgs, Result, dir_or_cwd};
 use crate::diag::Report;
 
 /// `amiset apply`.
@@ -22,16 +21,6 @@ pub struct ApplyCommand {
 pub enum ApplyTarget {
     /// EC2 launch templates, one per worker type and region (and per group of instance types whose specs differ).
     LaunchTemplates(LaunchTemplatesArgs),
-}
-
-/// Output of `apply` and `drift`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum PlanFormat {
-    /// One line per change, then the findings.
-    #[default]
-    Human,
-    /// One JSON object (docs/delivery.md).
-    Json,
 }
 
 #[derive(Debug, Args)]
@@ -53,48 +42,6 @@ pub struct LaunchTemplatesArgs {
     pub limits: LimitArgs,
 }
 
-/// Prints `report` (the findings) in `format` after `text` for human output,
-/// or `object` with the findings added for JSON; returns the exit code.
-pub(super) fn emit(format: PlanFormat, text: &str, mut object: serde_json::Value, report: &mut Report) -> i32 {
-    report.sort();
-    match format {
-        PlanFormat::Human => {
-            print!("{text}");
-            if !report.findings.is_empty() {
-                let options = crate::report::Options {
-                    color: std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none(),
-                    ..Default::default()
-                };
-                print!("{}", crate::report::render(report, crate::report::Format::Human, &options));
-            }
-        }
-        PlanFormat::Json => {
-            object["findings"] = serde_json::to_value(report.located()).unwrap_or_default();
-            object["summary"]["errors"] = report.errors().into();
-            object["summary"]["warnings"] = report.warnings().into();
-            println!("{}", serde_json::to_string_pretty(&object).unwrap_or_default());
-        }
-    }
-    if report.errors() > 0 { EXIT_FINDINGS } else { EXIT_OK }
-}
-
-/// Loads and checks the config offline; `Err(code)` after printing the findings when it has errors.
-pub(super) fn checked_config(
-    dir: &std::path::Path,
-    limits: &LimitArgs,
-    format: PlanFormat,
-    what: &str,
-) -> Result<std::result::Result<(crate::config::Config, Report), i32>> {
-    let limits = limits.limits();
-    let inputs = load::read_dir(dir, &limits)?;
-    let (config, mut report) = check::run(&inputs, &limits);
-    if report.errors() > 0 {
-        eprintln!("amiset: the config has errors; {what}");
-        return Ok(Err(emit(format, "", serde_json::json!({"summary": {}}), &mut report)));
-    }
-    Ok(Ok((config, report)))
-}
-
 pub fn run(cmd: ApplyCommand) -> Result<i32> {
     let ApplyTarget::LaunchTemplates(args) = cmd.target;
     let dir = dir_or_cwd(args.dir.clone());
@@ -107,8 +54,9 @@ pub fn run(cmd: ApplyCommand) -> Result<i32> {
 
 #[cfg(feature = "ec2")]
 fn apply(args: &LaunchTemplatesArgs, dir: &std::path::Path, config: &crate::config::Config, report: &mut Report) -> Result<i32> {
+    use super::plan::emit;
+    use crate::deliver::launch_templates;
     use crate::ec2::templates::ApplyOptions;
-    use crate::launch_templates;
     let wanted = launch_templates::desired(config, &crate::resolve::Builtin);
     let regions = launch_templates::regions(config);
     let source = match crate::artifacts::source_of(dir) {

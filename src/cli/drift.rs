@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::apply::{PlanFormat, checked_config};
 use super::ec2::Ec2Connection;
+use super::plan::{PlanFormat, checked_config};
 use super::{LimitArgs, Result, dir_or_cwd};
 use crate::diag::Report;
 
@@ -36,12 +36,12 @@ pub fn run(args: DriftArgs) -> Result<i32> {
 
 #[cfg(feature = "ec2")]
 fn drift(args: &DriftArgs, config: &crate::config::Config, report: &mut Report) -> Result<i32> {
-    use super::apply::emit;
+    use super::plan::emit;
     use super::{EXIT_FINDINGS, EXIT_OK};
     use crate::diag::{Code, Finding};
-    let regions = crate::launch_templates::regions(config);
+    let regions = crate::deliver::launch_templates::regions(config);
     let (instances, failed) = args.connection.run(|ec2| async move { ec2.tagged_instances(&regions).await })?;
-    let drift = crate::drift::compare(config, &crate::resolve::Builtin, &instances);
+    let drift = crate::deliver::drift::compare(config, &crate::resolve::Builtin, &instances);
     report.findings.extend(drift.findings.iter().cloned());
     for (region, error) in &failed {
         report.findings.push(
@@ -54,7 +54,7 @@ fn drift(args: &DriftArgs, config: &crate::config::Config, report: &mut Report) 
         "failedRegions": failed.iter().map(|(r, e)| serde_json::json!({"region": r, "error": e})).collect::<Vec<_>>(),
         "summary": {"drifted": drift.rows.iter().filter(|r| r.drifted).count(), "instances": instances.len()},
     });
-    let code = emit(args.format, &crate::drift::render_human(&drift), object, report);
+    let code = emit(args.format, &crate::deliver::drift::render_human(&drift), object, report);
     Ok(if code == EXIT_OK && args.exit_code && drift.drifted() {
         EXIT_FINDINGS
     } else {

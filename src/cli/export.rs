@@ -8,8 +8,8 @@ use super::ec2::Ec2Args;
 use super::{Error, LimitArgs, OutputArgs, Result, dir_or_cwd};
 use crate::artifacts;
 use crate::config::load;
+use crate::deliver::taskcluster;
 use crate::resolve::Builtin;
-use crate::taskcluster;
 
 /// `amiset export`.
 #[derive(Debug, Args)]

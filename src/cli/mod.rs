@@ -15,6 +15,7 @@ mod import;
 mod init;
 mod lsp;
 mod migrate;
+mod plan;
 mod promote;
 mod resolve;
 mod unreferenced;

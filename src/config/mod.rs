@@ -6,8 +6,10 @@
 //! see a repository the same way.
 
 pub mod doc;
+pub mod edit;
 pub mod load;
 pub mod model;
+pub mod source;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -10,8 +10,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::client::{Ec2, error};
-use crate::drift::Instance;
-use crate::launch_templates::WORKER_TYPE_TAG;
+use crate::deliver::drift::Instance;
+use crate::deliver::launch_templates::WORKER_TYPE_TAG;
 
 impl Ec2 {
     /// The tagged instances of `regions`, and the regions that could not be read (with the error).

@@ -3,7 +3,7 @@
 //! DescribeLaunchTemplates by the names amiset wants, 200 names per call, all
 //! at once; versions are read only where the `amiset:default-version` tag no
 //! longer names the default version), plan with
-//! [`crate::launch_templates::plan_region`], and
+//! [`crate::deliver::launch_templates::plan_region`], and
 //! carry the plan out. All regions run at once over the shared client stack
 //! (retries, timeouts, the XML interceptor, a bound on calls in flight); a
 //! region that fails is reported and the others go on.
@@ -28,10 +28,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::client::{Ec2, error};
-use crate::diag::{Code, Finding};
-use crate::launch_templates::{
+use crate::deliver::launch_templates::{
     self, Action, DEFAULT_VERSION_TAG, Desired, Existing, RegionState, SOURCE_TAG, Step, WORKER_TYPE_TAG, Wanted,
 };
+use crate::diag::{Code, Finding};
 
 /// Most items EC2 returns per page of DescribeLaunchTemplates and
 /// DescribeLaunchTemplateVersions, and most names per filter.

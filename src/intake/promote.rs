@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 
 use super::select::{Key, keys};
+use crate::config::edit::{set_ami_ids, set_worker_config};
 use crate::config::{self, Arch, Config, Content, Inputs, Limits, Virt};
 use crate::diag::{Code, Finding, Report};
 use crate::migrate::FileChange;
-use crate::migrate::edit::{set_ami_ids, set_worker_config};
 
 /// Why `promote` cannot run at all (exit 2).
 #[derive(Debug, thiserror::Error)]

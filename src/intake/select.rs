@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::source::{build_id, min_age_seconds, owners};
+use crate::config::source::{build_id, min_age_seconds, owners};
 use crate::config::{AmiSet, Arch, Policy, Source, Virt};
 use crate::ec2::images::{Found, NamedImage};
 use crate::ec2::inventory::parse_rfc3339;

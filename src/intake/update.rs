@@ -10,13 +10,13 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::select::{self, Decision, Outcome};
-use super::source::{kinds, owners};
 use crate::check;
+use crate::config::edit::set_ami_ids;
+use crate::config::source::{kinds, owners};
 use crate::config::{self, AmiSet, Config, Content, InputFile, Inputs, Limits};
 use crate::diag::{Code, Finding, Report};
 use crate::ec2::images::{Found, Query};
 use crate::migrate::FileChange;
-use crate::migrate::edit::set_ami_ids;
 
 /// Why `update` cannot run at all (exit 2).
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,6 @@
 //! alone. [`write`] then puts the prepared texts on disk, each file atomically.
 
 mod derive;
-pub mod edit;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,7 +19,7 @@ use serde_json::Value as Json;
 
 use crate::check;
 use crate::config::model::{AmiEntry, Arch, WorkerType};
-use crate::config::{Config, Content, InputFile, Inputs, Limits};
+use crate::config::{Config, Content, InputFile, Inputs, Limits, edit};
 use crate::diag::{Code, Finding, Report, did_you_mean};
 use crate::resolve::{self, TypeCatalog};
 

@@ -1,7 +1,9 @@
-//! The text edits of a migration, made with `toml_edit` so that comments, key
-//! order and layout of everything else stay exactly as they were: switching a
-//! worker type to `amiSetId` and removing its raw `ImageId`s, and writing a
-//! new AMI set file.
+//! Editing config files in place, with `toml_edit`, so that comments, key
+//! order and the layout of everything else stay exactly as they were. Every
+//! command that writes a config file edits through here: `migrate`
+//! (switching a worker type to `amiSetId` and removing its raw `ImageId`s,
+//! writing a new AMI set file), `update` and `promote` (an AMI set's ids and
+//! `[workerConfig]`).
 
 use toml_edit::{DocumentMut, Item, Key, TableLike, Value};
 
