@@ -592,3 +592,80 @@ fn a_write_failing_midway_is_reported_and_the_next_apply_finishes_it() {
     let east = &describe(&moto, "us-east-1")["web-a"];
     assert_eq!((east.default_version, east.image.as_deref()), (2, Some(NEW)));
 }
+
+/// `drift` reads every page of DescribeInstances (the proxy pages by
+/// reservation, one per page here), and a region whose later page fails is
+/// reported as unread, its instances not counted from the pages it got.
+#[test]
+fn drift_reads_every_page_and_a_failed_page_fails_the_region() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let repo = fleet();
+    assert_eq!(apply(&repo, &proxy.url, &[]).0, 0);
+    // Three reservations in us-east-1: 2 + 1 instances of web-a, 1 of web-b.
+    launch(&moto, "us-east-1", "web-a", "web-a", "m5.large", 2);
+    launch(&moto, "us-east-1", "web-a", "web-a", "m5.large", 1);
+    launch(&moto, "us-east-1", "web-b", "web-b", "m5.large", 1);
+    proxy.page_size(1);
+
+    let (code, doc) = run(repo.path(), &["drift", ".", "--ec2-endpoint", &proxy.url]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(row(&doc, "web-a", "us-east-1", "m5.large")["running"], serde_json::json!({OLD: 3}));
+    assert_eq!(
+        row(&doc, "web-b", "us-east-1", "m5.large")["running"],
+        serde_json::json!({OTHER: 1})
+    );
+    assert_eq!(doc["summary"]["instances"], 4);
+    let later = proxy.later_page_calls();
+    assert_eq!(
+        later.get(&("us-east-1".to_string(), "DescribeInstances".to_string())),
+        Some(&2),
+        "{later:?}"
+    );
+
+    proxy.fault_after_first_page("us-east-1", Fault::Throttle);
+    let (code, doc) = run(repo.path(), &["drift", ".", "--ec2-endpoint", &proxy.url]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(codes(&doc), ["drift::failed"], "{doc:#}");
+    assert_eq!(doc["failedRegions"][0]["region"], "us-east-1");
+    assert_eq!(doc["summary"]["instances"], 0, "nothing counted from the first page alone: {doc:#}");
+    assert_eq!(row(&doc, "web-a", "us-east-1", "m5.large")["running"], serde_json::json!({}));
+}
+
+/// Throttled writes that clear within the attempts are retried and the apply
+/// goes through: every template is created, with two more calls than
+/// templates in the throttled region, and no finding is left.
+#[test]
+fn throttled_writes_that_clear_on_retry_apply_everything() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let repo = fleet();
+    proxy.fault_action("us-west-2", "CreateLaunchTemplate", Fault::ThrottleFirst(2));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_amiset"))
+        .args(["apply", "launch-templates", ".", "--ec2-endpoint", &proxy.url])
+        .args(["--format", "json", "--ec2-attempts", "3", "--ec2-call-timeout", "20"])
+        .current_dir(repo.path())
+        .env("NO_COLOR", "1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("amiset runs");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    assert_eq!(codes(&doc), Vec::<String>::new(), "{doc:#}");
+    let names = ["web-a", "web-b", "web-c", "web-c/c5.large"];
+    assert_eq!(steps(&doc), all_steps("create", &names));
+    for region in ["us-east-1", "us-west-2"] {
+        assert_eq!(describe(&moto, region).len(), names.len(), "{region}");
+    }
+    let creates = writes(&proxy);
+    assert_eq!(
+        creates.get(&("us-west-2".to_string(), "CreateLaunchTemplate".to_string())),
+        Some(&(names.len() + 2))
+    );
+    assert_eq!(
+        creates.get(&("us-east-1".to_string(), "CreateLaunchTemplate".to_string())),
+        Some(&names.len())
+    );
+}

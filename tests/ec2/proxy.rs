@@ -44,7 +44,7 @@ struct State {
     latency: Mutex<Duration>,
     deprecations: Mutex<BTreeMap<String, String>>,
     cache: Mutex<Option<Cache>>,
-    /// Items per page for the three Describe calls (0: moto's single page).
+    /// Items per page for the paginated Describe calls (0: moto's single page).
     page_size: Mutex<usize>,
     /// Items still to serve, by NextToken.
     pages: Mutex<BTreeMap<String, Vec<String>>>,
@@ -126,7 +126,8 @@ impl Proxy {
     }
 
     /// Splits every answer of the paginated Describe calls (images, instance
-    /// types, launch templates and their versions) into pages of `n` items
+    /// types and their offerings, launch templates and their versions,
+    /// instances by reservation) into pages of `n` items
     /// joined by `NextToken`, and DescribeTags answers into pages of `5 × n`
     /// (EC2's largest pages are 200 launch templates and 1,000 tags).
     pub fn page_size(&self, n: usize) {
@@ -298,20 +299,9 @@ fn serve(conn: TcpStream, upstream: &str, state: &State) {
     };
     let fault = fault.or_else(|| {
         let key = (region.clone(), action.clone());
-        state.action_faults.lock().unwrap().get(&key).copied()
+        state.action_faults.lock().unwrap().get_mut(&key).and_then(strike)
     });
-    let fault = fault.or_else(|| {
-        let mut faults = state.faults.lock().unwrap();
-        let fault = faults.get_mut(&region)?;
-        match fault {
-            Fault::ThrottleFirst(0) => None,
-            Fault::ThrottleFirst(n) => {
-                *n -= 1;
-                Some(Fault::Throttle)
-            }
-            other => Some(*other),
-        }
-    });
+    let fault = fault.or_else(|| state.faults.lock().unwrap().get_mut(&region).and_then(strike));
     let out = match fault {
         Some(Fault::Throttle) => response(
             "503 Service Unavailable",
@@ -340,9 +330,22 @@ fn serve(conn: TcpStream, upstream: &str, state: &State) {
     let _ = conn.shutdown(Shutdown::Both);
 }
 
+/// The fault to serve now: a `ThrottleFirst` counts down and ends at zero.
+fn strike(fault: &mut Fault) -> Option<Fault> {
+    match fault {
+        Fault::ThrottleFirst(0) => None,
+        Fault::ThrottleFirst(n) => {
+            *n -= 1;
+            Some(Fault::Throttle)
+        }
+        other => Some(*other),
+    }
+}
+
 /// The element that holds the items of each paginated answer.
-const ITEM_SETS: [(&str, &str); 6] = [
+const ITEM_SETS: [(&str, &str); 7] = [
     ("DescribeImages", "imagesSet"),
+    ("DescribeInstances", "reservationSet"),
     ("DescribeInstanceTypeOfferings", "instanceTypeOfferingSet"),
     ("DescribeInstanceTypes", "instanceTypeSet"),
     ("DescribeLaunchTemplates", "launchTemplates"),
@@ -428,7 +431,8 @@ fn upstream_answer(upstream: &str, req: &Request, region: &str, state: &State) -
         return hit;
     }
     let action = action_of(&req.body);
-    let paging = *state.page_size.lock().unwrap() > 0 && (action.starts_with("DescribeLaunchTemplate") || action == "DescribeTags");
+    let paging = *state.page_size.lock().unwrap() > 0
+        && (action.starts_with("DescribeLaunchTemplate") || action == "DescribeTags" || action == "DescribeInstances");
     let Some(resp) = forward(upstream, req, paging) else {
         return response("502 Bad Gateway", "text/plain", b"upstream failed");
     };
