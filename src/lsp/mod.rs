@@ -791,20 +791,26 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn after_a_panic_every_analysis_is_rebuilt_from_disk_and_the_open_buffers() {
+    /// A config repository of `files` in a temporary directory, and its canonical root.
+    fn repository(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
-        for (path, text) in [
-            ("amiset.toml", POLICY),
-            ("ami-sets/ubuntu.toml", SET),
-            ("worker-types/linux.toml", LINUX),
-            ("worker-types/other.toml", LINUX),
-        ] {
+        for (path, text) in files {
             let p = root.join(path);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, text).unwrap();
         }
+        (dir, root)
+    }
+
+    #[test]
+    fn after_a_panic_every_analysis_is_rebuilt_from_disk_and_the_open_buffers() {
+        let (_dir, root) = repository(&[
+            ("amiset.toml", POLICY),
+            ("ami-sets/ubuntu.toml", SET),
+            ("worker-types/linux.toml", LINUX),
+            ("worker-types/other.toml", LINUX),
+        ]);
         let mut s = Server::new(Limits::default());
         s.initialized = true;
         // An open buffer that differs from the disk: it names a set that does not exist.
@@ -859,17 +865,11 @@ mod tests {
 
     #[test]
     fn a_published_file_that_is_clean_after_the_rebuild_is_cleared() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        for (path, text) in [
+        let (_dir, root) = repository(&[
             ("amiset.toml", POLICY),
             ("ami-sets/ubuntu.toml", SET),
             ("worker-types/linux.toml", LINUX),
-        ] {
-            let p = root.join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
+        ]);
         let mut s = Server::new(Limits::default());
         s.initialized = true;
         s.load(&root).unwrap();
