@@ -4,6 +4,7 @@
 //! calls that grow with regions, offline snapshots, and the launch-time
 //! verifier of the library.
 
+mod common;
 #[path = "ec2/fleet.rs"]
 mod fleet;
 #[path = "ec2/moto.rs"]
@@ -16,6 +17,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use common::{code_and_doc, codes};
 use fleet::{REGIONS20, Repo, big_fleet, entry, worker};
 use moto::{Moto, Template, copy_image, deregister};
 use proxy::{Fault, Proxy};
@@ -48,43 +50,16 @@ fn policy(extra: &str) -> String {
     )
 }
 
-/// The binary under test: `$AMISET_BIN` when set (a copy that concurrent
-/// builds cannot replace mid-run), else the one cargo built.
-pub fn bin() -> std::path::PathBuf {
-    std::env::var_os("AMISET_BIN").map_or_else(|| env!("CARGO_BIN_EXE_amiset").into(), Into::into)
-}
-
-/// Runs the real binary with dummy credentials and no instance metadata.
+/// Runs the real binary against the emulator as of [`NOW`].
 fn amiset(dir: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(bin())
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AMISET_NOW", NOW)
-        .output()
-        .expect("the amiset binary runs")
+    common::amiset_emulated(dir, args, &[("AMISET_NOW", NOW)])
 }
 
 /// `check --ec2` through `endpoint`: (exit code, parsed JSON).
 fn check(repo: &Repo, endpoint: &str, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["check", ".", "--format", "json", "--ec2", "--ec2-endpoint", endpoint];
     args.extend_from_slice(extra);
-    parse(amiset(repo.path(), &args))
-}
-
-fn parse(out: Output) -> (i32, Value) {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(&text).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{text}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().expect("exit code"), json)
+    code_and_doc(&amiset(repo.path(), &args))
 }
 
 /// (code, file, line, column) of every finding.
@@ -102,10 +77,6 @@ fn findings(json: &Value) -> Vec<(String, String, u64, u64)> {
             )
         })
         .collect()
-}
-
-fn codes(json: &Value) -> Vec<String> {
-    findings(json).into_iter().map(|f| f.0).collect()
 }
 
 /// A valid fleet: per region an x86_64 entry (hvm + pv) and an arm64 entry,
@@ -259,7 +230,7 @@ fn every_broken_ami_and_instance_type_gets_its_finding_at_its_value() {
         repo.path(),
         &["check", ".", "--format", "json", "--ec2-inventory", snap.to_str().unwrap()],
     );
-    let (offline_code, offline_json) = parse(offline);
+    let (offline_code, offline_json) = code_and_doc(&offline);
     assert_eq!((offline_code, offline_json), (code, json));
 }
 
@@ -309,13 +280,12 @@ fn deprecation_is_an_error_after_and_a_warning_within_the_window() {
     assert_eq!(out.status.code(), Some(0));
     drop(proxy);
     drop(moto);
-    let later_now = std::process::Command::new(bin())
-        .args(["check", ".", "--format", "json", "--ec2-inventory", "snap.json"])
-        .current_dir(fleet.repo.path())
-        .env("AMISET_NOW", "2026-06-20T00:00:00Z")
-        .output()
-        .expect("amiset runs");
-    let (code, json) = parse(later_now);
+    let later_now = common::amiset_with(
+        fleet.repo.path(),
+        &["check", ".", "--format", "json", "--ec2-inventory", "snap.json"],
+        &[("AMISET_NOW", "2026-06-20T00:00:00Z")],
+    );
+    let (code, json) = code_and_doc(&later_now);
     let deprecated: BTreeSet<(String, u64)> = findings(&json).into_iter().filter(|f| f.1 == set).map(|f| (f.0, f.2)).collect();
     let expected: BTreeSet<(String, u64)> = [
         ("ec2::ami-deprecated".to_string(), fleet.repo.position(set, past).0),
@@ -527,7 +497,7 @@ fn compile_ec2_writes_only_what_ec2_verified() {
             &proxy.url,
         ];
         args.extend_from_slice(flags);
-        parse(amiset(fleet.repo.path(), &args))
+        code_and_doc(&amiset(fleet.repo.path(), &args))
     };
     let out = fleet.repo.path().join("out");
     let (code, json) = compile("out", &[]);
@@ -601,7 +571,7 @@ fn a_snapshot_with_failed_calls_stays_unverified_offline() {
         ]
         .concat(),
     );
-    let (snap_code, snap_json) = parse(snapshot);
+    let (snap_code, snap_json) = code_and_doc(&snapshot);
     assert_eq!(snap_code, 1, "failed calls are reported: {snap_json:#}");
     assert!(
         codes(&snap_json).iter().all(|c| c == "ec2::unverified") && !codes(&snap_json).is_empty(),
@@ -610,7 +580,7 @@ fn a_snapshot_with_failed_calls_stays_unverified_offline() {
     drop(proxy);
     drop(moto);
 
-    let (code, offline) = parse(amiset(
+    let (code, offline) = code_and_doc(&amiset(
         fleet.repo.path(),
         &["check", ".", "--format", "json", "--ec2-inventory", "snap.json"],
     ));
@@ -687,12 +657,11 @@ fn a_malformed_clock_or_snapshot_is_a_tool_error() {
         String::from_utf8_lossy(&out.stderr)
     );
     repo.write("snap.json", "{\"format\": 1, \"regions\": {}}");
-    let out = std::process::Command::new(bin())
-        .args(["check", ".", "--ec2-inventory", "snap.json"])
-        .current_dir(repo.path())
-        .env("AMISET_NOW", "yesterday")
-        .output()
-        .expect("amiset runs");
+    let out = common::amiset_with(
+        repo.path(),
+        &["check", ".", "--ec2-inventory", "snap.json"],
+        &[("AMISET_NOW", "yesterday")],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("AMISET_NOW"));
 }
@@ -883,15 +852,13 @@ fn progress_shows_on_a_terminal_after_a_second_and_never_otherwise() {
         // `script` gives the command a pseudo-terminal; its output is stdout and stderr together.
         let cmd = format!(
             "'{}' check . --format json --ec2 --ec2-endpoint {} {extra}",
-            bin().display(),
+            common::bin().display(),
             proxy.url
         );
         let out = std::process::Command::new("script")
             .args(["-qec", &cmd, "/dev/null"])
             .current_dir(fleet.repo.path())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(common::EMULATOR_ENV)
             .output()
             .expect("`script` (util-linux) runs");
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -938,7 +905,7 @@ fn missing_credentials_are_unverified_without_waiting_for_instance_metadata() {
     let home = tempfile::tempdir().expect("temp home");
     let port = moto::free_port();
     let started = Instant::now();
-    let mut cmd = std::process::Command::new(bin());
+    let mut cmd = std::process::Command::new(common::bin());
     cmd.args([
         "check",
         ".",
@@ -955,7 +922,7 @@ fn missing_credentials_are_unverified_without_waiting_for_instance_metadata() {
             cmd.env_remove(k);
         }
     }
-    let (code, json) = parse(cmd.output().expect("amiset runs"));
+    let (code, json) = code_and_doc(&cmd.output().expect("amiset runs"));
     assert_eq!(code, 1);
     assert_eq!(codes(&json), vec!["ec2::unverified", "ec2::unverified"], "{json:#}");
     let message = json["findings"][0]["message"].as_str().unwrap().to_lowercase();
