@@ -86,6 +86,15 @@ struct Fleet {
     amis: BTreeMap<(&'static str, &'static str), String>,
 }
 
+/// moto with [`templates`], the fault proxy in front of it, and
+/// [`valid_fleet`] on it.
+fn live_fleet() -> (Moto, Proxy, Fleet) {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let fleet = valid_fleet(&moto);
+    (moto, proxy, fleet)
+}
+
 fn valid_fleet(moto: &Moto) -> Fleet {
     let repo = Repo::new(&policy(""));
     let mut set = String::from("description = \"linux\"\n\n");
@@ -119,9 +128,7 @@ fn valid_fleet(moto: &Moto) -> Fleet {
 
 #[test]
 fn valid_fleet_passes_without_a_finding() {
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+    let (_moto, proxy, fleet) = live_fleet();
     let (code, json) = check(&fleet.repo, &proxy.url, &[]);
     assert_eq!(findings(&json), vec![], "{json:#}");
     assert_eq!(code, 0);
@@ -236,9 +243,7 @@ fn every_broken_ami_and_instance_type_gets_its_finding_at_its_value() {
 
 #[test]
 fn deprecation_is_an_error_after_and_a_warning_within_the_window() {
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+    let (moto, proxy, fleet) = live_fleet();
     let past = &fleet.amis[&("us-east-1", "hvm")];
     let soon = &fleet.amis[&("us-east-2", "hvm")];
     let later = &fleet.amis[&("us-west-2", "hvm")];
@@ -317,9 +322,7 @@ fn calls_in(proxy: &Proxy, region: &str) -> usize {
 /// that `setup` makes fail in us-west-2: everything us-west-2 covers, and
 /// nothing else, is `ec2::unverified`. Returns those findings' messages and the proxy.
 fn unverified_west(setup: impl FnOnce(&Proxy), flags: &[&str]) -> (Vec<String>, Proxy) {
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+    let (_moto, proxy, fleet) = live_fleet();
     fleet.repo.write(
         "ami-sets/extra.toml",
         &entry("us-east-2", "x86_64", Some("ami-0000000000000beef"), None),
@@ -445,9 +448,7 @@ fn a_fault_on_page_two_only_leaves_the_whole_call_unverified() {
 /// no finding is left from the throttled attempts.
 #[test]
 fn throttling_that_clears_after_a_retry_passes() {
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+    let (_moto, proxy, fleet) = live_fleet();
     // Two of the three calls in us-west-2 are throttled once each (or one twice).
     proxy.fault("us-west-2", Fault::ThrottleFirst(2));
     let (code, json) = check(&fleet.repo, &proxy.url, &IMPATIENT);
@@ -481,9 +482,7 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 /// what it was, and a new OUT is never created.
 #[test]
 fn compile_ec2_writes_only_what_ec2_verified() {
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+    let (moto, proxy, fleet) = live_fleet();
     let compile = |out: &str, flags: &[&str]| {
         let mut args = vec![
             "compile",
@@ -539,9 +538,7 @@ fn compile_ec2_writes_only_what_ec2_verified() {
 /// exactly as the live check says, and the other regions are verified.
 #[test]
 fn a_snapshot_with_failed_calls_stays_unverified_offline() {
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+    let (moto, proxy, fleet) = live_fleet();
     fleet.repo.write(
         "ami-sets/extra.toml",
         &entry("us-east-2", "x86_64", Some("ami-0000000000000beef"), None),
@@ -671,9 +668,7 @@ fn launch_verifier_asks_once_per_region_per_burst() {
     use amiset::ec2::client::{Ec2, Options};
     use amiset::ec2::launch::LaunchVerifier;
 
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+    let (moto, proxy, fleet) = live_fleet();
     let (config, specs) = builder_specs(&fleet);
     let now = amiset::ec2::inventory::parse_rfc3339(NOW).unwrap();
     moto::block_on(async {
@@ -743,9 +738,7 @@ fn launch_verifier_caches_a_failure_as_unverified_for_the_ttl() {
     use amiset::ec2::client::{Ec2, Options};
     use amiset::ec2::launch::LaunchVerifier;
 
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+    let (_moto, proxy, fleet) = live_fleet();
     let (config, specs) = builder_specs(&fleet);
     let now = amiset::ec2::inventory::parse_rfc3339(NOW).unwrap();
     // AuthFailure is not retried, so one fetch is one call.
@@ -844,9 +837,7 @@ async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>)
 
 #[test]
 fn progress_shows_on_a_terminal_after_a_second_and_never_otherwise() {
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+    let (_moto, proxy, fleet) = live_fleet();
     proxy.latency(Duration::from_millis(1200));
     let run_on_tty = |extra: &str| {
         // `script` gives the command a pseudo-terminal; its output is stdout and stderr together.

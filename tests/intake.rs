@@ -636,13 +636,7 @@ fn deregister_goes_on_past_a_call_that_fails() {
         .map(|(r, id)| (r.clone(), id, r == "us-west-2"))
         .collect();
     assert_eq!(outcomes, expected);
-    let codes: Vec<&str> = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap())
-        .collect();
-    assert_eq!(codes, ["unreferenced::deregister-failed"; 2], "{doc:#}");
+    assert_eq!(common::codes(&doc), ["unreferenced::deregister-failed"; 2], "{doc:#}");
     let failed: Vec<&str> = doc["findings"]
         .as_array()
         .unwrap()

@@ -98,6 +98,18 @@ pub fn codes(doc: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The codes of the findings of a `--format json` document that are
+/// errors, in order.
+pub fn error_codes(doc: &serde_json::Value) -> Vec<String> {
+    doc["findings"]
+        .as_array()
+        .expect("a findings array")
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| f["code"].as_str().expect("a code").to_string())
+        .collect()
+}
+
 /// The directory of this crate.
 pub fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
