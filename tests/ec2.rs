@@ -318,11 +318,9 @@ fn calls_in(proxy: &Proxy, region: &str) -> usize {
     proxy.calls().iter().filter(|((r, _), _)| r == region).map(|(_, n)| n).sum()
 }
 
-/// The valid fleet plus a missing AMI in us-east-2, checked through a proxy
-/// that `setup` makes fail in us-west-2: everything us-west-2 covers, and
-/// nothing else, is `ec2::unverified`. Returns those findings' messages and the proxy.
-fn unverified_west(setup: impl FnOnce(&Proxy), flags: &[&str]) -> (Vec<String>, Proxy) {
-    let (_moto, proxy, fleet) = live_fleet();
+/// Adds to `fleet` a set `extra` whose us-east-2 AMI does not exist, and a
+/// worker type on it.
+fn add_missing_ami(fleet: &Fleet) {
     fleet.repo.write(
         "ami-sets/extra.toml",
         &entry("us-east-2", "x86_64", Some("ami-0000000000000beef"), None),
@@ -331,6 +329,14 @@ fn unverified_west(setup: impl FnOnce(&Proxy), flags: &[&str]) -> (Vec<String>, 
         "worker-types/extra-user.toml",
         &worker(Some("extra"), &["m5.large"], &[("us-east-2", None)]),
     );
+}
+
+/// The valid fleet plus a missing AMI in us-east-2, checked through a proxy
+/// that `setup` makes fail in us-west-2: everything us-west-2 covers, and
+/// nothing else, is `ec2::unverified`. Returns those findings' messages and the proxy.
+fn unverified_west(setup: impl FnOnce(&Proxy), flags: &[&str]) -> (Vec<String>, Proxy) {
+    let (_moto, proxy, fleet) = live_fleet();
+    add_missing_ami(&fleet);
     setup(&proxy);
     let started = Instant::now();
     let (code, json) = check(&fleet.repo, &proxy.url, flags);
@@ -539,14 +545,7 @@ fn compile_ec2_writes_only_what_ec2_verified() {
 #[test]
 fn a_snapshot_with_failed_calls_stays_unverified_offline() {
     let (moto, proxy, fleet) = live_fleet();
-    fleet.repo.write(
-        "ami-sets/extra.toml",
-        &entry("us-east-2", "x86_64", Some("ami-0000000000000beef"), None),
-    );
-    fleet.repo.write(
-        "worker-types/extra-user.toml",
-        &worker(Some("extra"), &["m5.large"], &[("us-east-2", None)]),
-    );
+    add_missing_ami(&fleet);
     proxy.fault("us-west-2", Fault::AuthFailure);
     let (live_code, live) = check(&fleet.repo, &proxy.url, &IMPATIENT);
     assert_eq!(live_code, 1);
