@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::repo::Repo;
-use common::{amiset, codes, copy_dir, git, json, manifest_dir, stderr, stdout};
+use common::{amiset, codes, copy_dir, error_codes, git, json, manifest_dir, stderr, stdout};
 use serde_json::Value as Json;
 
 /// Runs authorize for `author` with `--format json`; returns the exit code and the document.
@@ -359,9 +359,9 @@ fn works_in_a_bare_clone_with_a_config_subdirectory() {
         repo.root.parent().unwrap(),
         &["clone", "-q", "--bare", repo.root.to_str().unwrap(), bare.to_str().unwrap()],
     );
-    let out = amiset(
-        Path::new("/"),
-        &[
+    // From outside the repository: only --repo and --dir say where the config is.
+    let authorize = |format: &str| {
+        let args = [
             "authorize",
             "--repo",
             bare.to_str().unwrap(),
@@ -374,31 +374,16 @@ fn works_in_a_bare_clone_with_a_config_subdirectory() {
             "--author",
             "@carol",
             "--format",
-            "json",
-        ],
-    );
+            format,
+        ];
+        amiset(Path::new("/"), &args)
+    };
+    let out = authorize("json");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let doc: Json = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(required(&doc), [req("manage-ami-set:ubuntu-2204", false)]);
     // github annotations carry the path from the repository root.
-    let out = amiset(
-        Path::new("/"),
-        &[
-            "authorize",
-            "--repo",
-            bare.to_str().unwrap(),
-            "--dir",
-            "fleet",
-            "--base",
-            "main",
-            "--head",
-            "pr",
-            "--author",
-            "@carol",
-            "--format",
-            "github",
-        ],
-    );
+    let out = authorize("github");
     assert!(
         stdout(&out).starts_with("::error file=fleet/ami-sets/ubuntu-2204.toml,line=1,col=1,title=scope%3A%3Amissing::"),
         "{}",
@@ -483,23 +468,37 @@ fn criss_cross(repo: &Repo, harden: impl Fn(&Repo), attack: impl Fn(&Repo)) {
     assert_eq!(bases.lines().count(), 2, "the history must be criss-cross: {bases}");
 }
 
-const MALLORY: &str = "aws-provisioner:admin                             @mallory\n";
-
-#[test]
-fn a_criss_cross_merge_cannot_revert_a_scopes_change_of_the_base() {
+/// [`criss_cross`] in a new repository whose `main` first commits `weak`
+/// to `path`: the admin's hardening writes `hardened` there, and `attack`
+/// runs on `atk`.
+fn criss_cross_hardening(path: &str, weak: &str, hardened: &str, attack: impl Fn(&Repo)) -> Repo {
     let repo = Repo::new();
     repo.git(&["checkout", "-q", "main"]);
-    let scopes = std::fs::read_to_string(repo.root.join("SCOPES")).unwrap();
-    repo.write("SCOPES", &format!("{scopes}{MALLORY}")).commit();
+    repo.write(path, weak).commit();
     criss_cross(
         &repo,
         |r| {
-            r.write("SCOPES", &scopes);
+            r.write(path, hardened);
         },
-        |r| {
-            r.write("SCOPES", &format!("{scopes}{MALLORY}"));
-        },
+        attack,
     );
+    repo
+}
+
+const MALLORY: &str = "aws-provisioner:admin                             @mallory\n";
+
+/// SCOPES of config-example, the file every [`Repo`] starts with.
+fn example_scopes() -> String {
+    std::fs::read_to_string(manifest_dir().join("config-example/SCOPES")).unwrap()
+}
+
+#[test]
+fn a_criss_cross_merge_cannot_revert_a_scopes_change_of_the_base() {
+    let scopes = example_scopes();
+    let weak = format!("{scopes}{MALLORY}");
+    let repo = criss_cross_hardening("SCOPES", &weak, &scopes, |r| {
+        r.write("SCOPES", &weak);
+    });
     // What merging really does: the merge result grants @mallory the admin again.
     let merged = common::git(&repo.root, &["merge-tree", "--write-tree", "main", "atk"]);
     let merged_scopes = common::git(&repo.root, &["show", &format!("{}:SCOPES", merged.lines().next().unwrap())]);
@@ -516,18 +515,10 @@ fn a_criss_cross_merge_cannot_revert_a_scopes_change_of_the_base() {
 
 #[test]
 fn a_criss_cross_merge_cannot_revert_the_hardening_of_a_workflow() {
-    let repo = Repo::new();
-    repo.git(&["checkout", "-q", "main"]);
-    repo.write(".github/workflows/gate.yml", "permissions: write-all\n").commit();
-    criss_cross(
-        &repo,
-        |r| {
-            r.write(".github/workflows/gate.yml", "permissions: {}\n");
-        },
-        |r| {
-            r.write(".github/workflows/gate.yml", "permissions: write-all\n");
-        },
-    );
+    let gate = ".github/workflows/gate.yml";
+    let repo = criss_cross_hardening(gate, "permissions: write-all\n", "permissions: {}\n", |r| {
+        r.write(gate, "permissions: write-all\n");
+    });
     let (code, doc) = json(&repo.root, &["authorize", "--base", "main", "--head", "atk", "--author", "@carol"]);
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(required(&doc), [req("admin", false)]);
@@ -539,19 +530,10 @@ fn a_criss_cross_merge_cannot_revert_the_hardening_of_a_workflow() {
 
 #[test]
 fn an_honest_criss_cross_history_is_judged_by_its_own_change_only() {
-    let repo = Repo::new();
-    repo.git(&["checkout", "-q", "main"]);
-    let scopes = std::fs::read_to_string(repo.root.join("SCOPES")).unwrap();
-    repo.write("SCOPES", &format!("{scopes}{MALLORY}")).commit();
-    criss_cross(
-        &repo,
-        |r| {
-            r.write("SCOPES", &scopes);
-        },
-        |r| {
-            r.edit(WORKER, "maxCapacity = 200", "maxCapacity = 220");
-        },
-    );
+    let scopes = example_scopes();
+    let repo = criss_cross_hardening("SCOPES", &format!("{scopes}{MALLORY}"), &scopes, |r| {
+        r.edit(WORKER, "maxCapacity = 200", "maxCapacity = 220");
+    });
     let (code, doc) = json(&repo.root, &["authorize", "--base", "main", "--head", "atk", "--author", "@carol"]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(required(&doc), [req("manage-worker-type:gecko-t-linux-large", true)]);
@@ -791,15 +773,4 @@ fn check_rev_with_base_refuses_an_ami_the_base_revoked_after_the_branch_point() 
             || doc["findings"][0]["help"].as_str().unwrap_or("").contains("CVE-2026-9999"),
         "{doc:#}"
     );
-}
-
-/// Codes of the findings that are errors.
-fn error_codes(doc: &Json) -> Vec<String> {
-    doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["severity"] == "error")
-        .map(|f| f["code"].as_str().unwrap().to_string())
-        .collect()
 }

@@ -150,12 +150,7 @@ fn config_example_passes() {
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(doc["summary"]["errors"], 0);
     // The legacy worker type is reported under `legacyImageIds = "warn"`.
-    let codes: Vec<&str> = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap())
-        .collect();
+    let codes = codes(&doc);
     // And the zoned worker type leaves out the one pair `offerings.json` says is not offered.
     assert_eq!(
         codes,

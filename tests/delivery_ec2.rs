@@ -4,6 +4,7 @@
 //! untagged templates left alone, `--prune`, a failing region and the rerun
 //! that converges, and drift after instances were launched from an old version.
 
+mod common;
 #[path = "ec2/fleet.rs"]
 mod fleet;
 #[path = "ec2/moto.rs"]
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use aws_sdk_ec2::types::{LaunchTemplateSpecification, ResourceType, Tag, TagSpecification};
+use common::codes;
 use fleet::Repo;
 use moto::{Moto, Template, block_on};
 use proxy::{Fault, Proxy};
@@ -37,21 +39,11 @@ fn templates() -> Vec<Template> {
     [OLD, NEW, OTHER].iter().map(|id| Template::new(*id, "hvm", "x86_64")).collect()
 }
 
+/// Runs the real binary against the emulator with `--format json`, one
+/// attempt a call: the exit code and the document.
 fn run(dir: &Path, args: &[&str]) -> (i32, Value) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_amiset"))
-        .args(args)
-        .args(["--format", "json", "--ec2-attempts", "1", "--ec2-call-timeout", "20"])
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("amiset runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code().expect("exit code"), json)
+    let fixed = ["--format", "json", "--ec2-attempts", "1", "--ec2-call-timeout", "20"];
+    common::code_and_doc(&common::amiset_emulated(dir, &[args, &fixed].concat(), &[]))
 }
 
 fn apply(repo: &Repo, endpoint: &str, extra: &[&str]) -> (i32, Value) {
@@ -73,15 +65,6 @@ fn steps(doc: &Value) -> Vec<(String, String, String)> {
                 s["action"].as_str().unwrap().to_string(),
             )
         })
-        .collect()
-}
-
-fn codes(doc: &Value) -> Vec<String> {
-    doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap().to_string())
         .collect()
 }
 

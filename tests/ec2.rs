@@ -4,6 +4,7 @@
 //! calls that grow with regions, offline snapshots, and the launch-time
 //! verifier of the library.
 
+mod common;
 #[path = "ec2/fleet.rs"]
 mod fleet;
 #[path = "ec2/moto.rs"]
@@ -16,6 +17,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use common::{code_and_doc, codes};
 use fleet::{REGIONS20, Repo, big_fleet, entry, worker};
 use moto::{Moto, Template, copy_image, deregister};
 use proxy::{Fault, Proxy};
@@ -48,43 +50,16 @@ fn policy(extra: &str) -> String {
     )
 }
 
-/// The binary under test: `$AMISET_BIN` when set (a copy that concurrent
-/// builds cannot replace mid-run), else the one cargo built.
-pub fn bin() -> std::path::PathBuf {
-    std::env::var_os("AMISET_BIN").map_or_else(|| env!("CARGO_BIN_EXE_amiset").into(), Into::into)
-}
-
-/// Runs the real binary with dummy credentials and no instance metadata.
+/// Runs the real binary against the emulator as of [`NOW`].
 fn amiset(dir: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(bin())
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AMISET_NOW", NOW)
-        .output()
-        .expect("the amiset binary runs")
+    common::amiset_emulated(dir, args, &[("AMISET_NOW", NOW)])
 }
 
 /// `check --ec2` through `endpoint`: (exit code, parsed JSON).
 fn check(repo: &Repo, endpoint: &str, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["check", ".", "--format", "json", "--ec2", "--ec2-endpoint", endpoint];
     args.extend_from_slice(extra);
-    parse(amiset(repo.path(), &args))
-}
-
-fn parse(out: Output) -> (i32, Value) {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(&text).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{text}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().expect("exit code"), json)
+    code_and_doc(&amiset(repo.path(), &args))
 }
 
 /// (code, file, line, column) of every finding.
@@ -104,15 +79,20 @@ fn findings(json: &Value) -> Vec<(String, String, u64, u64)> {
         .collect()
 }
 
-fn codes(json: &Value) -> Vec<String> {
-    findings(json).into_iter().map(|f| f.0).collect()
-}
-
 /// A valid fleet: per region an x86_64 entry (hvm + pv) and an arm64 entry,
 /// all copied into the region; a worker type on the set, one on a legacy ImageId.
 struct Fleet {
     repo: Repo,
     amis: BTreeMap<(&'static str, &'static str), String>,
+}
+
+/// moto with [`templates`], the fault proxy in front of it, and
+/// [`valid_fleet`] on it.
+fn live_fleet() -> (Moto, Proxy, Fleet) {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let fleet = valid_fleet(&moto);
+    (moto, proxy, fleet)
 }
 
 fn valid_fleet(moto: &Moto) -> Fleet {
@@ -148,9 +128,7 @@ fn valid_fleet(moto: &Moto) -> Fleet {
 
 #[test]
 fn valid_fleet_passes_without_a_finding() {
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+    let (_moto, proxy, fleet) = live_fleet();
     let (code, json) = check(&fleet.repo, &proxy.url, &[]);
     assert_eq!(findings(&json), vec![], "{json:#}");
     assert_eq!(code, 0);
@@ -259,15 +237,13 @@ fn every_broken_ami_and_instance_type_gets_its_finding_at_its_value() {
         repo.path(),
         &["check", ".", "--format", "json", "--ec2-inventory", snap.to_str().unwrap()],
     );
-    let (offline_code, offline_json) = parse(offline);
+    let (offline_code, offline_json) = code_and_doc(&offline);
     assert_eq!((offline_code, offline_json), (code, json));
 }
 
 #[test]
 fn deprecation_is_an_error_after_and_a_warning_within_the_window() {
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+    let (moto, proxy, fleet) = live_fleet();
     let past = &fleet.amis[&("us-east-1", "hvm")];
     let soon = &fleet.amis[&("us-east-2", "hvm")];
     let later = &fleet.amis[&("us-west-2", "hvm")];
@@ -309,13 +285,12 @@ fn deprecation_is_an_error_after_and_a_warning_within_the_window() {
     assert_eq!(out.status.code(), Some(0));
     drop(proxy);
     drop(moto);
-    let later_now = std::process::Command::new(bin())
-        .args(["check", ".", "--format", "json", "--ec2-inventory", "snap.json"])
-        .current_dir(fleet.repo.path())
-        .env("AMISET_NOW", "2026-06-20T00:00:00Z")
-        .output()
-        .expect("amiset runs");
-    let (code, json) = parse(later_now);
+    let later_now = common::amiset_with(
+        fleet.repo.path(),
+        &["check", ".", "--format", "json", "--ec2-inventory", "snap.json"],
+        &[("AMISET_NOW", "2026-06-20T00:00:00Z")],
+    );
+    let (code, json) = code_and_doc(&later_now);
     let deprecated: BTreeSet<(String, u64)> = findings(&json).into_iter().filter(|f| f.1 == set).map(|f| (f.0, f.2)).collect();
     let expected: BTreeSet<(String, u64)> = [
         ("ec2::ami-deprecated".to_string(), fleet.repo.position(set, past).0),
@@ -343,13 +318,9 @@ fn calls_in(proxy: &Proxy, region: &str) -> usize {
     proxy.calls().iter().filter(|((r, _), _)| r == region).map(|(_, n)| n).sum()
 }
 
-/// The valid fleet plus a missing AMI in us-east-2, checked through a proxy
-/// that `setup` makes fail in us-west-2: everything us-west-2 covers, and
-/// nothing else, is `ec2::unverified`. Returns those findings' messages and the proxy.
-fn unverified_west(setup: impl FnOnce(&Proxy), flags: &[&str]) -> (Vec<String>, Proxy) {
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+/// Adds to `fleet` a set `extra` whose us-east-2 AMI does not exist, and a
+/// worker type on it.
+fn add_missing_ami(fleet: &Fleet) {
     fleet.repo.write(
         "ami-sets/extra.toml",
         &entry("us-east-2", "x86_64", Some("ami-0000000000000beef"), None),
@@ -358,6 +329,14 @@ fn unverified_west(setup: impl FnOnce(&Proxy), flags: &[&str]) -> (Vec<String>, 
         "worker-types/extra-user.toml",
         &worker(Some("extra"), &["m5.large"], &[("us-east-2", None)]),
     );
+}
+
+/// The valid fleet plus a missing AMI in us-east-2, checked through a proxy
+/// that `setup` makes fail in us-west-2: everything us-west-2 covers, and
+/// nothing else, is `ec2::unverified`. Returns those findings' messages and the proxy.
+fn unverified_west(setup: impl FnOnce(&Proxy), flags: &[&str]) -> (Vec<String>, Proxy) {
+    let (_moto, proxy, fleet) = live_fleet();
+    add_missing_ami(&fleet);
     setup(&proxy);
     let started = Instant::now();
     let (code, json) = check(&fleet.repo, &proxy.url, flags);
@@ -475,9 +454,7 @@ fn a_fault_on_page_two_only_leaves_the_whole_call_unverified() {
 /// no finding is left from the throttled attempts.
 #[test]
 fn throttling_that_clears_after_a_retry_passes() {
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+    let (_moto, proxy, fleet) = live_fleet();
     // Two of the three calls in us-west-2 are throttled once each (or one twice).
     proxy.fault("us-west-2", Fault::ThrottleFirst(2));
     let (code, json) = check(&fleet.repo, &proxy.url, &IMPATIENT);
@@ -511,9 +488,7 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 /// what it was, and a new OUT is never created.
 #[test]
 fn compile_ec2_writes_only_what_ec2_verified() {
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+    let (moto, proxy, fleet) = live_fleet();
     let compile = |out: &str, flags: &[&str]| {
         let mut args = vec![
             "compile",
@@ -527,7 +502,7 @@ fn compile_ec2_writes_only_what_ec2_verified() {
             &proxy.url,
         ];
         args.extend_from_slice(flags);
-        parse(amiset(fleet.repo.path(), &args))
+        code_and_doc(&amiset(fleet.repo.path(), &args))
     };
     let out = fleet.repo.path().join("out");
     let (code, json) = compile("out", &[]);
@@ -569,17 +544,8 @@ fn compile_ec2_writes_only_what_ec2_verified() {
 /// exactly as the live check says, and the other regions are verified.
 #[test]
 fn a_snapshot_with_failed_calls_stays_unverified_offline() {
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
-    fleet.repo.write(
-        "ami-sets/extra.toml",
-        &entry("us-east-2", "x86_64", Some("ami-0000000000000beef"), None),
-    );
-    fleet.repo.write(
-        "worker-types/extra-user.toml",
-        &worker(Some("extra"), &["m5.large"], &[("us-east-2", None)]),
-    );
+    let (moto, proxy, fleet) = live_fleet();
+    add_missing_ami(&fleet);
     proxy.fault("us-west-2", Fault::AuthFailure);
     let (live_code, live) = check(&fleet.repo, &proxy.url, &IMPATIENT);
     assert_eq!(live_code, 1);
@@ -601,7 +567,7 @@ fn a_snapshot_with_failed_calls_stays_unverified_offline() {
         ]
         .concat(),
     );
-    let (snap_code, snap_json) = parse(snapshot);
+    let (snap_code, snap_json) = code_and_doc(&snapshot);
     assert_eq!(snap_code, 1, "failed calls are reported: {snap_json:#}");
     assert!(
         codes(&snap_json).iter().all(|c| c == "ec2::unverified") && !codes(&snap_json).is_empty(),
@@ -610,7 +576,7 @@ fn a_snapshot_with_failed_calls_stays_unverified_offline() {
     drop(proxy);
     drop(moto);
 
-    let (code, offline) = parse(amiset(
+    let (code, offline) = code_and_doc(&amiset(
         fleet.repo.path(),
         &["check", ".", "--format", "json", "--ec2-inventory", "snap.json"],
     ));
@@ -687,12 +653,11 @@ fn a_malformed_clock_or_snapshot_is_a_tool_error() {
         String::from_utf8_lossy(&out.stderr)
     );
     repo.write("snap.json", "{\"format\": 1, \"regions\": {}}");
-    let out = std::process::Command::new(bin())
-        .args(["check", ".", "--ec2-inventory", "snap.json"])
-        .current_dir(repo.path())
-        .env("AMISET_NOW", "yesterday")
-        .output()
-        .expect("amiset runs");
+    let out = common::amiset_with(
+        repo.path(),
+        &["check", ".", "--ec2-inventory", "snap.json"],
+        &[("AMISET_NOW", "yesterday")],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("AMISET_NOW"));
 }
@@ -702,9 +667,7 @@ fn launch_verifier_asks_once_per_region_per_burst() {
     use amiset::ec2::client::{Ec2, Options};
     use amiset::ec2::launch::LaunchVerifier;
 
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+    let (moto, proxy, fleet) = live_fleet();
     let (config, specs) = builder_specs(&fleet);
     let now = amiset::ec2::inventory::parse_rfc3339(NOW).unwrap();
     moto::block_on(async {
@@ -774,9 +737,7 @@ fn launch_verifier_caches_a_failure_as_unverified_for_the_ttl() {
     use amiset::ec2::client::{Ec2, Options};
     use amiset::ec2::launch::LaunchVerifier;
 
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+    let (_moto, proxy, fleet) = live_fleet();
     let (config, specs) = builder_specs(&fleet);
     let now = amiset::ec2::inventory::parse_rfc3339(NOW).unwrap();
     // AuthFailure is not retried, so one fetch is one call.
@@ -875,23 +836,19 @@ async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>)
 
 #[test]
 fn progress_shows_on_a_terminal_after_a_second_and_never_otherwise() {
-    let moto = Moto::start(&templates());
-    let proxy = Proxy::start(&moto.url);
-    let fleet = valid_fleet(&moto);
+    let (_moto, proxy, fleet) = live_fleet();
     proxy.latency(Duration::from_millis(1200));
     let run_on_tty = |extra: &str| {
         // `script` gives the command a pseudo-terminal; its output is stdout and stderr together.
         let cmd = format!(
             "'{}' check . --format json --ec2 --ec2-endpoint {} {extra}",
-            bin().display(),
+            common::bin().display(),
             proxy.url
         );
         let out = std::process::Command::new("script")
             .args(["-qec", &cmd, "/dev/null"])
             .current_dir(fleet.repo.path())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(common::EMULATOR_ENV)
             .output()
             .expect("`script` (util-linux) runs");
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -938,7 +895,7 @@ fn missing_credentials_are_unverified_without_waiting_for_instance_metadata() {
     let home = tempfile::tempdir().expect("temp home");
     let port = moto::free_port();
     let started = Instant::now();
-    let mut cmd = std::process::Command::new(bin());
+    let mut cmd = std::process::Command::new(common::bin());
     cmd.args([
         "check",
         ".",
@@ -955,7 +912,7 @@ fn missing_credentials_are_unverified_without_waiting_for_instance_metadata() {
             cmd.env_remove(k);
         }
     }
-    let (code, json) = parse(cmd.output().expect("amiset runs"));
+    let (code, json) = code_and_doc(&cmd.output().expect("amiset runs"));
     assert_eq!(code, 1);
     assert_eq!(codes(&json), vec!["ec2::unverified", "ec2::unverified"], "{json:#}");
     let message = json["findings"][0]["message"].as_str().unwrap().to_lowercase();

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{amiset, copy_dir, corpus, json, manifest_dir, snapshot_tree, stderr};
+use common::{amiset, codes, copy_dir, corpus, json, manifest_dir, snapshot_tree, stderr};
 use serde_json::{Value as Json, json};
 
 /// Worker-manager's constraints on a worker pool definition for its AWS
@@ -259,10 +259,6 @@ fn config_example_exports_one_valid_pool_per_worker_type_with_the_compiled_image
             .all(|c| c == "taskcluster::not-exported" || c == "policy::legacy-image-id" || c == "offerings::not-offered"),
         "{doc:#}"
     );
-}
-
-fn codes(doc: &Json) -> Vec<String> {
-    common::codes(doc)
 }
 
 #[test]

@@ -313,19 +313,12 @@ fn check_rev_reads_a_revision_without_checking_it_out() {
     .commit()
     .git(&["checkout", "-q", "main"]);
     // The work tree is main (valid); the revision `pr` has the broken reference.
-    let errors = |doc: &Json| -> Vec<String> {
-        let findings = doc["findings"].as_array().unwrap().iter();
-        findings
-            .filter(|f| f["severity"] == "error")
-            .map(|f| f["code"].as_str().unwrap().to_string())
-            .collect()
-    };
     let (code, doc) = json(&repo.root, &["check"]);
     assert_eq!(code, 0, "{doc:#}");
-    assert_eq!(errors(&doc), Vec::<String>::new());
+    assert_eq!(common::error_codes(&doc), Vec::<String>::new());
     let (code, doc) = json(&repo.root, &["check", "--rev", "pr"]);
     assert_eq!(code, 1, "{doc:#}");
-    assert_eq!(errors(&doc), ["ref::unknown-ami-set"]);
+    assert_eq!(common::error_codes(&doc), ["ref::unknown-ami-set"]);
     // A directory the revision lacks is a tool error, not an empty config that passes.
     std::fs::create_dir(repo.root.join("elsewhere")).unwrap();
     let out = amiset(&repo.root, &["check", "--rev", "pr", "elsewhere"]);

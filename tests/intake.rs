@@ -12,6 +12,7 @@ mod proxy;
 use std::path::Path;
 use std::process::Output;
 
+use common::{read, write};
 use moto::{MOTO_ACCOUNT, Moto, Template, copy_named};
 use proxy::{Fault, Proxy};
 use serde_json::Value;
@@ -33,33 +34,9 @@ fn now() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// Runs the real binary against the emulator, as of [`now`].
 fn amiset(dir: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_amiset"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AMISET_NOW", now())
-        .output()
-        .expect("the amiset binary runs")
-}
-
-fn json(out: &Output) -> Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}\n{}", String::from_utf8_lossy(&out.stderr)))
-}
-
-fn write(dir: &Path, path: &str, text: &str) {
-    let path = dir.join(path);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
-
-fn read(dir: &Path, path: &str) -> String {
-    std::fs::read_to_string(dir.join(path)).unwrap()
+    common::amiset_emulated(dir, args, &[("AMISET_NOW", &now())])
 }
 
 /// Asks moto once per region, so that its first, slow answer (it builds the
@@ -69,6 +46,32 @@ fn warm(moto: &Moto) {
         let c = moto.client(region);
         moto::block_on(async { c.describe_images().owners("self").send().await.expect("moto answers") });
     }
+}
+
+/// moto with `templates`, warmed up, behind the fault proxy.
+fn emulator(templates: &[Template]) -> (Moto, Proxy) {
+    let moto = Moto::start(templates);
+    warm(&moto);
+    let proxy = Proxy::start(&moto.url);
+    (moto, proxy)
+}
+
+/// A policy for `regions` that trusts images of moto's account.
+fn policy(regions: &[&str]) -> String {
+    let regions: Vec<String> = regions.iter().map(|r| format!("\"{r}\"")).collect();
+    format!("regions = [{}]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n", regions.join(", "))
+}
+
+/// `update --format json` through `proxy`: the exit code and the document.
+fn update(dir: &Path, proxy: &Proxy) -> (i32, Value) {
+    common::code_and_doc(&amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]))
+}
+
+/// `unreferenced` with `args` through `proxy`, one attempt a call: the exit
+/// code and the document.
+fn unreferenced(dir: &Path, proxy: &Proxy, args: &[&str]) -> (i32, Value) {
+    let ep = ["--ec2-endpoint", proxy.url.as_str(), "--format", "json", "--ec2-attempts", "1"];
+    common::code_and_doc(&amiset(dir, &[&["unreferenced"][..], args, &ep].concat()))
 }
 
 fn t(id: &str, name: &str, virt: &'static str, arch: &'static str, created: &str) -> Template {
@@ -161,9 +164,7 @@ fn young(min_age: &str) -> String {
 
 #[test]
 fn update_takes_the_newest_complete_build_only() {
-    let moto = Moto::start(&templates());
-    warm(&moto);
-    let proxy = Proxy::start(&moto.url);
+    let (moto, proxy) = emulator(&templates());
     // G: its x86_64 image deprecated before "now".
     proxy.deprecate("ami-20006001", "2026-12-01T00:00:00Z");
     // I: the newest build, copied to two of the three regions only.
@@ -208,7 +209,7 @@ fn update_takes_the_newest_complete_build_only() {
     assert_eq!(common::snapshot_tree(dir), before, "--format markdown --dry-run wrote something");
 
     let out = amiset(dir, &[&["update", "--format", "json"][..], &endpoint].concat());
-    let doc = json(&out);
+    let doc = common::doc(&out);
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
     let expected = LINUX
         .replace("hvm = \"ami-20000001\"", "hvm = \"ami-20001001\"")
@@ -261,9 +262,7 @@ fn set(ami: &str, region2: &str) -> String {
 
 #[test]
 fn a_region_that_cannot_be_read_leaves_every_set_covering_it_unchanged() {
-    let moto = Moto::start(&templates());
-    warm(&moto);
-    let proxy = Proxy::start(&moto.url);
+    let (_moto, proxy) = emulator(&templates());
     proxy.fault("us-west-2", Fault::Throttle);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -275,7 +274,7 @@ fn a_region_that_cannot_be_read_leaves_every_set_covering_it_unchanged() {
         dir,
         &["update", "--format", "json", "--ec2-attempts", "1", "--ec2-endpoint", &proxy.url],
     );
-    let doc = json(&out);
+    let doc = common::doc(&out);
     assert_eq!(out.status.code(), Some(1), "{doc:#}");
     assert_eq!(read(dir, "ami-sets/west.toml"), west, "a set covering the failed region changed");
     // Without a deprecation stamped, the newest acceptable build is G.
@@ -337,7 +336,7 @@ fn malformed_sources_are_coded_findings_on_exact_spans() {
         "[source]\nname = { \"x86-64\" = \"v-*\" }\nowners = [\"12\"]\n\n[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-20000001\"\n",
     );
     let out = amiset(dir, &["check", "--format", "json"]);
-    let doc = json(&out);
+    let doc = common::doc(&out);
     assert_eq!(out.status.code(), Some(1));
     let bad = "ami-sets/bad.toml".to_string();
     let keys = "ami-sets/keys.toml".to_string();
@@ -364,8 +363,8 @@ fn malformed_sources_are_coded_findings_on_exact_spans() {
     // say so: the proxy (with nothing behind it) counts every call.
     let proxy = Proxy::start("http://127.0.0.1:9");
     let before = common::snapshot_tree(dir);
-    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
-    assert_eq!(out.status.code(), Some(1));
+    let (code, doc) = update(dir, &proxy);
+    assert_eq!(code, 1, "{doc:#}");
     assert_eq!(common::snapshot_tree(dir), before);
     assert_eq!(proxy.calls(), Default::default());
 
@@ -386,10 +385,9 @@ fn a_set_file_that_is_not_toml_stops_update_before_any_write() {
     let before = common::snapshot_tree(dir);
     // The endpoint is never called: the proxy counts every call.
     let proxy = Proxy::start("http://127.0.0.1:9");
-    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
-    let doc = json(&out);
+    let (code, doc) = update(dir, &proxy);
     assert_eq!(proxy.calls(), Default::default());
-    assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    assert_eq!(code, 1, "{doc:#}");
     assert_eq!(
         at(&doc, "parse::syntax").first().map(|(f, _, _)| f.as_str()),
         Some("ami-sets/broken.toml")
@@ -439,7 +437,7 @@ fn promote_copies_every_key_or_writes_nothing() {
 
     // canary has no arm64 image: nothing is written.
     let out = amiset(dir, &["promote", "canary", "arm", "--format", "json"]);
-    let doc = json(&out);
+    let doc = common::doc(&out);
     assert_eq!(out.status.code(), Some(1), "{doc:#}");
     assert_eq!(at(&doc, "promote::missing-key"), vec![("ami-sets/arm.toml".to_string(), 4, 7)]);
     assert_eq!(
@@ -526,17 +524,11 @@ fn both(ids: &[&str]) -> Vec<(String, String)> {
 fn unreferenced_never_lists_what_the_work_tree_or_the_rollback_window_references() {
     let mut list: Vec<Template> = (1..=4).map(|i| Template::new(format!("ami-4000000{i}"), "hvm", "x86_64")).collect();
     list.push(Template::new("ami-40000005", "hvm", "x86_64").owner(OTHER));
-    let moto = Moto::start(&list);
-    warm(&moto);
-    let proxy = Proxy::start(&moto.url);
+    let (_moto, proxy) = emulator(&list);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("work");
     let set = |ami: &str| format!("[[amis]]\nregion = \"us-east-1\"\nhvm = \"{ami}\"\n");
-    write(
-        &dir,
-        "amiset.toml",
-        &format!("regions = [\"us-east-1\", \"us-west-2\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
-    );
+    write(&dir, "amiset.toml", &policy(&["us-east-1", "us-west-2"]));
     write(&dir, "ami-sets/base.toml", &set("ami-40000001"));
     common::git_init_commit(&dir);
     for (ami, file) in [
@@ -554,13 +546,9 @@ fn unreferenced_never_lists_what_the_work_tree_or_the_rollback_window_references
     }
     // Not committed yet: the work tree counts too.
     write(&dir, "ami-sets/base.toml", &set("ami-40000004"));
-    let ep = ["--ec2-endpoint", proxy.url.as_str(), "--format", "json", "--ec2-attempts", "1"];
-    let run = |dir: &Path, extra: &[&str]| {
-        let out = amiset(dir, &[&["unreferenced"][..], extra, &ep].concat());
-        (out.status.code(), json(&out))
-    };
+    let run = |dir: &Path, extra: &[&str]| unreferenced(dir, &proxy, extra);
     let (code, doc) = run(&dir, &["--keep-revisions", "2"]);
-    assert_eq!(code, Some(0), "{doc:#}");
+    assert_eq!(code, 0, "{doc:#}");
     assert_eq!(
         images(&doc),
         both(&["ami-40000001"]),
@@ -586,7 +574,7 @@ fn unreferenced_never_lists_what_the_work_tree_or_the_rollback_window_references
     // --deregister goes on past a region that fails, and leaves referenced images alone.
     proxy.fault("us-west-2", Fault::Throttle);
     let (code, doc) = run(&bare, &["--keep-revisions", "1", "--deregister"]);
-    assert_eq!(code, Some(1), "{doc:#}");
+    assert_eq!(code, 1, "{doc:#}");
     let done: Vec<&str> = doc["deregister"]
         .as_array()
         .unwrap()
@@ -612,33 +600,23 @@ fn unreferenced_never_lists_what_the_work_tree_or_the_rollback_window_references
 #[test]
 fn deregister_goes_on_past_a_call_that_fails() {
     let list: Vec<Template> = (1..=3).map(|i| Template::new(format!("ami-5000000{i}"), "hvm", "x86_64")).collect();
-    let moto = Moto::start(&list);
-    warm(&moto);
-    let proxy = Proxy::start(&moto.url);
+    let (_moto, proxy) = emulator(&list);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("work");
-    write(
-        &dir,
-        "amiset.toml",
-        &format!("regions = [\"us-east-1\", \"us-west-2\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
-    );
+    write(&dir, "amiset.toml", &policy(&["us-east-1", "us-west-2"]));
     write(
         &dir,
         "ami-sets/base.toml",
         "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-50000001\"\n",
     );
     common::git_init_commit(&dir);
-    let ep = ["--ec2-endpoint", proxy.url.as_str(), "--format", "json", "--ec2-attempts", "1"];
-    let run = |extra: &[&str]| {
-        let out = amiset(&dir, &[&["unreferenced", "--keep-revisions", "0"][..], extra, &ep].concat());
-        (out.status.code(), json(&out))
-    };
+    let run = |extra: &[&str]| unreferenced(&dir, &proxy, &[&["--keep-revisions", "0"][..], extra].concat());
     assert_eq!(images(&run(&[]).1), both(&["ami-50000002", "ami-50000003"]));
 
     // us-east-1 comes first, and every DeregisterImage there fails.
     proxy.fault_action("us-east-1", "DeregisterImage", Fault::AuthFailure);
     let (code, doc) = run(&["--deregister"]);
-    assert_eq!(code, Some(1), "{doc:#}");
+    assert_eq!(code, 1, "{doc:#}");
     let outcomes: Vec<(String, String, bool)> = doc["deregister"]
         .as_array()
         .unwrap()
@@ -658,13 +636,7 @@ fn deregister_goes_on_past_a_call_that_fails() {
         .map(|(r, id)| (r.clone(), id, r == "us-west-2"))
         .collect();
     assert_eq!(outcomes, expected);
-    let codes: Vec<&str> = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap())
-        .collect();
-    assert_eq!(codes, ["unreferenced::deregister-failed"; 2], "{doc:#}");
+    assert_eq!(common::codes(&doc), ["unreferenced::deregister-failed"; 2], "{doc:#}");
     let failed: Vec<&str> = doc["findings"]
         .as_array()
         .unwrap()
@@ -686,7 +658,7 @@ fn deregister_goes_on_past_a_call_that_fails() {
     // What EC2 now holds: the failed ones are still there, the others are gone.
     proxy.clear_faults("us-east-1");
     let (code, doc) = run(&[]);
-    assert_eq!(code, Some(0), "{doc:#}");
+    assert_eq!(code, 0, "{doc:#}");
     let mut left = both(&["ami-50000002", "ami-50000003"]);
     left.retain(|(r, _)| r == "us-east-1");
     assert_eq!(images(&doc), left);
@@ -704,9 +676,7 @@ fn git_at(dir: &Path, secs: u64, args: &[&str]) {
 #[test]
 fn unreferenced_follows_first_parents_only() {
     let list: Vec<Template> = (1..=5).map(|i| Template::new(format!("ami-6000000{i}"), "hvm", "x86_64")).collect();
-    let moto = Moto::start(&list);
-    warm(&moto);
-    let proxy = Proxy::start(&moto.url);
+    let (_moto, proxy) = emulator(&list);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("work");
     let set = |ami: &str| format!("[[amis]]\nregion = \"us-east-1\"\nhvm = \"{ami}\"\n");
@@ -715,11 +685,7 @@ fn unreferenced_follows_first_parents_only() {
         git_at(&dir, secs, &["add", "-A"]);
         git_at(&dir, secs, &["commit", "-q", "-m", ami]);
     };
-    write(
-        &dir,
-        "amiset.toml",
-        &format!("regions = [\"us-east-1\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
-    );
+    write(&dir, "amiset.toml", &policy(&["us-east-1"]));
     git_at(&dir, 0, &["init", "-q", "-b", "main"]);
     // main: base = 1, then base = 2.
     commit(10, "ami-sets/base.toml", "ami-60000001");
@@ -744,11 +710,9 @@ fn unreferenced_follows_first_parents_only() {
     let by_time = common::git(&dir, &["log", "--format=%s", "--date-order"]);
     assert_eq!(by_time.lines().nth(1), Some("ami-60000005"));
 
-    let ep = ["--ec2-endpoint", proxy.url.as_str(), "--format", "json", "--ec2-attempts", "1"];
     let listed = |n: &str| {
-        let out = amiset(&dir, &[&["unreferenced", "--keep-revisions", n][..], &ep].concat());
-        let doc = json(&out);
-        assert_eq!(out.status.code(), Some(0), "{doc:#}");
+        let (code, doc) = unreferenced(&dir, &proxy, &["--keep-revisions", n]);
+        assert_eq!(code, 0, "{doc:#}");
         let mut ids: Vec<String> = images(&doc).into_iter().map(|(_, id)| id).collect();
         ids.sort();
         ids
@@ -767,16 +731,10 @@ fn unreferenced_follows_first_parents_only() {
 #[test]
 fn unreferenced_counts_files_over_the_size_limit() {
     let list: Vec<Template> = (1..=3).map(|i| Template::new(format!("ami-7000000{i}"), "hvm", "x86_64")).collect();
-    let moto = Moto::start(&list);
-    warm(&moto);
-    let proxy = Proxy::start(&moto.url);
+    let (_moto, proxy) = emulator(&list);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    write(
-        dir,
-        "amiset.toml",
-        &format!("regions = [\"us-east-1\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
-    );
+    write(dir, "amiset.toml", &policy(&["us-east-1"]));
     write(
         dir,
         "ami-sets/small.toml",
@@ -804,7 +762,7 @@ fn unreferenced_counts_files_over_the_size_limit() {
             "json",
         ],
     );
-    let doc = json(&out);
+    let doc = common::doc(&out);
     assert_eq!(out.status.code(), Some(0), "{doc:#}");
     assert_eq!(images(&doc), vec![("us-east-1".to_string(), "ami-70000003".to_string())], "{doc:#}");
 }
@@ -821,9 +779,7 @@ fn update_takes_only_images_of_the_sets_own_owners() {
         t("ami-80000003", "relops/a-2026.11.20", "hvm", "x86_64", "2026-11-20T00:00:00Z").owner(OTHER),
         t("ami-80000004", "relops/b-2026.10.01", "hvm", "x86_64", "2026-10-01T00:00:00Z").owner(OTHER),
     ];
-    let moto = Moto::start(&list);
-    warm(&moto);
-    let proxy = Proxy::start(&moto.url);
+    let (_moto, proxy) = emulator(&list);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     write(
@@ -841,9 +797,8 @@ fn update_takes_only_images_of_the_sets_own_owners() {
     write(dir, "ami-sets/b.toml", &b("ami-80000004"));
     // One image per page: every page counts.
     proxy.page_size(1);
-    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
-    let doc = json(&out);
-    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    let (code, doc) = update(dir, &proxy);
+    assert_eq!(code, 0, "{doc:#}");
     // One query for the region, carrying both owners and both patterns: the
     // four images on four pages.
     let key = ("us-east-1".to_string(), "DescribeImages".to_string());
@@ -861,25 +816,18 @@ fn update_keeps_crlf_line_endings() {
         t("ami-90000001", "relops/c-2026.10.01", "hvm", "x86_64", "2026-10-01T00:00:00Z"),
         t("ami-90000002", "relops/c-2026.11.01", "hvm", "x86_64", "2026-11-01T00:00:00Z"),
     ];
-    let moto = Moto::start(&list);
-    warm(&moto);
-    let proxy = Proxy::start(&moto.url);
+    let (_moto, proxy) = emulator(&list);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    write(
-        dir,
-        "amiset.toml",
-        &format!("regions = [\"us-east-1\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
-    );
+    write(dir, "amiset.toml", &policy(&["us-east-1"]));
     let text = |ami: &str| {
         format!(
             "# canary\r\n[source]\r\nname = \"relops/c-*\"\r\n\r\n[[amis]]\r\nregion = \"us-east-1\" # east\r\nhvm = \"{ami}\" # x86\r\n"
         )
     };
     write(dir, "ami-sets/crlf.toml", &text("ami-90000001"));
-    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
-    let doc = json(&out);
-    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    let (code, doc) = update(dir, &proxy);
+    assert_eq!(code, 0, "{doc:#}");
     assert_eq!(read(dir, "ami-sets/crlf.toml"), text("ami-90000002"));
 }
 
@@ -892,24 +840,17 @@ fn update_beyond_200_name_patterns_asks_in_two_queries() {
         t("ami-a0000001", "relops/p200-2026.10.01", "hvm", "x86_64", "2026-10-01T00:00:00Z"),
         t("ami-a0000002", "relops/p200-2026.11.01", "hvm", "x86_64", "2026-11-01T00:00:00Z"),
     ];
-    let moto = Moto::start(&list);
-    warm(&moto);
-    let proxy = Proxy::start(&moto.url);
+    let (_moto, proxy) = emulator(&list);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    write(
-        dir,
-        "amiset.toml",
-        &format!("regions = [\"us-east-1\"]\namiOwners = [\"{MOTO_ACCOUNT}\"]\n"),
-    );
+    write(dir, "amiset.toml", &policy(&["us-east-1"]));
     let set = |n: usize, ami: &str| format!("[source]\nname = \"relops/p{n:03}-*\"\n\n[[amis]]\nregion = \"us-east-1\"\nhvm = \"{ami}\"\n");
     for n in 0..=200 {
         write(dir, &format!("ami-sets/p{n:03}.toml"), &set(n, "ami-a0000001"));
     }
     let before = common::snapshot_tree(dir);
-    let out = amiset(dir, &["update", "--format", "json", "--ec2-endpoint", &proxy.url]);
-    let doc = json(&out);
-    assert_eq!(out.status.code(), Some(0), "{}", doc["findings"]);
+    let (code, doc) = update(dir, &proxy);
+    assert_eq!(code, 0, "{}", doc["findings"]);
     let key = ("us-east-1".to_string(), "DescribeImages".to_string());
     assert_eq!(proxy.calls().get(&key), Some(&2), "{:?}", proxy.calls());
     assert_eq!(read(dir, "ami-sets/p200.toml"), set(200, "ami-a0000002"));

@@ -278,13 +278,8 @@ fn config_example_resolves_identically_and_then_passes_with_legacy_ids_denied() 
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{json}");
     assert_eq!(json["summary"]["errors"], 0, "{json}");
-    let codes: Vec<&str> = json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap())
-        .collect();
-    assert!(!codes.contains(&"policy::legacy-image-id"), "{codes:?}");
+    let codes = common::codes(&json);
+    assert!(!codes.iter().any(|c| c == "policy::legacy-image-id"), "{codes:?}");
 }
 
 fn git(dir: &Path, args: &[&str]) {

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use amiset::artifacts::{Artifacts, PublicKey, Trust, TrustError};
-use common::{amiset, copy_dir, git_at, manifest_dir, snapshot_tree, stderr, stdout};
+use common::{amiset, amiset_with, copy_dir, git_at, manifest_dir, snapshot_tree, stderr, stdout};
 use serde_json::Value as Json;
 
 fn openssl(dir: &Path, args: &[&str]) -> Output {
@@ -99,30 +99,19 @@ fn manifest(out: &Path) -> Json {
 }
 
 fn verify(cwd: &Path, out: &Path, keys: &[&Path], state: Option<&Path>, now: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_amiset"));
-    cmd.arg("verify-artifacts").arg(out).current_dir(cwd).env("NO_COLOR", "1");
+    let mut args = vec!["verify-artifacts", out.to_str().unwrap()];
     for key in keys {
-        cmd.arg("--trust-key").arg(key);
+        args.extend(["--trust-key", key.to_str().unwrap()]);
     }
     if let Some(state) = state {
-        cmd.arg("--state").arg(state);
+        args.extend(["--state", state.to_str().unwrap()]);
     }
-    match now {
-        Some(now) => cmd.env("AMISET_NOW", now),
-        None => cmd.env("AMISET_NOW", "2026-01-15T00:00:00Z"),
-    };
-    cmd.output().expect("amiset runs")
+    amiset_with(cwd, &args, &[("AMISET_NOW", now.unwrap_or("2026-01-15T00:00:00Z"))])
 }
 
 /// Runs `amiset` with `args` in `cwd` as of 2026-01-15.
 fn amiset_at(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_amiset"))
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .env("AMISET_NOW", "2026-01-15T00:00:00Z")
-        .output()
-        .expect("amiset runs")
+    amiset_with(cwd, args, &[("AMISET_NOW", "2026-01-15T00:00:00Z")])
 }
 
 /// `resolve gecko-t-linux-large` in us-east-1 on m5.large from `out`, trusting `public`.
@@ -533,7 +522,7 @@ fn the_state_file_never_goes_down_and_stays_valid_when_updates_are_killed() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let out = if round % 3 == 2 { &old } else { &new };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_amiset"))
+        let mut child = Command::new(common::bin())
             .arg("verify-artifacts")
             .arg(out)
             .arg("--trust-key")
@@ -620,25 +609,22 @@ fn compile_signs_with_a_kms_key_and_its_public_key_verifies_the_artifacts() {
     );
     let public = h.dir.join("kms.pub.pem");
     let out = h.out("out");
-    let run = Command::new(env!("CARGO_BIN_EXE_amiset"))
-        .args([
+    let run = common::amiset_emulated(
+        &h.root,
+        &[
             "compile",
             ".",
             "--out",
             out.to_str().unwrap(),
             "--sign",
             &format!("awskms:{key_id}"),
-        ])
-        .current_dir(&h.root)
-        .env("AWS_ENDPOINT_URL_KMS", &server.url)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .unwrap();
+        ],
+        &[
+            ("AWS_ENDPOINT_URL_KMS", &server.url),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ],
+    );
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     let sig: Json = serde_json::from_slice(&std::fs::read(out.join("manifest.sig")).unwrap()).unwrap();
     assert_eq!(sig["algorithm"], "ECDSA_SHA_256");

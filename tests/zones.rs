@@ -17,14 +17,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use amiset::artifacts::{ArtifactError, Artifacts};
-use common::{amiset, copy_dir, manifest_dir, stderr, stdout};
+use common::{amiset, copy_dir, manifest_dir, stderr, stdout, write};
 use serde_json::{Value, json};
-
-fn write(dir: &Path, path: &str, text: &str) {
-    let path = dir.join(path);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
 
 const SET: &str = "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-0123456789abcdef0\"\n\n[[amis]]\nregion = \"us-west-2\"\nhvm = \"ami-0123456789abcdef1\"\n";
 
@@ -358,17 +352,9 @@ mod live {
         zones
     }
 
+    /// Runs the real binary against the emulator.
     fn ec2_amiset(dir: &Path, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_amiset"))
-            .args(args)
-            .current_dir(dir)
-            .env("NO_COLOR", "1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .expect("the amiset binary runs")
+        common::amiset_emulated(dir, args, &[])
     }
 
     #[test]
@@ -401,16 +387,10 @@ mod live {
                 &proxy.url,
             ],
         );
-        let doc: Value = serde_json::from_str(&stdout(&run)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&run)));
+        let doc = common::doc(&run);
         assert_eq!(run.status.code(), Some(1), "{doc:#}");
         assert_eq!(std::fs::read_to_string(dir.join("offerings.json")).unwrap(), "previous\n");
-        let codes: Vec<&str> = doc["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["code"].as_str().unwrap())
-            .collect();
-        assert_eq!(codes, vec!["ec2::unverified"], "{doc:#}");
+        assert_eq!(common::codes(&doc), vec!["ec2::unverified"], "{doc:#}");
         assert!(doc["findings"][0]["message"].as_str().unwrap().contains("us-west-2"), "{doc:#}");
 
         proxy.clear_faults("us-west-2");
@@ -463,15 +443,7 @@ mod live {
         // A zone EC2 does not have: only live offerings can say so.
         let text = std::fs::read_to_string(dir.join("worker-types/web.toml")).unwrap();
         write(dir, "worker-types/web.toml", &text.replace("us-east-1b", "us-east-1z"));
-        let codes_of = |run: &std::process::Output| -> Vec<String> {
-            let doc: Value = serde_json::from_str(&stdout(run)).unwrap_or_else(|e| panic!("{e}: {}", stderr(run)));
-            doc["findings"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f["code"].as_str().unwrap().to_string())
-                .collect()
-        };
+        let codes_of = |run: &std::process::Output| common::codes(&common::doc(run));
         // Offline: no file, nothing filtered, and check says so.
         let offline = ec2_amiset(dir, &["check", ".", "--format", "json"]);
         assert!(

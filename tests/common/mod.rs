@@ -6,17 +6,70 @@ pub mod corpus;
 pub mod lsp;
 pub mod repo;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
+
+/// The binary under test: `$AMISET_BIN` when set (a copy that concurrent
+/// builds cannot replace mid-run), else the one cargo built.
+pub fn bin() -> PathBuf {
+    std::env::var_os("AMISET_BIN").map_or_else(|| env!("CARGO_BIN_EXE_amiset").into(), Into::into)
+}
 
 /// Runs the `amiset` binary with `args` in `cwd`.
 pub fn amiset(cwd: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_amiset"))
+    amiset_with(cwd, args, &[])
+}
+
+/// Runs the `amiset` binary with `args` in `cwd`, with the variables of
+/// `env` set on top of the inherited environment.
+pub fn amiset_with(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    std::process::Command::new(bin())
         .args(args)
         .current_dir(cwd)
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .output()
         .expect("the amiset binary runs")
+}
+
+/// What a run against the EC2 emulator (moto, usually behind the fault
+/// proxy) needs: dummy credentials, a region, and no instance metadata
+/// service to ask.
+pub const EMULATOR_ENV: [(&str, &str); 4] = [
+    ("AWS_ACCESS_KEY_ID", "test"),
+    ("AWS_SECRET_ACCESS_KEY", "test"),
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];
+
+/// Runs the `amiset` binary against the EC2 emulator: [`EMULATOR_ENV`],
+/// then the variables of `env` (`AMISET_NOW`, another endpoint…).
+pub fn amiset_emulated(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    amiset_with(cwd, args, &[&EMULATOR_ENV[..], env].concat())
+}
+
+/// The JSON document a run printed, or a panic showing what it printed
+/// instead (stdout and stderr).
+pub fn doc(out: &Output) -> serde_json::Value {
+    let text = stdout(out);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{text}\nstderr:\n{}", stderr(out)))
+}
+
+/// The exit code of a run and the JSON document it printed.
+pub fn code_and_doc(out: &Output) -> (i32, serde_json::Value) {
+    (out.status.code().expect("exit code"), doc(out))
+}
+
+/// Writes `text` to `path` under `dir`, making the directories it needs.
+pub fn write(dir: &Path, path: &str, text: &str) {
+    let path = dir.join(path);
+    std::fs::create_dir_all(path.parent().expect("a file under dir")).expect("mkdir -p");
+    std::fs::write(path, text).expect("write file");
+}
+
+/// The text of `path` under `dir`.
+pub fn read(dir: &Path, path: &str) -> String {
+    std::fs::read_to_string(dir.join(path)).expect("read file")
 }
 
 /// Stdout of a run as text.
@@ -32,10 +85,7 @@ pub fn stderr(out: &Output) -> String {
 /// Runs `amiset` with `args` and `--format json`: the exit code and the
 /// document, or a panic showing what was printed instead of JSON.
 pub fn json(cwd: &Path, args: &[&str]) -> (i32, serde_json::Value) {
-    let out = amiset(cwd, &[args, &["--format", "json"]].concat());
-    let text = stdout(&out);
-    let doc = serde_json::from_str(&text).unwrap_or_else(|e| panic!("invalid json ({e}): {text}\nstderr: {}", stderr(&out)));
-    (out.status.code().expect("exit code"), doc)
+    code_and_doc(&amiset(cwd, &[args, &["--format", "json"]].concat()))
 }
 
 /// The codes of the findings of a `--format json` document, in order.
@@ -44,6 +94,18 @@ pub fn codes(doc: &serde_json::Value) -> Vec<String> {
         .as_array()
         .expect("a findings array")
         .iter()
+        .map(|f| f["code"].as_str().expect("a code").to_string())
+        .collect()
+}
+
+/// The codes of the findings of a `--format json` document that are
+/// errors, in order.
+pub fn error_codes(doc: &serde_json::Value) -> Vec<String> {
+    doc["findings"]
+        .as_array()
+        .expect("a findings array")
+        .iter()
+        .filter(|f| f["severity"] == "error")
         .map(|f| f["code"].as_str().expect("a code").to_string())
         .collect()
 }

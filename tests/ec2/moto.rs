@@ -177,19 +177,7 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// Copies template `source` into `region`; returns the new region-only AMI id.
 pub fn copy_image(moto: &Moto, source: &str, region: &str) -> String {
-    let c = moto.client(region);
-    block_on(async {
-        c.copy_image()
-            .source_region("us-east-1")
-            .source_image_id(source)
-            .name(format!("copy of {source}"))
-            .send()
-            .await
-            .expect("CopyImage")
-            .image_id()
-            .expect("an image id")
-            .to_string()
-    })
+    copy_named(moto, source, region, &format!("copy of {source}"))
 }
 
 /// Copies template `source` into `region` under `name`; returns the new AMI id.
