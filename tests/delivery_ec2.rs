@@ -624,18 +624,20 @@ fn throttled_writes_that_clear_on_retry_apply_everything() {
     let proxy = Proxy::start(&moto.url);
     let repo = fleet();
     proxy.fault_action("us-west-2", "CreateLaunchTemplate", Fault::ThrottleFirst(2));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_amiset"))
-        .args(["apply", "launch-templates", ".", "--ec2-endpoint", &proxy.url])
-        .args(["--format", "json", "--ec2-attempts", "3", "--ec2-call-timeout", "20"])
-        .current_dir(repo.path())
-        .env("NO_COLOR", "1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("amiset runs");
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    // Three attempts a call, where `run` makes one.
+    let args = [
+        "apply",
+        "launch-templates",
+        ".",
+        "--ec2-endpoint",
+        &proxy.url,
+        "--format",
+        "json",
+        "--ec2-attempts",
+        "3",
+    ];
+    let (code, doc) = common::code_and_doc(&common::amiset_emulated(repo.path(), &args, &[]));
+    assert_eq!(code, 0, "{doc:#}");
     assert_eq!(codes(&doc), Vec::<String>::new(), "{doc:#}");
     let names = ["web-a", "web-b", "web-c", "web-c/c5.large"];
     assert_eq!(steps(&doc), all_steps("create", &names));
