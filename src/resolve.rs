@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use crate::config::Config;
-use crate::config::model::{AmiSet, Arch, InstanceTypeSpec, LaunchSpec, RegionSpec, Virt, WorkerType, ZoneSpec};
+use crate::config::model::{AmiSet, Arch, InstanceTypeSpec, LaunchSpec, Layer, RegionSpec, Virt, WorkerType, ZoneSpec};
 use crate::offerings::Offerings;
 
 /// What an instance type can run.
@@ -71,8 +71,9 @@ impl TypeCatalog for BTreeMap<String, TypeInfo> {
     }
 }
 
-/// Deep merge: tables merge key by key, arrays and scalars are replaced by `over`.
-pub fn merge(base: &mut LaunchSpec, over: &LaunchSpec) {
+/// Deep merge: tables merge key by key, arrays and scalars are replaced by
+/// `over` (a [`LaunchSpec`], or the entries of a zone's).
+pub fn merge<'a>(base: &mut LaunchSpec, over: impl IntoIterator<Item = (&'a String, &'a Json)>) {
     for (key, value) in over {
         match (base.get_mut(key), value) {
             (Some(Json::Object(b)), Json::Object(o)) => merge(b, o),
@@ -181,7 +182,7 @@ pub fn layered(wt: &WorkerType, region: &RegionSpec, zone: Option<&ZoneSpec>, it
     let mut spec = wt.launch_spec.clone();
     merge(&mut spec, &region.launch_spec);
     if let Some(z) = zone {
-        merge(&mut spec, &z.launch_spec);
+        merge(&mut spec, z.launch_spec.iter());
     }
     merge(&mut spec, &itype.launch_spec);
     spec
@@ -376,15 +377,18 @@ pub fn explain(
     }
     let wt_file = format!("worker-types/{}.toml", wt.name);
     let mut layers = vec![
-        ("launchSpec".to_string(), &wt.launch_spec),
-        (format!("regions[{ri}].launchSpec"), &wt.regions[ri].launch_spec),
+        ("launchSpec".to_string(), Layer::Map(&wt.launch_spec)),
+        (format!("regions[{ri}].launchSpec"), Layer::Map(&wt.regions[ri].launch_spec)),
     ];
     let mut pointers = vec!["/launchSpec".to_string(), format!("/regions/{ri}/launchSpec")];
     if let Some(zi) = zi {
-        layers.push((format!("regions[{ri}].zones[{zi}].launchSpec"), &zones[zi].launch_spec));
+        layers.push((format!("regions[{ri}].zones[{zi}].launchSpec"), Layer::Zone(&zones[zi].launch_spec)));
         pointers.push(format!("/regions/{ri}/zones/{zi}/launchSpec"));
     }
-    layers.push((format!("instanceTypes[{ti}].launchSpec"), &wt.instance_types[ti].launch_spec));
+    layers.push((
+        format!("instanceTypes[{ti}].launchSpec"),
+        Layer::Map(&wt.instance_types[ti].launch_spec),
+    ));
     pointers.push(format!("/instanceTypes/{ti}/launchSpec"));
     let locate = |file: &str, pointer: &str| -> String {
         match config.docs.get(file) {
@@ -468,12 +472,12 @@ fn leaf_paths(map: &LaunchSpec, prefix: &mut Vec<String>, out: &mut Vec<(Vec<Str
     }
 }
 
-fn get_path<'a>(map: &'a LaunchSpec, path: &[String]) -> Option<&'a Json> {
+fn get_path<'a>(layer: Layer<'a>, path: &[String]) -> Option<&'a Json> {
     let (first, rest) = path.split_first()?;
-    let value = map.get(first)?;
+    let value = layer.get(first)?;
     match (rest.is_empty(), value) {
         (true, v) => Some(v),
-        (false, Json::Object(sub)) => get_path(sub, rest),
+        (false, Json::Object(sub)) => get_path(Layer::Map(sub), rest),
         _ => None,
     }
 }

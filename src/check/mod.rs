@@ -459,9 +459,9 @@ fn security_groups_with_subnet(wt: &WorkerType, at: &At<'_>) -> Option<Finding> 
     }
     let (groups, subnet) = (groups?, subnet?);
     // Both must meet in at least one merged spec.
-    let empty = config::LaunchSpec::new();
+    let empty = config::ZoneLaunchSpec::default();
     let meets = wt.regions.iter().any(|r| {
-        let zones: Vec<&config::LaunchSpec> = match r.zones.is_empty() {
+        let zones: Vec<&config::ZoneLaunchSpec> = match r.zones.is_empty() {
             true => vec![&empty],
             false => r.zones.iter().map(|z| &z.launch_spec).collect(),
         };

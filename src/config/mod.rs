@@ -20,8 +20,8 @@ use crate::diag::{Code, Finding, Report};
 use crate::schema::{self, Kind};
 use doc::Doc;
 pub use model::{
-    AmiEntry, AmiSet, Arch, InstanceTypeSpec, LaunchSpec, LegacyPolicy, Lifecycle, Policy, PoolSettings, Privileged, RegionSpec, Revoked,
-    Source, SourceName, Taskcluster, UnknownTypePolicy, Virt, WorkerManagerSettings, WorkerType,
+    AmiEntry, AmiSet, Arch, InstanceTypeSpec, LaunchSpec, Layer, LegacyPolicy, Lifecycle, Policy, PoolSettings, Privileged, RegionSpec,
+    Revoked, Source, SourceName, Taskcluster, UnknownTypePolicy, Virt, WorkerManagerSettings, WorkerType, ZoneLaunchSpec,
 };
 
 /// Files at the top of the config directory that amiset reads.

@@ -362,7 +362,7 @@ fn worker_type_findings(config: &Config, wt: &WorkerType) -> Vec<Finding> {
     }
     let layers = wt.launch_spec_layers();
     for (pointer, spec) in layers {
-        for key in FORBIDDEN_KEYS.iter().filter(|k| spec.contains_key(**k)) {
+        for key in FORBIDDEN_KEYS.iter().filter(|k| spec.contains_key(k)) {
             out.push(at(
                 Finding::new(
                     Code::TaskclusterForbiddenKey,
