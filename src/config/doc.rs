@@ -161,11 +161,8 @@ impl Doc {
     /// root gives) without building the tree of spans, which [`Doc::root`]
     /// builds when it is first asked for.
     pub fn parse_json(path: &str, source: Arc<str>) -> Result<(Doc, Json), Box<Finding>> {
-        let (table, _, _) = parse_table(path, &source)?;
-        let json = table_json(table, 0).map_err(|span| {
-            let shift = source.len() - strip_bom(&source).len();
-            Box::new(depth_finding(path, shifted(span, shift)))
-        })?;
+        let (table, _, shift) = parse_table(path, &source)?;
+        let json = table_json(table, 0).map_err(|span| Box::new(depth_finding(path, shifted(span, shift))))?;
         Ok((
             Doc {
                 path: path.to_string(),
