@@ -236,7 +236,7 @@ codes! {
     /// `amiset import taskcluster`: a launchConfigId that differs from the id DESIGN §10's rule computes; `--renumber` accepts the new ids.
     ImportLaunchConfigId = "import::launch-config-id", Error;
     /// `amiset import taskcluster`: a resource that is not an AWS worker pool (a role, a secret, a GCP pool) was skipped.
-    ImportSkipped = "import::skipped", Warning;
+    ImportSkipped = "import::skipped", Note;
     /// Two worker types export the same `workerPoolId` (`<provisionerId>/<workerType>`, from `[taskcluster]` of `amiset.toml` and of the worker types); one pool would overwrite the other.
     TaskclusterDuplicateWorkerPool = "taskcluster::duplicate-worker-pool", Error;
     /// A launch template with the name amiset would use lacks the `amiset:worker-type` tag of that worker type; amiset never modifies it.

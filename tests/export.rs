@@ -636,6 +636,11 @@ fn two_worker_types_that_export_the_same_worker_pool_are_refused_at_both_places(
         );
     }
     assert!(!out.exists(), "nothing is written");
+    // `check` finds the same two, so the hook and the editor see them before export.
+    let repo = tmp.path().join("repo");
+    let (code, checked) = json(tmp.path(), &["check", repo.to_str().unwrap()]);
+    assert_eq!(code, 1, "{checked:#}");
+    assert_eq!(errors(&checked), errors(&doc));
 }
 
 #[test]

@@ -131,7 +131,24 @@ fn exported(out: &Path) -> std::collections::BTreeMap<String, Json> {
 fn normalized(pool: &Json) -> Json {
     let mut pool = pool.clone();
     let lcs = pool["config"]["launchConfigs"].as_array_mut().unwrap();
+    // A JSON number is a number: worker-manager reads an `initialWeight` of 1 and 1.0 alike.
+    for lc in lcs.iter_mut() {
+        if let Some(w) = lc["workerManager"]["initialWeight"].as_f64() {
+            lc["workerManager"]["initialWeight"] = json!(w);
+        }
+    }
     lcs.sort_by_key(|lc| lc.to_string());
+    pool
+}
+
+/// `pool` with one launchConfig per (region, instance type): its regions'
+/// first zones only, with no `Placement`.
+fn zoneless(mut pool: Json) -> Json {
+    let lcs = pool["config"]["launchConfigs"].as_array_mut().unwrap();
+    lcs.retain(|lc| ["us-east-1a", "us-west-2a"].contains(&lc["launchConfig"]["Placement"]["AvailabilityZone"].as_str().unwrap()));
+    for lc in lcs.iter_mut() {
+        lc["launchConfig"].as_object_mut().unwrap().remove("Placement");
+    }
     pool
 }
 
@@ -280,9 +297,20 @@ fn tc_admin_output_is_read_and_what_is_not_an_aws_pool_is_skipped_with_a_note() 
         pool,
     ]});
     let input = write_json(tmp.path(), "tc-admin.json", &doc);
-    let (code, report) = json(tmp.path(), &["import", "taskcluster", input.to_str().unwrap(), "--out", "repo"]);
+    // Notes, not warnings: `--deny-warnings` still imports.
+    let (code, report) = json(
+        tmp.path(),
+        &["import", "taskcluster", input.to_str().unwrap(), "--out", "repo", "--deny-warnings"],
+    );
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(codes(&report), ["import::skipped", "import::skipped"]);
+    let severities: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["severity"].as_str().unwrap())
+        .collect();
+    assert_eq!(severities, ["note", "note"]);
     assert!(tmp.path().join("repo/worker-types/ci.toml").is_file());
     assert!(!tmp.path().join("repo/worker-types/gcp.toml").exists());
 }
@@ -316,6 +344,7 @@ fn what_the_model_cannot_hold_is_refused_naming_the_pool_and_the_field() {
     p["config"]["scalingRatio"] = json!(1);
     refused(&with_ids(&json!([p])), "import::cannot-hold", "`config.scalingRatio`");
 
+    // The deprecated top-level capacity next to the current one: which one counts?
     let mut p = base();
     p["config"]["launchConfigs"][0]["capacityPerInstance"] = json!(1);
     refused(&with_ids(&json!([p])), "import::cannot-hold", "capacityPerInstance");
@@ -367,6 +396,36 @@ fn launch_config_ids_off_the_rule_are_refused_unless_renumbered() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("1 launchConfigIds change (--renumber)"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_pool_in_worker_managers_older_format_is_imported_with_new_ids_only_when_renumbered() {
+    // No `workerManager` (capacity 1 by default), or the deprecated top-level capacity.
+    let mut pool = generated_pool("proj-a/ci", &[("m5.large", 1), ("c5.large", 2)], &[]);
+    for lc in pool["config"]["launchConfigs"].as_array_mut().unwrap() {
+        let capacity = lc.as_object_mut().unwrap().remove("workerManager").unwrap()["capacityPerInstance"].clone();
+        if capacity != 1 {
+            lc["capacityPerInstance"] = capacity;
+        }
+    }
+    let pools = json!([pool]);
+    refused(&pools, "import::launch-config-id", "launchConfigId");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let input = write_json(tmp.path(), "pools.json", &pools);
+    let out = amiset(
+        tmp.path(),
+        &["import", "taskcluster", input.to_str().unwrap(), "--out", "repo", "--renumber"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let wt = toml_json(&tmp.path().join("repo/worker-types/ci.toml"));
+    let capacities: Vec<(&str, i64)> = wt["instanceTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["instanceType"].as_str().unwrap(), t["capacity"].as_i64().unwrap_or(1)))
+        .collect();
+    assert_eq!(capacities, [("m5.large", 1), ("c5.large", 2)]);
 }
 
 #[test]
@@ -447,4 +506,38 @@ fn worker_manager_settings_per_zone_and_per_instance_type_round_trip() {
     assert_eq!(wt["regions"][0]["zones"][0]["workerManager"], json!({"initialWeight": 0.25}));
     assert_eq!(wt["regions"][0]["zones"][1]["workerManager"], json!({"initialWeight": 1.0}));
     assert_eq!(wt["instanceTypes"][1]["workerManager"], json!({"maxCapacity": 4}));
+}
+
+#[test]
+fn a_whole_number_initial_weight_round_trips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut pool = generated_pool("proj-a/ci", &[("m5.large", 1)], &[]);
+    for lc in pool["config"]["launchConfigs"].as_array_mut().unwrap() {
+        let first = lc["launchConfig"]["Placement"]["AvailabilityZone"] == "us-east-1a";
+        lc["workerManager"]["initialWeight"] = json!(if first { 1 } else { 0 });
+    }
+    let repo = round_trip(tmp.path(), &with_ids(&json!([pool])));
+    let wt = toml_json(&repo.join("worker-types/ci.toml"));
+    assert_eq!(wt["regions"][0]["zones"][0]["workerManager"]["initialWeight"].as_f64(), Some(1.0));
+    assert_eq!(wt["regions"][0]["zones"][1]["workerManager"]["initialWeight"].as_f64(), Some(0.0));
+}
+
+#[test]
+fn a_worker_manager_setting_per_region_without_zones_is_refused_naming_it() {
+    // Both regions launch m5.large, with a weight per region: a region
+    // without zones has no `workerManager`, so nothing holds it (per zone or per
+    // instance type it is held, as `worker_manager_settings_per_zone_and_per_instance_type_round_trip` shows).
+    let mut pool = zoneless(generated_pool("proj-a/ci", &[("m5.large", 1)], &[]));
+    for lc in pool["config"]["launchConfigs"].as_array_mut().unwrap() {
+        lc["workerManager"]["initialWeight"] = json!(if lc["region"] == "us-east-1" { 0.5 } else { 0.9 });
+    }
+    refused(&with_ids(&json!([pool])), "import::cannot-hold", "workerManager.initialWeight");
+}
+
+#[test]
+fn an_aws_pool_without_launch_configs_is_refused() {
+    let mut empty = generated_pool("proj-a/empty", &[("m5.large", 1)], &[]);
+    empty["config"]["launchConfigs"] = json!([]);
+    let pools = with_ids(&json!([generated_pool("proj-a/ci", &[("m5.large", 1)], &[]), empty]));
+    refused(&pools, "import::cannot-hold", "`proj-a/empty`, `config.launchConfigs`");
 }

@@ -332,12 +332,19 @@ fn shape(pool: &Pool, name: String, catalog: &dyn TypeCatalog) -> Result<Shaped,
         &[Level::WorkerType, Level::Region, Level::Zone, Level::InstanceType],
     );
     let manager = factor(&lcs, |lc| &lc.manager, &[Level::WorkerType, Level::Zone, Level::InstanceType]);
-    for (what, result) in [("launchConfig", &spec), ("workerManager", &manager)] {
+    for (what, result, layers) in [
+        ("launchConfig", &spec, "the pool, a region, a zone nor an instance type"),
+        (
+            "workerManager",
+            &manager,
+            "the pool, a zone nor an instance type (a region without zones has no `workerManager`)",
+        ),
+    ] {
         if let Err(keys) = result {
             for key in keys {
                 findings.push(cannot(
                     &format!("launchConfigs[].{what}.{key}"),
-                    "varies in a way no layer holds: it is constant neither per region, per zone nor per instance type".into(),
+                    format!("varies in a way no layer holds: it is constant within neither {layers}"),
                 ));
             }
         }
@@ -363,13 +370,8 @@ fn take_apart(entry: &Json) -> Result<Lc, (String, String)> {
         return err("", "must be an object");
     };
     for key in entry.keys() {
-        if !["region", "launchConfig", "workerConfig", "workerManager"].contains(&key.as_str()) {
-            let why = if key == "capacityPerInstance" {
-                "the deprecated top-level capacity; amiset writes `workerManager.capacityPerInstance` (export the pool again with worker-manager's current format)"
-            } else {
-                "a launchConfig field amiset does not hold"
-            };
-            return err(key, why);
+        if !["region", "launchConfig", "workerConfig", "workerManager", "capacityPerInstance"].contains(&key.as_str()) {
+            return err(key, "a launchConfig field amiset does not hold");
         }
     }
     let Some(region) = entry.get("region").and_then(Json::as_str) else {
@@ -411,11 +413,25 @@ fn take_apart(entry: &Json) -> Result<Lc, (String, String)> {
         Some(_) => return err("workerManager", "must be an object"),
     };
     manager.remove("launchConfigId");
-    let capacity = manager.remove("capacityPerInstance").unwrap_or(Json::from(1));
+    // The deprecated top-level capacity is read as worker-manager reads it,
+    // and written in the current format (so the launchConfigId changes).
+    let capacity = match (manager.remove("capacityPerInstance"), entry.get("capacityPerInstance").cloned()) {
+        (Some(_), Some(_)) => {
+            return err(
+                "capacityPerInstance",
+                "is set both here (deprecated) and in `workerManager`; keep only `workerManager.capacityPerInstance`",
+            );
+        }
+        (Some(c), None) | (None, Some(c)) => c,
+        (None, None) => Json::from(1),
+    };
     if capacity.as_u64().is_none_or(|c| c < 1) {
         return err("workerManager.capacityPerInstance", "must be a whole number of at least 1");
     }
     for (key, value) in &manager {
+        if key == "maxCapacity" && value.as_u64().is_none() {
+            return err("workerManager.maxCapacity", "must be a whole number");
+        }
         if !["initialWeight", "maxCapacity"].contains(&key.as_str()) || !value.is_number() {
             return err(
                 &format!("workerManager.{key}"),
@@ -449,6 +465,8 @@ fn null_in(value: &Json, path: &str) -> Option<String> {
 /// constant within each group; `Err` lists the keys no level holds.
 fn factor(lcs: &[Lc], values: impl Fn(&Lc) -> &Map<String, Json>, levels: &[Level]) -> Result<Layers, Vec<String>> {
     let keys: BTreeSet<&String> = lcs.iter().flat_map(|lc| values(lc).keys()).collect();
+    // Without a region level, a region without zones has no layer of its own.
+    let region_layer = levels.contains(&Level::Region);
     let mut layers = Layers::default();
     let mut unheld = Vec::new();
     for key in keys {
@@ -466,6 +484,9 @@ fn factor(lcs: &[Lc], values: impl Fn(&Lc) -> &Map<String, Json>, levels: &[Leve
             for lc in lcs {
                 let v = values(lc).get(key);
                 if level == Level::WorkerType && v.is_none() {
+                    return None;
+                }
+                if level == Level::Zone && !region_layer && lc.zone.is_none() && v.is_some() {
                     return None;
                 }
                 match groups.entry(group_of(level, lc)) {
@@ -715,16 +736,27 @@ fn compare(input: &Pool, out: &Json, renumber: bool) -> Result<usize, Finding> {
             "exports with other pool settings (capacity or lifecycle)",
         ));
     }
-    // Missing workerConfig exports as {}.
+    // The entry as worker-manager reads it, in its current format: a missing
+    // workerConfig is {}, the capacity (1 when unset, deprecated at the top
+    // level) is `workerManager.capacityPerInstance`.
     for lc in &mut lcs_want {
         if let Some(m) = lc.as_object_mut() {
             m.entry("workerConfig").or_insert_with(|| Json::Object(Map::new()));
+            let top = m.remove("capacityPerInstance");
+            if let Some(wm) = m.entry("workerManager").or_insert_with(|| Json::Object(Map::new())).as_object_mut() {
+                wm.entry("capacityPerInstance").or_insert_with(|| top.unwrap_or(Json::from(1)));
+            }
         }
     }
+    // Without its id, and with `initialWeight` as the number it is: worker-manager
+    // reads `1` and `1.0` alike (and the id does not cover `workerManager`).
     let strip_id = |lc: &Json| {
         let mut lc = lc.clone();
         if let Some(wm) = lc.get_mut("workerManager").and_then(Json::as_object_mut) {
             wm.remove("launchConfigId");
+            if let Some(weight) = wm.get("initialWeight").and_then(Json::as_f64) {
+                wm.insert("initialWeight".into(), Json::from(weight));
+            }
         }
         lc
     };

@@ -95,7 +95,9 @@ fn skipped(file: &str, item: &Json) -> Option<Finding> {
                 .unwrap_or("?");
             format!("tc-admin resource `{k}={id}` is not a worker pool")
         }
-        (_, Some(id)) if !is_aws(map) => format!("worker pool `{id}` is not an AWS pool (its launchConfigs have no EC2 `launchConfig`)"),
+        (_, Some(id)) if !is_aws(map) && !launches_nothing_on_aws(map) => {
+            format!("worker pool `{id}` is not an AWS pool (its launchConfigs have no EC2 `launchConfig`)")
+        }
         _ => return None,
     };
     Some(
@@ -109,6 +111,15 @@ fn skipped(file: &str, item: &Json) -> Option<Finding> {
 fn is_aws(pool: &Map<String, Json>) -> bool {
     let lcs = pool.get("config").and_then(|c| c.get("launchConfigs")).and_then(Json::as_array);
     lcs.is_some_and(|lcs| !lcs.is_empty() && lcs.iter().all(|lc| lc.get("launchConfig").is_some_and(Json::is_object)))
+}
+
+/// Whether a pool of an AWS provider (by its `providerId`) has no
+/// launchConfigs: nothing says it is not an EC2 pool, and nothing of it can
+/// be held, so it is refused rather than skipped.
+fn launches_nothing_on_aws(pool: &Map<String, Json>) -> bool {
+    let provider = pool.get("providerId").and_then(Json::as_str).unwrap_or_default();
+    let lcs = pool.get("config").and_then(|c| c.get("launchConfigs"));
+    provider.to_ascii_lowercase().contains("aws") && lcs.is_none_or(|l| l.as_array().is_some_and(Vec::is_empty))
 }
 
 /// An AWS pool, `None` for anything skipped, or the error that stops it.
@@ -133,6 +144,16 @@ fn pool(file: &str, item: &Json) -> Result<Option<Pool>, Finding> {
             .in_file(file));
         }
     };
+    if launches_nothing_on_aws(map) {
+        return Err(Finding::new(
+            Code::ImportCannotHold,
+            format!(
+                "worker pool `{id}`, `config.launchConfigs`: an AWS pool without launchConfigs; an amiset worker type launches at least one"
+            ),
+        )
+        .in_file(file)
+        .help("leave the pool out of the input, or give it its launchConfigs in worker-manager first"));
+    }
     if !is_aws(map) {
         return Ok(None);
     }
@@ -178,7 +199,7 @@ fn pool(file: &str, item: &Json) -> Result<Option<Pool>, Finding> {
 
 /// Severity helper for notes.
 pub fn is_note(f: &Finding) -> bool {
-    f.severity == Severity::Warning
+    f.severity == Severity::Note
 }
 
 #[cfg(test)]
@@ -220,6 +241,35 @@ mod tests {
             ]
         );
         assert!(notes.iter().all(is_note));
+    }
+
+    #[test]
+    fn an_aws_pool_without_launch_configs_is_refused_not_skipped() {
+        for config in [
+            json!({"minCapacity": 0, "maxCapacity": 1, "launchConfigs": []}),
+            json!({"minCapacity": 0, "maxCapacity": 1}),
+        ] {
+            let mut p = aws("proj/empty");
+            p["providerId"] = json!("community-tc-workers-AWS");
+            p["config"] = config;
+            let (pools, findings) = read("p.json", &p);
+            assert!(pools.is_empty());
+            let got: Vec<(Code, &str)> = findings.iter().map(|f| (f.code, f.message.as_str())).collect();
+            assert_eq!(
+                got,
+                [(
+                    Code::ImportCannotHold,
+                    "worker pool `proj/empty`, `config.launchConfigs`: an AWS pool without launchConfigs; an amiset worker type launches at least one"
+                )]
+            );
+        }
+        // Another provider's empty pool is still only skipped.
+        let mut p = aws("proj/static");
+        p["providerId"] = json!("static");
+        p["config"] = json!({});
+        let (pools, findings) = read("p.json", &p);
+        assert!(pools.is_empty());
+        assert_eq!(findings.iter().map(|f| f.code).collect::<Vec<_>>(), [Code::ImportSkipped]);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::regions;
 use crate::resolve::{self, TypeCatalog};
 
 pub mod incremental;
+pub mod pools;
 mod source;
 mod zones;
 
@@ -111,6 +112,7 @@ pub fn check_global(config: &Config, over_limit: Option<Finding>) -> Vec<Finding
     }
     findings.extend(unused_sets(config));
     findings.extend(zones::unfiltered(config));
+    findings.extend(pools::duplicate_pools(config));
     findings
 }
 

@@ -165,6 +165,18 @@ impl Config {
         crate::resolve::merge(&mut merged, &wt.user_data);
         merged
     }
+
+    /// The worker pool `wt` exports as (`<provisionerId>/<workerType>`,
+    /// DESIGN §10): its own `[taskcluster]` over amiset.toml's, the workerType
+    /// defaulting to the file stem; `None` without a provisionerId.
+    pub fn worker_pool_id(&self, wt: &WorkerType) -> Option<String> {
+        let own = wt.taskcluster.as_ref();
+        let provisioner = own
+            .and_then(|o| o.provisioner_id.as_deref())
+            .or(self.policy.taskcluster.provisioner_id.as_deref())?;
+        let worker_type = own.and_then(|o| o.worker_type.as_deref()).unwrap_or(&wt.name);
+        Some(format!("{provisioner}/{worker_type}"))
+    }
 }
 
 /// Whether `id` is a valid AMI set id or worker type name.

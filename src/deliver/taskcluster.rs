@@ -13,12 +13,12 @@
 
 mod pyjson;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::{Map, Value as Json, json};
 
 use crate::artifacts::{self, CompileError, Source};
+use crate::check::pools;
 use crate::config::{Config, Lifecycle, WorkerManagerSettings, WorkerType};
 use crate::diag::{Code, Finding};
 use crate::resolve::{Resolved, TypeCatalog};
@@ -78,15 +78,14 @@ pub fn launch_config_id(worker_pool_id: &str, entry: &Map<String, Json>) -> Stri
 
 /// A worker type's pool settings: amiset.toml's `[taskcluster]` with the
 /// worker type's own `[taskcluster]` laid over it.
-struct PoolSettings<'a> {
-    provisioner_id: Option<&'a str>,
-    worker_type: &'a str,
+struct PoolSettings {
+    worker_pool_id: Option<String>,
     email_on_error: bool,
     lifecycle: Option<Lifecycle>,
 }
 
-impl<'a> PoolSettings<'a> {
-    fn of(config: &'a Config, wt: &'a WorkerType) -> PoolSettings<'a> {
+impl PoolSettings {
+    fn of(config: &Config, wt: &WorkerType) -> PoolSettings {
         let tc = &config.policy.taskcluster;
         let own = wt.taskcluster.as_ref();
         let lifecycle = match (&tc.lifecycle, own.and_then(|o| o.lifecycle.as_ref())) {
@@ -94,15 +93,10 @@ impl<'a> PoolSettings<'a> {
             (base, over) => over.or(base.as_ref()).cloned(),
         };
         PoolSettings {
-            provisioner_id: own.and_then(|o| o.provisioner_id.as_deref()).or(tc.provisioner_id.as_deref()),
-            worker_type: own.and_then(|o| o.worker_type.as_deref()).unwrap_or(&wt.name),
+            worker_pool_id: config.worker_pool_id(wt),
             email_on_error: own.and_then(|o| o.email_on_error).unwrap_or(tc.email_on_error),
             lifecycle,
         }
-    }
-
-    fn worker_pool_id(&self) -> Option<String> {
-        self.provisioner_id.map(|p| format!("{p}/{}", self.worker_type))
     }
 }
 
@@ -167,20 +161,13 @@ pub fn worker_pools(config: &Config, catalog: &dyn TypeCatalog) -> (Vec<(String,
     let mut findings = settings_findings(config);
     let tc = &config.policy.taskcluster;
     let mut pools = Vec::new();
-    let mut by_pool: BTreeMap<String, Vec<&WorkerType>> = BTreeMap::new();
-    for wt in config.worker_types.values() {
-        if let Some(pool_id) = PoolSettings::of(config, wt).worker_pool_id() {
-            by_pool.entry(pool_id).or_default().push(wt);
-        }
-    }
-    for (pool_id, wts) in by_pool.iter().filter(|(_, wts)| wts.len() > 1) {
-        findings.extend(wts.iter().map(|wt| duplicate_pool(config, pool_id, wts, wt)));
-    }
+    let by_pool = pools::by_pool(config);
+    findings.extend(pools::duplicate_pools(config));
     for (name, wt) in &config.worker_types {
         let before = findings.len();
         findings.extend(worker_type_findings(config, wt));
         let settings = PoolSettings::of(config, wt);
-        let Some(pool_id) = settings.worker_pool_id() else { continue };
+        let Some(pool_id) = settings.worker_pool_id.clone() else { continue };
         if by_pool.get(&pool_id).is_some_and(|wts| wts.len() > 1) {
             continue;
         }
@@ -217,45 +204,6 @@ pub fn worker_pools(config: &Config, catalog: &dyn TypeCatalog) -> (Vec<(String,
         ));
     }
     (pools, findings)
-}
-
-/// Where a worker type says its workerPoolId: its `[taskcluster]` `workerType`,
-/// else its `provisionerId`, else the whole file (the stem and amiset.toml say it).
-fn pool_id_place(config: &Config, wt: &WorkerType) -> (String, Option<std::ops::Range<usize>>) {
-    let file = format!("worker-types/{}.toml", wt.name);
-    let span = config.worker_doc(&wt.name).and_then(|d| {
-        ["/taskcluster/workerType", "/taskcluster/provisionerId"]
-            .into_iter()
-            .find(|p| d.root().pointer(p).is_some())
-            .map(|p| d.span_of_value(p))
-    });
-    (file, span)
-}
-
-/// One of the worker types (`all`) that would write the same worker pool:
-/// a finding at `this` one's place, with the others as secondary labels.
-fn duplicate_pool(config: &Config, pool_id: &str, all: &[&WorkerType], this: &WorkerType) -> Finding {
-    let names: Vec<String> = all.iter().map(|wt| format!("`{}`", wt.name)).collect();
-    let f = Finding::new(
-        Code::TaskclusterDuplicateWorkerPool,
-        format!("worker types {} all export the worker pool `{pool_id}`", names.join(", ")),
-    )
-    .label("exports the same workerPoolId")
-    .help("give all but one of them their own `[taskcluster]` `workerType` or `provisionerId`");
-    let (file, span) = pool_id_place(config, this);
-    let mut f = match span {
-        Some(span) => f.at(&file, span),
-        None => f.in_file(&file),
-    };
-    for other in all.iter().filter(|wt| wt.name != this.name) {
-        let (other_file, other_span) = pool_id_place(config, other);
-        f = f.secondary(
-            other_file,
-            other_span.unwrap_or(0..0),
-            format!("`{}` exports `{pool_id}` too", other.name),
-        );
-    }
-    f
 }
 
 /// `providerId` must be set in `[taskcluster]`, and `provisionerId` too
