@@ -235,7 +235,7 @@ codes! {
     ImportRoundTrip = "import::round-trip", Error;
     /// `amiset import taskcluster`: a launchConfigId that differs from the id DESIGN §10's rule computes; `--renumber` accepts the new ids.
     ImportLaunchConfigId = "import::launch-config-id", Error;
-    /// `amiset import taskcluster`: a resource that is not an AWS worker pool (a role, a secret, a GCP pool) was skipped.
+    /// `amiset import taskcluster`: a resource that is not an AWS worker pool (a role, a secret, a GCP pool, an export's `manifest.json`) was skipped.
     ImportSkipped = "import::skipped", Note;
     /// Two worker types export the same `workerPoolId` (`<provisionerId>/<workerType>`, from `[taskcluster]` of `amiset.toml` and of the worker types); one pool would overwrite the other.
     TaskclusterDuplicateWorkerPool = "taskcluster::duplicate-worker-pool", Error;

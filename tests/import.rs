@@ -465,6 +465,22 @@ fn config_example_round_trips_through_export_import_export() {
     assert!(!first.is_empty());
     let pools = Json::Array(first.values().cloned().collect());
     round_trip(tmp.path(), &pools);
+
+    // The export's directory itself: every pool file below it is read, its
+    // manifest.json is skipped with a note, and a link is not followed.
+    let outside = write_json(tmp.path(), "not-a-pool.json", &json!({"hello": "world"}));
+    std::os::unix::fs::symlink(&outside, tmp.path().join("first/link.json")).unwrap();
+    let (code, report) = json(tmp.path(), &["import", "taskcluster", "first", "--out", "from-dir"]);
+    assert_eq!(code, 0, "{report:#}");
+    let notes: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["code"].as_str().unwrap(), f["severity"].as_str().unwrap()))
+        .collect();
+    assert_eq!(notes, [("import::skipped", "note")]);
+    let worker_types = std::fs::read_dir(tmp.path().join("from-dir/worker-types")).unwrap().count();
+    assert_eq!(worker_types, first.len());
 }
 
 #[test]

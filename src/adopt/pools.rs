@@ -87,6 +87,7 @@ fn skipped(file: &str, item: &Json) -> Option<Finding> {
     let map = item.as_object()?;
     let kind = map.get("kind").and_then(Json::as_str);
     let what = match (kind, map.get("workerPoolId").and_then(Json::as_str)) {
+        (None, None) if is_manifest(map) => "amiset's own `manifest.json` of an export is not a worker pool".to_string(),
         (Some(k), _) if k != "WorkerPool" => {
             let id = map
                 .iter()
@@ -105,6 +106,12 @@ fn skipped(file: &str, item: &Json) -> Option<Finding> {
             .in_file(file)
             .help("only worker-manager's AWS worker pools become worker types; the rest stays where it is managed now"),
     )
+}
+
+/// Whether an object is the `manifest.json` that `export taskcluster` (or
+/// `compile`) writes beside the pools.
+fn is_manifest(map: &Map<String, Json>) -> bool {
+    map.get("files").is_some_and(Json::is_object) && map.contains_key("formatVersion")
 }
 
 /// Whether a pool's launch configs are EC2 ones (worker-manager's AWS provider).
@@ -130,7 +137,7 @@ fn pool(file: &str, item: &Json) -> Result<Option<Pool>, Finding> {
         return Err(Finding::new(Code::ImportInvalidInput, "a worker pool must be a JSON object").in_file(file));
     };
     if map.get("kind").and_then(Json::as_str).is_some_and(|k| k != "WorkerPool")
-        || !map.contains_key("workerPoolId") && map.contains_key("kind")
+        || !map.contains_key("workerPoolId") && (map.contains_key("kind") || is_manifest(map))
     {
         return Ok(None);
     }

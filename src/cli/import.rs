@@ -1,6 +1,6 @@
 //! `amiset import taskcluster`: a config repository from running worker pools.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
@@ -25,7 +25,8 @@ pub enum ImportSource {
 
 #[derive(Debug, Args)]
 pub struct TaskclusterArgs {
-    /// Files of worker pool definitions, as worker-manager returns them.
+    /// Files of worker pool definitions, as worker-manager returns them, or directories
+    /// of them (every `*.json` below, such as an `export taskcluster` OUT).
     #[arg(required = true, value_name = "POOLS")]
     pub pools: Vec<PathBuf>,
     /// Directory to write the config repository into; it must not exist or be empty.
@@ -54,11 +55,48 @@ fn parse_mapping(s: &str) -> std::result::Result<(String, String), String> {
 /// Largest pool file read: worker-manager pools are kilobytes; tc-admin's output of a large deployment a few megabytes.
 const MAX_INPUT: u64 = 64 * 1024 * 1024;
 
+/// Deepest directory read under a directory argument.
+const MAX_DEPTH: usize = 8;
+
+/// The files an argument names: itself, or every `*.json` file under a
+/// directory (an `export taskcluster` OUT, say), in path order. Links inside
+/// a directory are not followed.
+fn input_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>) -> Result<()> {
+        let cannot = |e: std::io::Error| Error::Other(format!("cannot read `{}`: {e}", dir.display()));
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(cannot)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<_>>()
+            .map_err(cannot)?;
+        entries.sort();
+        for entry in entries {
+            let Ok(meta) = std::fs::symlink_metadata(&entry) else { continue };
+            if meta.is_dir() && depth < MAX_DEPTH {
+                walk(&entry, depth + 1, files)?;
+            } else if meta.is_file() && entry.extension().is_some_and(|e| e == "json") {
+                files.push(entry);
+            }
+        }
+        Ok(())
+    }
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        walk(path, 0, files)
+    } else {
+        files.push(path.to_path_buf());
+        Ok(())
+    }
+}
+
 pub fn run(cmd: ImportCommand) -> Result<i32> {
     let ImportSource::Taskcluster(args) = cmd.source;
     let mut report = Report::default();
     let mut pools = Vec::new();
+    let mut files = Vec::new();
     for path in &args.pools {
+        input_files(path, &mut files)?;
+    }
+    for path in &files {
         let name = path.display().to_string();
         let meta = std::fs::metadata(path).map_err(|e| Error::Other(format!("cannot read `{name}`: {e}")))?;
         if meta.len() > MAX_INPUT {
