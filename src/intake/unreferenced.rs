@@ -156,29 +156,57 @@ pub fn config_commits(repo: &Repository, dir: &str, n: usize) -> Result<Vec<git2
     Ok(out)
 }
 
-/// Every AMI id referenced by the work tree and the rollback window.
+/// Every AMI id referenced by the work tree and the rollback window. In a
+/// bare repository HEAD's tree stands for the work tree, so the config the
+/// branch has now always counts, whatever the window.
 pub fn references(sources: &Sources<'_>, limits: &Limits) -> Result<BTreeSet<String>, String> {
     let mut out = BTreeSet::new();
     if let Some(dir) = sources.work_tree {
         let inputs = crate::config::load::read_dir(dir, limits).map_err(|e| e.to_string())?;
+        every_file_read(&inputs, limits, "the work tree")?;
         ids_in_inputs(&inputs, &mut out);
         // Every file counts, whatever its size: those over the limit are streamed.
         ids_in_large_files(dir, &inputs, &mut out)?;
     }
     if let Some((repo, dir)) = sources.repo {
         let git_err = |e: GitError| e.to_string();
+        let mut trees = Vec::new();
+        if sources.work_tree.is_none() && repo.head().is_ok() {
+            trees.push(("HEAD".to_string(), git::tree_at(repo, "HEAD").map_err(git_err)?));
+        }
         for id in config_commits(repo, dir, sources.keep_revisions).map_err(git_err)? {
             let tree = repo.find_commit(id).and_then(|c| c.tree()).map_err(|e| e.message().to_string())?;
-            // No size limit here: a large file must still count as a reference.
-            let unlimited = Limits {
-                max_file_size: u64::MAX,
-                ..limits.clone()
-            };
+            trees.push((format!("commit {id}"), tree));
+        }
+        // No size limit here: a large file must still count as a reference.
+        let unlimited = Limits {
+            max_file_size: u64::MAX,
+            ..limits.clone()
+        };
+        for (what, tree) in trees {
             let inputs = git::tree_inputs(repo, &tree, dir, &unlimited).map_err(git_err)?;
+            every_file_read(&inputs, limits, &what)?;
             ids_in_inputs(&inputs, &mut out);
         }
     }
     Ok(out)
+}
+
+/// An error when `inputs` stopped at the file count limit: an image
+/// referenced only by a file past it would be called unreferenced.
+fn every_file_read(inputs: &Inputs, limits: &Limits, what: &str) -> Result<(), String> {
+    let count = inputs
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with("ami-sets/") || f.path.starts_with("worker-types/"))
+        .count();
+    if count > limits.max_files {
+        return Err(format!(
+            "{what} has more than {} files in `ami-sets/` and `worker-types/`; every file must be read before an image is called unreferenced: raise `--max-files`",
+            limits.max_files
+        ));
+    }
+    Ok(())
 }
 
 /// The images of `found` that `referenced` does not name, per region that
