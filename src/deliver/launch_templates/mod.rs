@@ -132,12 +132,20 @@ pub fn desired(config: &Config, catalog: &dyn TypeCatalog) -> Wanted {
                         p.insert("AvailabilityZone".into(), Json::String(z.to_string()));
                     }
                 }
-                let template_name = match (i, one_zone) {
+                let preferred = match (i, one_zone) {
                     (0, _) => name.clone(),
                     (_, Some(z)) if !names.contains(&format!("{name}/{z}")) => format!("{name}/{z}"),
                     (_, Some(z)) => format!("{name}/{z}/{}", types[0]),
                     (_, None) => format!("{name}/{}", types[0]),
                 };
+                // Groups of several zones may share their first instance type:
+                // the later ones are numbered, so no two groups share a template.
+                let mut template_name = preferred.clone();
+                let mut n = 1;
+                while names.contains(&template_name) {
+                    n += 1;
+                    template_name = format!("{preferred}-{n}");
+                }
                 names.insert(template_name.clone());
                 let data = data::template_data(&full, name, types.len() == 1);
                 unsupported.extend(data::unsupported(&data));
@@ -549,6 +557,60 @@ mod tests {
         assert_eq!(findings[0].code, Code::LaunchTemplateUnmanaged);
         let (pruned, _) = plan_region("us-east-1", &all, &state, true, &skipped);
         assert_eq!(pruned.last().map(|s| (s.template.as_str(), s.action)), Some(("x", Action::Delete)));
+    }
+
+    /// Three pairs of zones, each pair with its own spec and the same one
+    /// instance type: three templates, three names.
+    #[test]
+    fn groups_of_zones_with_the_same_instance_type_get_templates_of_their_own() {
+        use crate::config::{Content, InputFile, Inputs, Limits};
+        let file = |path: &str, text: &str| InputFile {
+            path: path.into(),
+            content: Content::Bytes(text.as_bytes().to_vec()),
+        };
+        let worker = r#"
+amiSetId = "base"
+minCapacity = 0
+maxCapacity = 1
+[[instanceTypes]]
+instanceType = "c5.xlarge"
+[[regions]]
+region = "us-east-1"
+zones = [
+  { zone = "us-east-1a" }, { zone = "us-east-1b" },
+  { zone = "us-east-1c", launchSpec = { EbsOptimized = true } },
+  { zone = "us-east-1d", launchSpec = { EbsOptimized = true } },
+  { zone = "us-east-1e", launchSpec = { EbsOptimized = false } },
+  { zone = "us-east-1f", launchSpec = { EbsOptimized = false } },
+]
+"#;
+        let inputs = Inputs {
+            files: vec![
+                file("amiset.toml", "regions = [\"us-east-1\"]\n"),
+                file(
+                    "ami-sets/base.toml",
+                    "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-0123456789abcdef0\"\n",
+                ),
+                file("worker-types/zz-web.toml", worker),
+            ],
+        };
+        let (config, report) = crate::config::load(&inputs, &Limits::default());
+        assert_eq!(report.errors(), 0, "{:?}", report.findings);
+        let wanted = desired(&config, &crate::resolve::Builtin);
+        assert!(wanted.findings.is_empty(), "{:?}", wanted.findings);
+        let names: Vec<(&str, Option<bool>)> = wanted
+            .templates
+            .iter()
+            .map(|d| (d.name.as_str(), d.data.get("EbsOptimized").and_then(Json::as_bool)))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("zz-web", None),
+                ("zz-web/c5.xlarge", Some(true)),
+                ("zz-web/c5.xlarge-2", Some(false))
+            ]
+        );
     }
 
     #[test]
