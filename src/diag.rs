@@ -337,16 +337,23 @@ impl Finding {
 
     /// The text edit of the finding's fix in `source` (the text of its
     /// file): the byte range to replace and the new text.
+    /// No edit when the replacement cannot stand in the string's quoting
+    /// style as it is (a quote, a backslash or a control character in it).
     pub fn fix_edit(&self, source: &str) -> Option<(Range<usize>, String)> {
         let fix = self.fix.as_ref()?;
         let span = self.span.clone()?;
         let text = source.get(span.clone())?;
-        let quoted = text.len() >= 2
-            && !text.starts_with("\"\"\"")
-            && !text.starts_with("'''")
-            && ((text.starts_with('"') && text.ends_with('"')) || (text.starts_with('\'') && text.ends_with('\'')));
-        let range = if quoted { span.start + 1..span.end - 1 } else { span };
-        Some((range, fix.replacement.clone()))
+        let delimiter = ["\"\"\"", "'''", "\"", "'"]
+            .into_iter()
+            .find(|d| text.len() >= 2 * d.len() && text.starts_with(d) && text.ends_with(d));
+        let Some(d) = delimiter else {
+            return Some((span, fix.replacement.clone()));
+        };
+        let plain = fix
+            .replacement
+            .chars()
+            .all(|c| !c.is_control() && c != '"' && c != '\'' && c != '\\');
+        plain.then(|| (span.start + d.len()..span.end - d.len(), fix.replacement.clone()))
     }
 
     /// Places the finding in `file` (no span: line 1, column 1).
@@ -565,6 +572,40 @@ mod tests {
             assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
             assert_eq!(Code::from_name(code.as_str()), Some(*code));
         }
+    }
+
+    #[test]
+    fn a_fix_keeps_every_quoting_style_and_is_dropped_where_it_cannot_stand() {
+        let edit = |source: &str, value: &str, replacement: &str| {
+            let start = source.find(value).unwrap();
+            let f = Finding::new(Code::UnknownRegion, "x")
+                .at("f.toml", start..start + value.len())
+                .suggest(Some(replacement.to_string()));
+            f.fix_edit(source).map(|(range, new)| {
+                let mut out = source.to_string();
+                out.replace_range(range, &new);
+                out
+            })
+        };
+        for (value, fixed) in [
+            (r#""us-est-1""#, r#""us-east-1""#),
+            ("'us-est-1'", "'us-east-1'"),
+            (r#""""us-est-1""""#, r#""""us-east-1""""#),
+            ("'''us-est-1'''", "'''us-east-1'''"),
+            ("\"\"\"\nus-est-1\"\"\"", r#""""us-east-1""""#),
+        ] {
+            let source = format!("region = {value}\n");
+            let got = edit(&source, value, "us-east-1");
+            assert_eq!(got, Some(format!("region = {fixed}\n")), "{value}");
+            // The fixed text is TOML with the intended value.
+            let doc: toml::Table = got.unwrap().parse().unwrap();
+            assert_eq!(doc["region"].as_str(), Some("us-east-1"));
+        }
+        // A bare key is replaced whole.
+        assert_eq!(edit("hmv = 1\n", "hmv", "hvm"), Some("hvm = 1\n".to_string()));
+        // A replacement that would need escaping in the string gets no edit.
+        assert_eq!(edit("k = 'ab'\n", "'ab'", "a'b"), None);
+        assert_eq!(edit("k = \"ab\"\n", "\"ab\"", "a\\b"), None);
     }
 
     #[test]

@@ -91,7 +91,11 @@ fn map_error(kind: Kind, doc: &Doc, pointer: &str, error: &ValidationErrorKind, 
                     .at(path, doc.span_of_key(&key_pointer))
                     .label("not allowed here")
                     .maybe_help((!allowed.is_empty()).then(|| format!("allowed keys: {}", allowed.join(", "))))
-                    .suggest(closest(key, allowed.iter().map(String::as_str)))
+                    // A key the table already has is no fix: it would be there twice.
+                    .suggest(closest(
+                        key,
+                        allowed.iter().map(String::as_str).filter(|k| instance.get(k).is_none()),
+                    ))
             })
             .collect(),
         ValidationErrorKind::Required { property } => {
@@ -406,6 +410,20 @@ mod tests {
         assert_eq!(f[0].code, Code::UnknownKey);
         assert_eq!(&text[f[0].span.clone().unwrap()], "hmv");
         assert_eq!(f[0].help.as_deref(), Some("did you mean `hvm`?"));
+    }
+
+    #[test]
+    fn no_key_the_table_already_has_is_suggested() {
+        let text = "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-0123abcd\"\nhmv = \"ami-0123abce\"\n";
+        let f = check(Kind::AmiSet, text);
+        assert_eq!(f.len(), 1);
+        assert_eq!(&text[f[0].span.clone().unwrap()], "hmv");
+        assert_eq!(f[0].fix, None, "renaming `hmv` to `hvm` would write `hvm` twice");
+        assert!(
+            !f[0].help.as_deref().unwrap_or_default().contains("did you mean"),
+            "{:?}",
+            f[0].help
+        );
     }
 
     #[test]
