@@ -493,7 +493,16 @@ fn drift_reports_a_region_it_could_not_read_as_an_error() {
     let (code, doc) = run(repo.path(), &["drift", ".", "--ec2-endpoint", &proxy.url]);
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(codes(&doc), ["drift::failed"]);
+    assert_eq!(doc["failedRegions"].as_array().unwrap().len(), 1, "{doc:#}");
     assert_eq!(doc["failedRegions"][0]["region"], "us-west-2");
+    // us-east-1 went ahead: every template created and listed.
+    let names = ["web-a", "web-b", "web-c", "web-c/c5.large"];
+    let east: Vec<_> = all_steps("create", &names)
+        .into_iter()
+        .filter(|(r, _, _)| r == "us-east-1")
+        .collect();
+    assert_eq!(steps(&doc), east, "{doc:#}");
+    assert_eq!(describe(&moto, "us-east-1").len(), names.len());
 }
 
 #[test]
@@ -653,4 +662,54 @@ fn throttled_writes_that_clear_on_retry_apply_everything() {
         creates.get(&("us-east-1".to_string(), "CreateLaunchTemplate".to_string())),
         Some(&names.len())
     );
+}
+
+/// The overall timeout running out while a region writes is reported as a
+/// write failure that may have left writes done, not as a region that could
+/// not be read; the other region's plan is applied and listed.
+#[test]
+fn a_timeout_during_the_writes_is_not_reported_as_nothing_changed() {
+    let moto = Moto::start(&templates());
+    let proxy = Proxy::start(&moto.url);
+    let repo = fleet();
+    // Reads answer at once; us-west-2's first create outlasts the timeout.
+    proxy.fault_action("us-west-2", "CreateLaunchTemplate", Fault::Slow(std::time::Duration::from_secs(6)));
+    let args = [
+        "apply",
+        "launch-templates",
+        ".",
+        "--ec2-endpoint",
+        &proxy.url,
+        "--format",
+        "json",
+        "--ec2-timeout",
+        "3",
+    ];
+    let (code, doc) = common::code_and_doc(&common::amiset_emulated(repo.path(), &args, &[]));
+    assert_eq!(code, 1, "{doc:#}");
+    let west: Vec<(&str, &str)> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["message"].as_str().unwrap().contains("us-west-2"))
+        .map(|f| (f["code"].as_str().unwrap(), f["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        west,
+        [(
+            "launch-template::failed",
+            "the launch templates of us-west-2 were not all written: the overall EC2 timeout (`--ec2-timeout`) ran out"
+        )],
+        "{doc:#}"
+    );
+    assert_eq!(doc["failedRegions"].as_array().unwrap().len(), 1, "{doc:#}");
+    assert_eq!(doc["failedRegions"][0]["region"], "us-west-2");
+    // us-east-1 went ahead: every template created and listed.
+    let names = ["web-a", "web-b", "web-c", "web-c/c5.large"];
+    let east: Vec<_> = all_steps("create", &names)
+        .into_iter()
+        .filter(|(r, _, _)| r == "us-east-1")
+        .collect();
+    assert_eq!(steps(&doc), east, "{doc:#}");
+    assert_eq!(describe(&moto, "us-east-1").len(), names.len());
 }

@@ -19,9 +19,12 @@ impl Ec2 {
         let deadline = Instant::now() + self.options().timeout;
         let permits = Arc::new(Semaphore::new(self.options().concurrency.max(1)));
         let mut tasks = JoinSet::new();
+        // A task that panics reports only its task id: map it back to its region.
+        let mut region_of = std::collections::HashMap::new();
         for region in regions {
             let (client, region, permits) = (self.client(region), region.clone(), permits.clone());
-            tasks.spawn(async move {
+            let task_region = region.clone();
+            let handle = tasks.spawn(async move {
                 let read = async {
                     let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
                     let mut pages = client
@@ -62,13 +65,14 @@ impl Ec2 {
                     .unwrap_or_else(|_| Err("the overall EC2 timeout (`--ec2-timeout`) ran out".to_string()));
                 (region, result)
             });
+            region_of.insert(handle.id(), task_region);
         }
         let (mut instances, mut failed) = (Vec::new(), Vec::new());
         while let Some(joined) = tasks.join_next().await {
             match joined {
                 Ok((_, Ok(found))) => instances.extend(found),
                 Ok((region, Err(e))) => failed.push((region, e)),
-                Err(e) => failed.push(("unknown".into(), format!("internal error: {e}"))),
+                Err(e) => failed.push((region_of.get(&e.id()).cloned().unwrap_or_default(), format!("internal error: {e}"))),
             }
         }
         instances.sort_by(|a, b| (&a.region, &a.id).cmp(&(&b.region, &b.id)));

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
@@ -70,12 +71,17 @@ impl Ec2 {
         let mut tasks = JoinSet::new();
         // A task that panics reports only its task id: map it back to its region.
         let mut region_of = std::collections::HashMap::new();
+        // Whether a region got as far as its writes: a failure after that
+        // point may have left some of them done.
+        let mut writing_in = std::collections::HashMap::new();
         for (region, desired) in wanted_by_region {
             let client = self.client(region);
             let (permits, region, options, skipped) = (permits.clone(), region.to_string(), options.clone(), wanted.skipped.clone());
+            let writing = Arc::new(AtomicBool::new(false));
+            writing_in.insert(region.clone(), writing.clone());
             let task_region = region.clone();
             let handle = tasks.spawn(async move {
-                let run = reconcile_region(&client, &region, &desired, &skipped, &options, &permits);
+                let run = reconcile_region(&client, &region, &desired, &skipped, &options, &permits, &writing);
                 let result = tokio::time::timeout_at(deadline, run)
                     .await
                     .unwrap_or_else(|_| Err("the overall EC2 timeout (`--ec2-timeout`) ran out".to_string()));
@@ -89,6 +95,16 @@ impl Ec2 {
                 Ok((_, Ok((steps, findings)))) => {
                     outcome.steps.extend(steps);
                     outcome.findings.extend(findings);
+                }
+                Ok((region, Err(e))) if writing_in.get(&region).is_some_and(|w| w.load(Ordering::SeqCst)) => {
+                    outcome.findings.push(
+                        Finding::new(
+                            Code::LaunchTemplateFailed,
+                            format!("the launch templates of {region} were not all written: {e}"),
+                        )
+                        .help("some of that region's writes may have been made and are not listed; run apply again, it starts from what EC2 has now"),
+                    );
+                    outcome.failed_regions.push((region, e));
                 }
                 Ok((region, Err(e))) => {
                     outcome.findings.push(
@@ -146,6 +162,7 @@ async fn reconcile_region(
     skipped: &BTreeSet<String>,
     options: &ApplyOptions,
     permits: &Permits,
+    writing: &AtomicBool,
 ) -> Result<(Vec<Step>, Vec<Finding>), String> {
     let state = read_region(client, desired, permits).await?;
     let refs: Vec<&Desired> = desired.iter().collect();
@@ -153,6 +170,7 @@ async fn reconcile_region(
     if options.dry_run {
         return Ok((steps, findings));
     }
+    writing.store(true, Ordering::SeqCst);
     let by_name: BTreeMap<&str, &Desired> = desired.iter().map(|d| (d.name.as_str(), d)).collect();
     let mut jobs = JoinSet::new();
     let mut step_of = std::collections::HashMap::new();
