@@ -493,16 +493,7 @@ fn drift_reports_a_region_it_could_not_read_as_an_error() {
     let (code, doc) = run(repo.path(), &["drift", ".", "--ec2-endpoint", &proxy.url]);
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(codes(&doc), ["drift::failed"]);
-    assert_eq!(doc["failedRegions"].as_array().unwrap().len(), 1, "{doc:#}");
     assert_eq!(doc["failedRegions"][0]["region"], "us-west-2");
-    // us-east-1 went ahead: every template created and listed.
-    let names = ["web-a", "web-b", "web-c", "web-c/c5.large"];
-    let east: Vec<_> = all_steps("create", &names)
-        .into_iter()
-        .filter(|(r, _, _)| r == "us-east-1")
-        .collect();
-    assert_eq!(steps(&doc), east, "{doc:#}");
-    assert_eq!(describe(&moto, "us-east-1").len(), names.len());
 }
 
 #[test]
