@@ -614,6 +614,13 @@ fn every_author_must_hold_every_scope() {
     let text = stdout(&out);
     assert!(text.contains("MISSING  (@bob)") && text.contains("(@carol)"), "{text}");
     assert!(text.contains("error: `@carol`, `@bob` are not all authorized"), "{text}");
+
+    // A team is no author: it makes no change, its members do.
+    for team in ["@example/ci", "example/ci", "", " @carol"] {
+        let out = amiset(&repo.root, &["authorize", "--base", "main", "--author", team]);
+        assert_eq!(out.status.code(), Some(2), "{team:?}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "{team:?}");
+    }
 }
 
 #[test]
@@ -650,6 +657,8 @@ fn config_paths_in_another_case_need_the_admin_and_fail_check() {
         ("Scopes", "SCOPES"),
         ("Ami-Sets/ubuntu-2204.toml", "ami-sets"),
         ("WORKER-TYPES/x.toml", "worker-types"),
+        ("\u{17f}COPE\u{17f}", "SCOPES"),
+        ("wor\u{212a}er-types/x.toml", "worker-types"),
     ] {
         let repo = Repo::new();
         repo.write(path, &set).commit();
@@ -667,6 +676,37 @@ fn config_paths_in_another_case_need_the_admin_and_fail_check() {
             assert_eq!(error_codes(&doc), ["config::case-variant"], "{path} {args:?}");
         }
     }
+}
+
+/// With the config in `fleet/`, a sibling that differs from it only by case
+/// is config to a case-insensitive checkout; so are names that fold to a
+/// config name beyond ASCII (`ſ` upper-cases to `S`, `K` KELVIN SIGN
+/// lower-cases to `k`).
+#[test]
+fn case_variants_of_a_config_subdirectory_and_unicode_folds_need_the_admin() {
+    let set = std::fs::read_to_string(manifest_dir().join("config-example").join(SET)).unwrap();
+    for (path, real) in [
+        ("FLEET/SCOPES", "fleet/SCOPES"),
+        ("Fleet/ami-sets/ubuntu-2204.toml", "fleet/ami-sets"),
+        ("fleet/Worker-Types/x.toml", "fleet/worker-types"),
+        ("fleet/\u{17f}COPE\u{17f}", "fleet/SCOPES"),
+        ("fleet/ami-\u{17f}ets/x.toml", "fleet/ami-sets"),
+    ] {
+        let repo = Repo::with_dir("fleet");
+        repo.write(path, &set).commit();
+        let (code, doc) = authorize(&repo, "@bob", &["--dir", "fleet"]);
+        assert_eq!(code, 1, "{path}: {doc:#}");
+        assert_eq!(required(&doc), [req("admin", false)], "{path}");
+        assert_eq!(
+            doc["required"][0]["because"],
+            format!("{path} added (differs from the config path `{real}` only by case)")
+        );
+    }
+    // Another directory whose name only starts like the config's is not config.
+    let repo = Repo::with_dir("fleet");
+    repo.write("fleet-notes/SCOPES", "not config\n").commit();
+    let (code, doc) = authorize(&repo, "@bob", &["--dir", "fleet"]);
+    assert_eq!((code, required(&doc)), (0, vec![]), "{doc:#}");
 }
 
 #[test]
@@ -691,6 +731,13 @@ fn privileged_values_need_the_admin_unless_held_before_or_allowed() {
             "launchSpec = { SecurityGroupIds = [\"sg-0abc1234\", \"sg-0e0e0e0e\"], EbsOptimized = true,",
             "SecurityGroupIds",
             "sg-0e0e0e0e",
+        ),
+        // A launch template brings its own profile, groups and subnet.
+        (
+            "[launchSpec]\n",
+            "[launchSpec]\nLaunchTemplate = { LaunchTemplateId = \"lt-0123456789abcdef0\" }\n",
+            "LaunchTemplate.LaunchTemplateId",
+            "lt-0123456789abcdef0",
         ),
     ] {
         let repo = Repo::new();

@@ -349,8 +349,7 @@ pub fn authorize(repo: &Repository, request: &Request<'_>) -> Result<Decision, G
             let because = format!("{path} {} (protected path `{pattern}`)", change.as_str());
             need(policy.admin_scope(), because, &rel, None);
         }
-        let inside = config_dir.is_empty() || path.starts_with(&format!("{config_dir}/"));
-        if inside && let Some(real) = config::case_variant_of(&rel) {
+        if let Some(real) = config::case_variant_in(&config_dir, &path) {
             let because = format!("{path} {} (differs from the config path `{real}` only by case)", change.as_str());
             need(policy.admin_scope(), because, &rel, None);
         }

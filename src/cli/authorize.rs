@@ -23,7 +23,7 @@ pub struct AuthorizeArgs {
     pub merged: Option<String>,
     /// Who makes the change: `@login` (or `login`), or an e-mail address. Repeat it for everyone who
     /// touched the change (the pull request's author and the pusher): each must hold every scope.
-    #[arg(long = "author", value_name = "ID", required = true)]
+    #[arg(long = "author", value_name = "ID", required = true, value_parser = parse_author)]
     pub authors: Vec<String>,
     /// Config directory relative to the repository root.
     #[arg(long, value_name = "PATH", default_value = "")]
@@ -36,6 +36,23 @@ pub struct AuthorizeArgs {
     pub format: Format,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// One person: `@login`, `login` or an e-mail address; a team (`@org/team`)
+/// is refused, since a change is made by people, who hold a team's grants
+/// only as its members.
+fn parse_author(s: &str) -> std::result::Result<String, String> {
+    let login = !s.contains('@') || s.starts_with('@');
+    if s.trim().is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "`{}` is not an author: give `@login` or an e-mail address",
+            s.escape_debug()
+        ));
+    }
+    if login && s.contains('/') {
+        return Err(format!("`{s}` is a team: give one person, `@login` or an e-mail address"));
+    }
+    Ok(s.to_string())
 }
 
 pub fn run(args: AuthorizeArgs) -> Result<i32> {

@@ -235,8 +235,15 @@ pub struct Layout {
     pub worker_names: BTreeSet<String>,
 }
 
+/// Whether two names are one name to a case-insensitive file system:
+/// equal after Unicode lower-casing (as APFS folds, `K` KELVIN SIGN is `k`)
+/// or upper-casing (as NTFS's upcase table, `ſ` LONG S is `S`).
+pub fn same_ignoring_case(a: &str, b: &str) -> bool {
+    a == b || a.to_lowercase() == b.to_lowercase() || a.to_uppercase() == b.to_uppercase()
+}
+
 /// The config path that `path` (relative to the config directory) equals
-/// except for ASCII case, when it is not that path exactly: `AMISET.toml`,
+/// except for case, when it is not that path exactly: `AMISET.toml`,
 /// `Scopes`, `Ami-Sets` or anything below it. A case-insensitive checkout
 /// reads such a path as config, so it is refused (`config::case-variant`).
 pub fn case_variant_of(path: &str) -> Option<&'static str> {
@@ -244,8 +251,30 @@ pub fn case_variant_of(path: &str) -> Option<&'static str> {
     TOP_LEVEL_FILES
         .iter()
         .chain(CONFIG_DIRS.iter())
-        .find(|real| first.eq_ignore_ascii_case(real) && first != **real)
+        .find(|real| same_ignoring_case(first, real) && first != **real)
         .copied()
+}
+
+/// For a repository path, the config path of the config directory `dir`
+/// (`""` for the root) it equals except for case, when it is not that path
+/// exactly: `Fleet/SCOPES` or `fleet/Ami-Sets/x.toml` for `fleet`.
+pub fn case_variant_in(dir: &str, path: &str) -> Option<String> {
+    let dir: Vec<&str> = dir.split('/').filter(|c| !c.is_empty()).collect();
+    let parts: Vec<&str> = path.split('/').collect();
+    if parts.len() <= dir.len() || !dir.iter().zip(&parts).all(|(d, p)| same_ignoring_case(d, p)) {
+        return None;
+    }
+    let rest = &parts[dir.len()..];
+    let real = TOP_LEVEL_FILES
+        .iter()
+        .chain(CONFIG_DIRS.iter())
+        .find(|real| same_ignoring_case(rest[0], real))?;
+    let exact = dir.iter().zip(&parts).all(|(d, p)| d == p) && rest[0] == *real;
+    (!exact).then(|| {
+        let mut out: Vec<&str> = dir.clone();
+        out.push(real);
+        out.join("/")
+    })
 }
 
 /// Entries for the names of a config directory that equal a config path

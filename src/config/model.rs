@@ -164,8 +164,10 @@ pub struct Privileged {
 }
 
 /// Launch spec keys that hand out power in AWS: a role on every worker, a
-/// way in over SSH, a network path, the instance metadata service.
-pub const DEFAULT_PRIVILEGED_KEYS: [&str; 7] = [
+/// way in over SSH, a network path, the instance metadata service, and a
+/// launch template (which brings any of these with it). DESIGN §4 lists the
+/// first seven; `LaunchTemplate` is added because it defeats them otherwise.
+pub const DEFAULT_PRIVILEGED_KEYS: [&str; 8] = [
     "IamInstanceProfile",
     "KeyName",
     "SecurityGroupIds",
@@ -173,6 +175,7 @@ pub const DEFAULT_PRIVILEGED_KEYS: [&str; 7] = [
     "SubnetId",
     "NetworkInterfaces",
     "MetadataOptions",
+    "LaunchTemplate",
 ];
 
 /// `[taskcluster]` of `amiset.toml`: what a worker-manager worker pool needs
