@@ -4,7 +4,7 @@ mod common;
 
 use common::repo::Repo;
 use common::{amiset, stderr, stdout};
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
 
 const SET: &str = "ami-sets/ubuntu-2204.toml";
 const OLD_AMI: &str = "ami-0123456789abcdef0";
@@ -17,14 +17,18 @@ fn diff(repo: &Repo, format: &str, extra: &[&str]) -> (i32, String) {
     (code, stdout(&out))
 }
 
-/// `(worker, region, instance type, changed keys)` of every changed launch spec.
+/// `(worker, region or region/zone, instance type, changed keys)` of every
+/// changed launch spec, from the JSON's `region` and `zone`.
 fn changed_specs(doc: &Json) -> Vec<(String, String, String, Vec<String>)> {
     let mut out = Vec::new();
     for wt in doc["workerTypes"]["changed"].as_array().unwrap() {
         for spec in wt["launchSpecs"].as_array().unwrap() {
             out.push((
                 wt["name"].as_str().unwrap().to_string(),
-                spec["region"].as_str().unwrap().to_string(),
+                match spec.get("zone") {
+                    Some(zone) => format!("{}/{}", spec["region"].as_str().unwrap(), zone.as_str().unwrap()),
+                    None => spec["region"].as_str().unwrap().to_string(),
+                },
                 spec["instanceType"].as_str().unwrap().to_string(),
                 spec["keys"]
                     .as_array()
@@ -54,11 +58,36 @@ fn an_ami_bumped_in_one_region_changes_exactly_the_launch_specs_it_reaches() {
             (s("gecko-t-linux-large"), s("us-east-1"), s("c5.xlarge"), vec![s("ImageId")]),
             (s("gecko-t-linux-large"), s("us-east-1"), s("m5.large"), vec![s("ImageId")]),
             (s("gecko-t-linux-mixed"), s("us-east-1"), s("m5.xlarge"), vec![s("ImageId")]),
-            (s("gecko-t-linux-zoned"), s("us-east-1a"), s("c5.xlarge"), vec![s("ImageId")]),
-            (s("gecko-t-linux-zoned"), s("us-east-1a"), s("m5d.xlarge"), vec![s("ImageId")]),
-            (s("gecko-t-linux-zoned"), s("us-east-1b"), s("c5.xlarge"), vec![s("ImageId")]),
-            (s("gecko-t-linux-zoned"), s("us-east-1b"), s("m5d.xlarge"), vec![s("ImageId")]),
-            (s("gecko-t-linux-zoned"), s("us-east-1e"), s("c5.xlarge"), vec![s("ImageId")]),
+            (
+                s("gecko-t-linux-zoned"),
+                s("us-east-1/us-east-1a"),
+                s("c5.xlarge"),
+                vec![s("ImageId")]
+            ),
+            (
+                s("gecko-t-linux-zoned"),
+                s("us-east-1/us-east-1a"),
+                s("m5d.xlarge"),
+                vec![s("ImageId")]
+            ),
+            (
+                s("gecko-t-linux-zoned"),
+                s("us-east-1/us-east-1b"),
+                s("c5.xlarge"),
+                vec![s("ImageId")]
+            ),
+            (
+                s("gecko-t-linux-zoned"),
+                s("us-east-1/us-east-1b"),
+                s("m5d.xlarge"),
+                vec![s("ImageId")]
+            ),
+            (
+                s("gecko-t-linux-zoned"),
+                s("us-east-1/us-east-1e"),
+                s("c5.xlarge"),
+                vec![s("ImageId")]
+            ),
         ]
     );
     assert_eq!(
@@ -193,4 +222,31 @@ fn completions_and_man_page_are_generated() {
     let man = amiset(tmp.path(), &["completions", "man"]);
     assert!(stdout(&man).starts_with(".ie \\n(.g .ds Aq \\(aq"), "{}", stdout(&man));
     assert!(stdout(&man).contains(".SH NAME"));
+}
+
+/// A change to offerings.json alone changes the launch specs of every zoned
+/// worker type that launches the pair: us-east-1b no longer offers
+/// m5d.xlarge, so gecko-t-linux-zoned's launch spec there is removed.
+#[test]
+fn a_change_to_offerings_alone_is_a_change_of_launch_specs() {
+    let repo = Repo::new();
+    let path = repo.root.join("offerings.json");
+    let mut offerings: Json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let zone = offerings["zones"]["us-east-1b"].as_array_mut().unwrap();
+    zone.retain(|t| t != "m5d.xlarge");
+    repo.write("offerings.json", &serde_json::to_string_pretty(&offerings).unwrap())
+        .commit();
+    let (code, json) = diff(&repo, "json", &["--exit-code"]);
+    assert_eq!(code, 1, "{json}");
+    let doc: Json = serde_json::from_str(&json).unwrap();
+    let specs = &doc["workerTypes"]["changed"][0];
+    assert_eq!(specs["name"], "gecko-t-linux-zoned");
+    assert_eq!(specs["launchSpecs"].as_array().unwrap().len(), 1, "{doc:#}");
+    let spec = &specs["launchSpecs"][0];
+    assert_eq!(
+        (&spec["region"], &spec["zone"], &spec["instanceType"], &spec["change"]),
+        (&json!("us-east-1"), &json!("us-east-1b"), &json!("m5d.xlarge"), &json!("removed"))
+    );
+    let (_, text) = diff(&repo, "text", &[]);
+    assert!(text.contains("  - us-east-1/us-east-1b m5d.xlarge\n"), "{text}");
 }

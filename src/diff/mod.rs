@@ -25,16 +25,29 @@ pub struct KeyChange {
     pub new: Option<Json>,
 }
 
-/// A launch spec (worker type × region × instance type) that changed.
+/// A launch spec (worker type × region × instance type, and zone where the
+/// region has zones) that changed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SpecChange {
     pub region: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
     pub instance_type: String,
     /// `added`, `removed` or `changed`.
     pub change: &'static str,
     /// Changed keys, `ImageId` first, then by key.
     pub keys: Vec<KeyChange>,
+}
+
+impl SpecChange {
+    /// The region, with the zone where there is one: `us-east-1/us-east-1a`.
+    pub fn place(&self) -> String {
+        match &self.zone {
+            Some(zone) => format!("{}/{zone}", self.region),
+            None => self.region.clone(),
+        }
+    }
 }
 
 /// A worker type present on both sides that changed.
@@ -158,6 +171,31 @@ fn set_entries(set: &Json) -> BTreeMap<String, Json> {
     out
 }
 
+/// Where a launch spec launches: region, zone (for regions with zones), instance type.
+type Place = (String, Option<String>, String);
+
+/// The launch specs of a worker type's artifact, by place: `launchSpecs`
+/// (region → instance type) and `zoneLaunchSpecs` (region → zone → instance type).
+fn by_place(wt: &Map<String, Json>) -> BTreeMap<Place, Map<String, Json>> {
+    let mut out = BTreeMap::new();
+    let mut add = |region: &str, zone: Option<&str>, types: &Json| {
+        for (instance_type, spec) in object(Some(types)) {
+            if let Json::Object(spec) = spec {
+                out.insert((region.to_string(), zone.map(str::to_string), instance_type), spec);
+            }
+        }
+    };
+    for (region, types) in object(wt.get("launchSpecs")) {
+        add(&region, None, &types);
+    }
+    for (region, zones) in object(wt.get("zoneLaunchSpecs")) {
+        for (zone, types) in object(Some(&zones)) {
+            add(&region, Some(&zone), &types);
+        }
+    }
+    out
+}
+
 /// Compares two configs' resolved launch specs and AMI sets.
 pub fn diff(old: &Config, new: &Config, catalog: &dyn TypeCatalog) -> Diff {
     let mut out = Diff::default();
@@ -176,7 +214,10 @@ pub fn diff(old: &Config, new: &Config, catalog: &dyn TypeCatalog) -> Diff {
         }
     }
 
-    // Only worker types whose own file or AMI set changed can resolve differently.
+    // Only worker types whose own file or AMI set changed can resolve
+    // differently, unless what every worker type resolves through changed:
+    // the offerings (a left-out pair) or the policy.
+    let shared_same = old.offerings == new.offerings && old.policy == new.policy;
     let resolve = |config: &Config, name: &str| -> Option<Map<String, Json>> {
         let wt = config.worker_types.get(name)?;
         match worker_type_json(config, wt, catalog) {
@@ -199,7 +240,7 @@ pub fn diff(old: &Config, new: &Config, catalog: &dyn TypeCatalog) -> Diff {
             }
             continue;
         };
-        if before == wt && set_of(old, name) == set_of(new, name) {
+        if shared_same && before == wt && set_of(old, name) == set_of(new, name) {
             continue;
         }
         let (Some(prev), Some(wt)) = (resolve(old, name), resolve(new, name)) else {
@@ -215,42 +256,22 @@ pub fn diff(old: &Config, new: &Config, catalog: &dyn TypeCatalog) -> Diff {
             m
         };
         let fields = key_changes(&strip(prev), &strip(wt));
-        // Launch specs by region, and by zone for regions with zones (a zone names its region).
-        let flat = |wt: &Map<String, Json>| {
-            let mut specs = object(wt.get("launchSpecs"));
-            for zones in object(wt.get("zoneLaunchSpecs")).values() {
-                specs.extend(object(Some(zones)));
-            }
-            specs
-        };
-        let (old_specs, new_specs) = (flat(prev), flat(wt));
-        let mut pairs: BTreeSet<(String, String)> = BTreeSet::new();
-        for specs in [&old_specs, &new_specs] {
-            for (region, types) in specs {
-                for instance_type in object(Some(types)).keys() {
-                    pairs.insert((region.clone(), instance_type.clone()));
-                }
-            }
-        }
+        let (old_specs, new_specs) = (by_place(prev), by_place(wt));
+        let places: BTreeSet<&Place> = old_specs.keys().chain(new_specs.keys()).collect();
         let mut launch_specs = Vec::new();
-        for (region, instance_type) in pairs {
-            let get = |specs: &Map<String, Json>| {
-                specs
-                    .get(&region)
-                    .and_then(|r| r.get(&instance_type))
-                    .and_then(Json::as_object)
-                    .cloned()
-            };
-            let (a, b) = (get(&old_specs), get(&new_specs));
-            let change = match (&a, &b) {
+        for place in places {
+            let (a, b) = (old_specs.get(place), new_specs.get(place));
+            let change = match (a, b) {
                 (None, Some(_)) => "added",
                 (Some(_), None) => "removed",
                 _ => "changed",
             };
-            let keys = key_changes(&a.unwrap_or_default(), &b.unwrap_or_default());
+            let keys = key_changes(&a.cloned().unwrap_or_default(), &b.cloned().unwrap_or_default());
             if !keys.is_empty() {
+                let (region, zone, instance_type) = place.clone();
                 launch_specs.push(SpecChange {
                     region,
+                    zone,
                     instance_type,
                     change,
                     keys,

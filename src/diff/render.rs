@@ -47,7 +47,7 @@ pub fn text(diff: &Diff) -> String {
                 "removed" => '-',
                 _ => '~',
             };
-            let _ = writeln!(out, "  {sign} {} {}", spec.region, spec.instance_type);
+            let _ = writeln!(out, "  {sign} {} {}", spec.place(), spec.instance_type);
             if spec.change == "changed" {
                 for c in &spec.keys {
                     let _ = writeln!(out, "      {}: {} -> {}", c.key, value(&c.old), value(&c.new));
@@ -164,7 +164,7 @@ pub fn markdown(diff: &Diff, max_rows: usize) -> String {
                     &mut out,
                     format!(
                         "| {} | {} | {} |\n",
-                        cell(&spec.region),
+                        cell(&spec.place()),
                         cell(&format!("{} ({})", spec.instance_type, spec.change)),
                         change_row(c)
                     ),
