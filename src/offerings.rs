@@ -60,13 +60,17 @@ impl Offerings {
     /// `zones`, an object of zone names (each a zone of a known region) to
     /// lists of instance type names.
     pub fn parse(text: &str) -> Result<Offerings, Invalid> {
-        let value: Json = serde_json::from_str(text).map_err(|e| {
+        let invalid = |e: serde_json::Error| {
             let at = offset_of(text, e.line(), e.column());
             Invalid {
                 message: format!("`{FILE}` is not valid JSON: {e}"),
                 span: at..(at + 1).min(text.len()).max(at),
             }
-        })?;
+        };
+        // A key given twice would be read as its last copy, whatever a
+        // reviewer read in the first: refused.
+        serde_json::from_str::<NoDuplicateKeys>(text).map_err(invalid)?;
+        let value: Json = serde_json::from_str(text).map_err(invalid)?;
         let whole = 0..text.len().min(1);
         let top = value.as_object().ok_or_else(|| Invalid {
             message: format!("`{FILE}` must be an object with the key `zones`"),
@@ -98,7 +102,12 @@ impl Offerings {
             for t in list {
                 match t.as_str() {
                     Some(s) if !s.is_empty() && s.len() <= MAX_TYPE_LEN && s.bytes().all(|b| b.is_ascii_graphic()) => {
-                        set.insert(s.to_string());
+                        if !set.insert(s.to_string()) {
+                            return Err(Invalid {
+                                message: format!("the offerings of `{zone}` list `{s}` twice"),
+                                span: span_of_string(text, zone),
+                            });
+                        }
                     }
                     _ => {
                         return Err(Invalid {
@@ -146,6 +155,57 @@ impl Offerings {
 }
 
 /// Byte offset of a 1-based line and column (as serde_json reports them).
+/// A JSON document read only to fail on the first object key given twice.
+struct NoDuplicateKeys;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Walk;
+        impl<'de> serde::de::Visitor<'de> for Walk {
+            type Value = NoDuplicateKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+                Ok(NoDuplicateKeys)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if !seen.insert(key.clone()) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "the key `{}` is given twice",
+                            key.escape_debug()
+                        )));
+                    }
+                    map.next_value::<NoDuplicateKeys>()?;
+                }
+                Ok(NoDuplicateKeys)
+            }
+        }
+        d.deserialize_any(Walk)
+    }
+}
+
 fn offset_of(text: &str, line: usize, column: usize) -> usize {
     let start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
     (start + column.saturating_sub(1)).min(text.len())
@@ -199,6 +259,19 @@ mod tests {
         let text = "{\"zone\": {}}";
         let e = Offerings::parse(text).unwrap_err();
         assert_eq!(&text[e.span], "\"zone\"");
+
+        // A zone given twice (JSON readers keep one copy or the other), and
+        // a type listed twice, are refused; the span is where the second starts.
+        let text = "{\"zones\": {\"us-east-1a\": [\"c5.xlarge\"],\n \"us-east-1a\": []}}";
+        let e = Offerings::parse(text).unwrap_err();
+        assert!(e.message.contains("the key `us-east-1a` is given twice"), "{e:?}");
+        assert_eq!(text[..e.span.start].matches('\n').count(), 1, "on the second line: {e:?}");
+        let text = "{\"zones\": {\"us-east-1a\": [\"c5.xlarge\", \"m5.large\", \"c5.xlarge\"]}}";
+        let e = Offerings::parse(text).unwrap_err();
+        assert_eq!(e.message, "the offerings of `us-east-1a` list `c5.xlarge` twice");
+        // Order is free: amiset writes the file sorted, and reads any order.
+        let text = "{\"zones\": {\"us-east-1b\": [\"m5.large\", \"c5.xlarge\"], \"us-east-1a\": []}}";
+        assert_eq!(Offerings::parse(text).unwrap().in_zone("us-east-1b", "c5.xlarge"), Some(true));
     }
 
     #[test]

@@ -141,11 +141,18 @@ fn map_error(kind: Kind, doc: &Doc, pointer: &str, error: &ValidationErrorKind, 
         ValidationErrorKind::Pattern { .. } => {
             let value = instance.as_str().unwrap_or_default();
             let (what, help) = pattern_help(pointer);
+            // Zone names are lower-case: `US-EAST-1A` is meant as `us-east-1a`.
+            let lower = value.to_ascii_lowercase();
+            let candidate = (what == "zone name"
+                && lower != value
+                && crate::offerings::region_of(&lower).is_some_and(|r| crate::offerings::is_zone_of(&lower, r)))
+            .then_some(lower);
             vec![
                 Finding::new(Code::InvalidValue, format!("`{value}` is not a valid {what}"))
                     .at(path, value_span)
                     .label(format!("invalid {what}"))
-                    .help(help),
+                    .help(help)
+                    .suggest(candidate),
             ]
         }
         ValidationErrorKind::PropertyNames { .. } => {
@@ -248,6 +255,10 @@ fn pattern_help(pointer: &str) -> (&'static str, &'static str) {
         "hvm" | "pv" | "ImageId" | "ami" => ("AMI id", "AMI ids are `ami-` followed by 8 or 17 lower-case hex digits"),
         "amiSetId" => ("AMI set id", "ids match `^[A-Za-z0-9][A-Za-z0-9_-]{0,37}$`"),
         "instanceType" => ("instance type", "instance types look like `m5.large`"),
+        "zone" => (
+            "zone name",
+            "zones are named after their region: `us-east-1a`, or a local zone such as `us-west-2-lax-1a` (zone ids such as `use1-az1` are not zone names)",
+        ),
         "scopePrefix" | "adminScope" => ("scope", "scopes are printable ASCII"),
         _ if pointer.starts_with("/scopes/") => ("scope", "scopes are printable ASCII (0x20-0x7E)"),
         _ if pointer.starts_with("/amiOwners/") || pointer.starts_with("/source/owners/") => {
@@ -421,6 +432,30 @@ mod tests {
         assert_eq!(f[0].fix, None, "renaming `hmv` to `hvm` would write `hvm` twice");
         assert!(
             !f[0].help.as_deref().unwrap_or_default().contains("did you mean"),
+            "{:?}",
+            f[0].help
+        );
+    }
+
+    #[test]
+    fn a_malformed_zone_name_says_what_zone_names_look_like_and_fixes_its_case() {
+        let text = |zone: &str| {
+            format!(
+                "maxCapacity = 1\n[[instanceTypes]]\ninstanceType = \"m5.large\"\n[[regions]]\nregion = \"us-east-1\"\nzones = [{{ zone = \"{zone}\" }}]\n"
+            )
+        };
+        let f = check(Kind::WorkerType, &text("US-EAST-1B"));
+        let f: Vec<_> = f.into_iter().filter(|f| f.code == Code::InvalidValue).collect();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].message, "`US-EAST-1B` is not a valid zone name");
+        assert_eq!(f[0].fix.as_ref().map(|x| x.replacement.as_str()), Some("us-east-1b"));
+
+        let f = check(Kind::WorkerType, &text("use1-az1"));
+        let f: Vec<_> = f.into_iter().filter(|f| f.code == Code::InvalidValue).collect();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].fix, None);
+        assert!(
+            f[0].help.as_deref().unwrap().contains("zone ids such as `use1-az1`"),
             "{:?}",
             f[0].help
         );

@@ -111,6 +111,22 @@ fn compile_writes_a_launch_spec_per_offered_zone_and_instance_type() {
         Err(ArtifactError::ZoneNeeded { zones, .. }) => assert_eq!(zones, "us-east-1a, us-east-1b"),
         other => panic!("{other:?}"),
     }
+    // A zone the region does not launch in, and a zone in a region without zones, say so.
+    match artifacts.launch_spec_in("web", "us-east-1", Some("us-east-1c"), "c5.large") {
+        Err(ArtifactError::UnknownZone { zone, zones, .. }) => {
+            assert_eq!((zone.as_str(), zones.as_str()), ("us-east-1c", "us-east-1a, us-east-1b"))
+        }
+        other => panic!("{other:?}"),
+    }
+    match artifacts.launch_spec_in("web", "us-west-2", Some("us-west-2a"), "c5.large") {
+        Err(e @ ArtifactError::NoZones { .. }) => {
+            assert_eq!(
+                e.to_string(),
+                "region us-west-2 of worker type `web` has no zones (asked for `us-west-2a`)"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(artifacts.zones("web", "us-east-1").unwrap(), vec!["us-east-1a", "us-east-1b"]);
     assert_eq!(
         Value::Object(artifacts.launch_spec("web", "us-west-2", "m5.large").unwrap().parameters),

@@ -33,6 +33,15 @@ pub enum ArtifactError {
     },
     #[error("region {region} of worker type `{worker}` has zones ({zones}): name one")]
     ZoneNeeded { worker: String, region: String, zones: String },
+    #[error("region {region} of worker type `{worker}` has no zones (asked for `{zone}`)")]
+    NoZones { worker: String, region: String, zone: String },
+    #[error("worker type `{worker}` launches nothing in zone `{zone}` of {region} (its zones there: {zones})")]
+    UnknownZone {
+        worker: String,
+        region: String,
+        zone: String,
+        zones: String,
+    },
 }
 
 /// One resolved launch specification, ready for `RunInstances`.
@@ -232,6 +241,21 @@ impl Artifacts {
                     .and_then(|r| r.get(instance_type)),
                 format!("launchSpecs.{region}.{instance_type}"),
             ),
+            (Some(z), None) if doc.get("launchSpecs").and_then(|s| s.get(region)).is_some() => {
+                return Err(ArtifactError::NoZones {
+                    worker: worker.to_string(),
+                    region: region.to_string(),
+                    zone: z.to_string(),
+                });
+            }
+            (Some(z), Some(zones)) if !zones.contains_key(z) => {
+                return Err(ArtifactError::UnknownZone {
+                    worker: worker.to_string(),
+                    region: region.to_string(),
+                    zone: z.to_string(),
+                    zones: zones.keys().cloned().collect::<Vec<_>>().join(", "),
+                });
+            }
             (Some(z), zones) => (
                 zones.and_then(|zs| zs.get(z)).and_then(|r| r.get(instance_type)),
                 format!("zoneLaunchSpecs.{region}.{z}.{instance_type}"),
