@@ -145,8 +145,25 @@ fn a_directory_amiset_did_not_write_is_never_replaced() {
     std::fs::write(out.join("notes.txt"), "keep me").unwrap();
     let run = compile(tmp.path(), &example(), &out);
     assert_eq!(run.status.code(), Some(2));
-    assert!(stderr(&run).contains("holds no manifest.json"), "{}", stderr(&run));
+    assert!(stderr(&run).contains("is not what amiset writes"), "{}", stderr(&run));
     assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "keep me");
+
+    // A manifest.json of someone else's (a web app's, say) does not make it ours.
+    std::fs::write(out.join("manifest.json"), "{}").unwrap();
+    let run = compile(tmp.path(), &example(), &out);
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "keep me");
+
+    // Nor does amiset's own manifest with a file beside it that it does not list.
+    let ours = tmp.path().join("ours");
+    assert_eq!(compile(tmp.path(), &example(), &ours).status.code(), Some(0));
+    std::fs::write(ours.join("worker-types/notes.txt"), "keep me too").unwrap();
+    let run = compile(tmp.path(), &example(), &ours);
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert_eq!(std::fs::read_to_string(ours.join("worker-types/notes.txt")).unwrap(), "keep me too");
+    // What amiset wrote alone is replaced.
+    std::fs::remove_file(ours.join("worker-types/notes.txt")).unwrap();
+    assert_eq!(compile(tmp.path(), &example(), &ours).status.code(), Some(0));
 
     let file = tmp.path().join("file");
     std::fs::write(&file, "x").unwrap();

@@ -50,7 +50,7 @@ pub struct Summary {
 pub enum CompileError {
     #[error("cannot write `{}`: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("`{}` is not empty and holds no {MANIFEST}: refusing to replace a directory amiset did not write", .0.display())]
+    #[error("`{}` is not empty and is not what amiset writes (a {MANIFEST} listing every file in it): refusing to replace a directory amiset did not write", .0.display())]
     Foreign(PathBuf),
     #[error("`{}` exists and is not a directory", .0.display())]
     NotADirectory(PathBuf),
@@ -201,7 +201,7 @@ pub(crate) fn replace_dir<T>(out: &Path, fill: impl FnOnce(&Path) -> Result<T, C
         Ok(meta) if !meta.is_dir() => return Err(CompileError::NotADirectory(out.to_path_buf())),
         Ok(_) => {
             let empty = fs::read_dir(out).map_err(io(out))?.next().is_none();
-            if !empty && !out.join(MANIFEST).is_file() {
+            if !empty && !written_by_amiset(out) {
                 return Err(CompileError::Foreign(out.to_path_buf()));
             }
         }
@@ -223,6 +223,46 @@ pub(crate) fn replace_dir<T>(out: &Path, fill: impl FnOnce(&Path) -> Result<T, C
     }
     swapped?;
     Ok(result)
+}
+
+/// Whether `out` holds only what amiset writes: a manifest whose `files`
+/// list every other regular file in it (besides the manifest and its
+/// signature). Anything else (a file the manifest does not list, a link,
+/// a manifest that is not amiset's) and `out` is left alone.
+fn written_by_amiset(out: &Path) -> bool {
+    const LARGEST_MANIFEST: u64 = 256 * 1024 * 1024;
+    let listed = (|| {
+        let file = File::open(out.join(MANIFEST)).ok()?;
+        if file.metadata().ok()?.len() > LARGEST_MANIFEST {
+            return None;
+        }
+        let manifest: Json = serde_json::from_reader(std::io::BufReader::new(file)).ok()?;
+        manifest.get("formatVersion")?;
+        Some(
+            manifest
+                .get("files")?
+                .as_object()?
+                .keys()
+                .cloned()
+                .collect::<std::collections::BTreeSet<String>>(),
+        )
+    })();
+    let Some(listed) = listed else { return false };
+    fn all_listed(dir: &Path, prefix: &str, listed: &std::collections::BTreeSet<String>) -> bool {
+        let Ok(entries) = fs::read_dir(dir) else { return false };
+        entries.into_iter().all(|entry| {
+            let Ok(entry) = entry else { return false };
+            let Ok(kind) = entry.file_type() else { return false };
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = format!("{prefix}{name}");
+            if kind.is_dir() {
+                all_listed(&entry.path(), &format!("{rel}/"), listed)
+            } else {
+                kind.is_file() && (listed.contains(&rel) || (prefix.is_empty() && [MANIFEST, SIGNATURE].contains(&name.as_str())))
+            }
+        })
+    }
+    all_listed(out, "", &listed)
 }
 
 /// Writes `files` (path relative to `root`, bytes) and a manifest of their
