@@ -250,3 +250,46 @@ fn a_change_to_offerings_alone_is_a_change_of_launch_specs() {
     let (_, text) = diff(&repo, "text", &[]);
     assert!(text.contains("  - us-east-1/us-east-1b m5d.xlarge\n"), "{text}");
 }
+
+/// An instance type's own settings (`capacity`, `workerManager`) change the
+/// exported pool without changing a launch spec: they are fields of the
+/// worker type, named by instance type.
+#[test]
+fn instance_type_settings_are_compared_by_instance_type() {
+    let repo = Repo::new();
+    let worker = "worker-types/gecko-t-linux-large.toml";
+    repo.edit(
+        worker,
+        "capacity = 2\nutility = 1.4\n",
+        "capacity = 3\nutility = 1.4\nworkerManager = { maxCapacity = 4 }\n",
+    )
+    .commit();
+    let (code, json) = diff(&repo, "json", &["--exit-code"]);
+    assert_eq!(code, 1, "{json}");
+    let doc: Json = serde_json::from_str(&json).unwrap();
+    let changed = &doc["workerTypes"]["changed"];
+    assert_eq!(changed.as_array().unwrap().len(), 1, "{doc:#}");
+    assert_eq!(changed[0]["name"], "gecko-t-linux-large");
+    assert_eq!(
+        changed[0]["fields"],
+        json!([
+            {"key": "instanceTypes[c5.xlarge].capacity", "old": 2.0, "new": 3.0},
+            {"key": "instanceTypes[c5.xlarge].workerManager.maxCapacity", "old": null, "new": 4},
+        ])
+    );
+    assert_eq!(changed[0]["launchSpecs"], json!([]));
+}
+
+/// A worker type file that no longer loads is not compared: the change does
+/// not remove the worker type, whatever the file now holds.
+#[test]
+fn a_worker_type_that_does_not_load_is_not_compared_not_removed() {
+    let repo = Repo::new();
+    repo.write("worker-types/gecko-t-linux-large.toml", "maxCapacity = [[[\n").commit();
+    let (_, json) = diff(&repo, "json", &[]);
+    let doc: Json = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["workerTypes"]["removed"], json!([]), "{doc:#}");
+    assert_eq!(doc["unresolved"], json!(["gecko-t-linux-large"]), "{doc:#}");
+    let (_, markdown) = diff(&repo, "markdown", &[]);
+    assert!(!markdown.contains("removed"), "{markdown}");
+}

@@ -171,6 +171,77 @@ fn set_entries(set: &Json) -> BTreeMap<String, Json> {
     out
 }
 
+/// A worker type's artifact without its launch specs (compared on their
+/// own), with its instance types and regions keyed by name so that their
+/// other settings (`capacity`, `utility`, `workerManager`) are compared
+/// per name: `instanceTypes[m5.large].capacity`.
+fn fields_of(wt: &Map<String, Json>, model: &crate::config::WorkerType) -> Map<String, Json> {
+    let mut out = wt.clone();
+    // What only the worker pool carries (the artifact has no place for it):
+    // the worker type's `[taskcluster]` and the `workerManager` of its
+    // instance types and zones.
+    let mut wt = wt.clone();
+    fn value(v: &impl Serialize) -> Json {
+        serde_json::to_value(v).unwrap_or(Json::Null)
+    }
+    if let Some(tc) = &model.taskcluster {
+        out.insert("taskcluster".into(), value(tc));
+    }
+    for (entry, spec) in wt
+        .get_mut("instanceTypes")
+        .and_then(Json::as_array_mut)
+        .into_iter()
+        .flatten()
+        .zip(&model.instance_types)
+    {
+        if let (Json::Object(e), Some(wm)) = (entry, &spec.worker_manager) {
+            e.insert("workerManager".into(), value(wm));
+        }
+    }
+    let zones = model
+        .regions
+        .iter()
+        .flat_map(|r| r.zones.iter().map(move |z| (r.region.as_str(), z)));
+    for r in wt.get_mut("regions").and_then(Json::as_array_mut).into_iter().flatten() {
+        let region = r.get("region").and_then(Json::as_str).unwrap_or_default().to_string();
+        for z in r.get_mut("zones").and_then(Json::as_array_mut).into_iter().flatten() {
+            let zone = z.get("zone").and_then(Json::as_str).unwrap_or_default().to_string();
+            let wm = zones
+                .clone()
+                .find(|(r, s)| *r == region && s.zone == zone)
+                .and_then(|(_, s)| s.worker_manager.as_ref());
+            if let (Json::Object(e), Some(wm)) = (z, wm) {
+                e.insert("workerManager".into(), value(wm));
+            }
+        }
+    }
+    for key in ["launchSpecs", "zoneLaunchSpecs", "launchSpec", "regions", "instanceTypes"] {
+        out.remove(key);
+    }
+    let mut keyed = |name: String, entry: &Json, drop: &[&str]| {
+        let mut rest = object(Some(entry));
+        for key in drop {
+            rest.remove(*key);
+        }
+        if !rest.is_empty() {
+            out.insert(name, Json::Object(rest));
+        }
+    };
+    for t in wt.get("instanceTypes").and_then(Json::as_array).into_iter().flatten() {
+        let name = t.get("instanceType").and_then(Json::as_str).unwrap_or_default();
+        keyed(format!("instanceTypes[{name}]"), t, &["instanceType", "launchSpec"]);
+    }
+    for r in wt.get("regions").and_then(Json::as_array).into_iter().flatten() {
+        let region = r.get("region").and_then(Json::as_str).unwrap_or_default();
+        keyed(format!("regions[{region}]"), r, &["region", "launchSpec", "zones"]);
+        for z in r.get("zones").and_then(Json::as_array).into_iter().flatten() {
+            let zone = z.get("zone").and_then(Json::as_str).unwrap_or_default();
+            keyed(format!("regions[{region}].zones[{zone}]"), z, &["zone", "launchSpec"]);
+        }
+    }
+    out
+}
+
 /// Where a launch spec launches: region, zone (for regions with zones), instance type.
 type Place = (String, Option<String>, String);
 
@@ -229,14 +300,20 @@ pub fn diff(old: &Config, new: &Config, catalog: &dyn TypeCatalog) -> Diff {
         let id = config.worker_types.get(name).and_then(|w| w.ami_set_id.as_deref())?;
         config.ami_sets.get(id)
     }
+    // A file that is there but does not load is not compared; only a file
+    // that is gone is a removal (and one that is new an addition).
     for name in old.worker_types.keys().filter(|n| !new.worker_types.contains_key(*n)) {
-        out.worker_types.removed.push(name.clone());
+        if new.worker_names.contains(name) {
+            out.unresolved.push(name.clone());
+        } else {
+            out.worker_types.removed.push(name.clone());
+        }
     }
     for (name, wt) in &new.worker_types {
         let Some(before) = old.worker_types.get(name) else {
             match resolve(new, name) {
-                Some(_) => out.worker_types.added.push(name.clone()),
-                None => out.unresolved.push(name.clone()),
+                Some(_) if !old.worker_names.contains(name) => out.worker_types.added.push(name.clone()),
+                _ => out.unresolved.push(name.clone()),
             }
             continue;
         };
@@ -247,15 +324,11 @@ pub fn diff(old: &Config, new: &Config, catalog: &dyn TypeCatalog) -> Diff {
             out.unresolved.push(name.clone());
             continue;
         };
+        let fields = key_changes(
+            &fields_of(&prev, before),
+            &fields_of(&wt, new.worker_types.get(name).unwrap_or(before)),
+        );
         let (prev, wt) = (&prev, &wt);
-        let strip = |m: &Map<String, Json>| {
-            let mut m = m.clone();
-            for key in ["launchSpecs", "zoneLaunchSpecs", "launchSpec", "regions", "instanceTypes"] {
-                m.remove(key);
-            }
-            m
-        };
-        let fields = key_changes(&strip(prev), &strip(wt));
         let (old_specs, new_specs) = (by_place(prev), by_place(wt));
         let places: BTreeSet<&Place> = old_specs.keys().chain(new_specs.keys()).collect();
         let mut launch_specs = Vec::new();
