@@ -292,4 +292,12 @@ fn a_worker_type_that_does_not_load_is_not_compared_not_removed() {
     assert_eq!(doc["unresolved"], json!(["gecko-t-linux-large"]), "{doc:#}");
     let (_, markdown) = diff(&repo, "markdown", &[]);
     assert!(!markdown.contains("removed"), "{markdown}");
+
+    // Nor is a set whose file no longer loads removed.
+    let repo = Repo::new();
+    repo.write("ami-sets/windows-2022.toml", "[[amis]\n").commit();
+    let (_, json) = diff(&repo, "json", &[]);
+    let doc: Json = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["amiSets"]["removed"], json!([]), "{doc:#}");
+    assert_eq!(doc["unresolved"], json!(["gecko-t-win2022"]), "{doc:#}");
 }

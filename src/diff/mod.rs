@@ -271,12 +271,20 @@ fn by_place(wt: &Map<String, Json>) -> BTreeMap<Place, Map<String, Json>> {
 pub fn diff(old: &Config, new: &Config, catalog: &dyn TypeCatalog) -> Diff {
     let mut out = Diff::default();
 
-    for id in old.ami_sets.keys().filter(|id| !new.ami_sets.contains_key(*id)) {
+    // A set file that is there but does not load is neither added nor
+    // removed (`check` says what is wrong with it).
+    for id in old
+        .ami_sets
+        .keys()
+        .filter(|id| !new.ami_sets.contains_key(*id) && !new.set_ids.contains(*id))
+    {
         out.ami_sets.removed.push(id.clone());
     }
     for (id, set) in &new.ami_sets {
         let Some(before) = old.ami_sets.get(id) else {
-            out.ami_sets.added.push(id.clone());
+            if !old.set_ids.contains(id) {
+                out.ami_sets.added.push(id.clone());
+            }
             continue;
         };
         let amis = changed(&set_entries(&ami_set_json(before)), &set_entries(&ami_set_json(set)));
