@@ -116,7 +116,11 @@ impl Scopes {
 pub fn parse(path: &str, text: &str, policy: &Policy) -> (Scopes, Vec<Finding>) {
     let mut scopes = Scopes::default();
     let mut findings = Vec::new();
-    let mut offset = 0;
+    // A byte order mark is no part of the first line (spans stay on the whole text).
+    let (text, mut offset) = match text.strip_prefix('\u{feff}') {
+        Some(rest) => (rest, '\u{feff}'.len_utf8()),
+        None => (text, 0),
+    };
     for (index, raw) in text.split_inclusive('\n').enumerate() {
         let line_start = offset;
         offset += raw.len();
@@ -239,6 +243,16 @@ mod tests {
         assert!(scopes.holds("BOB@example.com", "aws-provisioner:manage-ami-set:ubuntu-1", &p));
         assert!(scopes.holds("@carol", "aws-provisioner:admin", &p));
         assert!(!scopes.holds("@alice", "aws-provisioner:admin", &p));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_line() {
+        let text = "\u{feff}# owners\naws-provisioner:admin @carol\na:b bad!grantee\n";
+        let (scopes, findings) = parse("SCOPES", text, &policy());
+        // Only the real error, at its own place on line 3.
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(&text[findings[0].span.clone().unwrap()], "bad!grantee");
+        assert!(scopes.holds("@carol", "aws-provisioner:admin", &policy()));
     }
 
     #[test]

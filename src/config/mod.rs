@@ -145,6 +145,9 @@ pub struct Config {
     pub offerings: Option<crate::offerings::Offerings>,
     /// Whether `offerings.json` exists (valid or not).
     pub offerings_present: bool,
+    /// Whether `amiset.toml` exists but did not load (so `policy` is the
+    /// default, and what it would define, such as teams, is unknown).
+    pub policy_broken: bool,
 }
 
 impl Config {
@@ -429,6 +432,9 @@ impl Config {
         if p.role == Role::Offerings {
             self.offerings_present = true;
         }
+        if p.role == Role::Policy {
+            self.policy_broken = !matches!(p.model, Some(Model::Policy(_)));
+        }
         match p.model {
             Some(Model::Policy(policy)) => self.policy = *policy,
             Some(Model::AmiSet(set)) => {
@@ -461,6 +467,7 @@ impl Config {
             Role::Policy => {
                 self.policy = Policy::default();
                 self.policy_doc = None;
+                self.policy_broken = false;
             }
             Role::Scopes => self.scopes_source = None,
             Role::Offerings => {
