@@ -149,7 +149,7 @@ impl Doc {
     /// Parses `source`; a syntax error or excessive nesting is a finding.
     pub fn parse(path: &str, source: Arc<str>) -> Result<Doc, Box<Finding>> {
         let (table, span, shift) = parse_table(path, &source)?;
-        let root = convert_table(table, span, shift, 0).map_err(|span| Box::new(depth_finding(path, span)))?;
+        let root = convert_table(table, span, shift, 0).map_err(|bad| Box::new(bad.finding(path, shift)))?;
         Ok(Doc {
             path: path.to_string(),
             source,
@@ -162,7 +162,7 @@ impl Doc {
     /// builds when it is first asked for.
     pub fn parse_json(path: &str, source: Arc<str>) -> Result<(Doc, Json), Box<Finding>> {
         let (table, _, shift) = parse_table(path, &source)?;
-        let json = table_json(table, 0).map_err(|span| Box::new(depth_finding(path, shifted(span, shift))))?;
+        let json = table_json(table, 0).map_err(|bad| Box::new(bad.finding(path, shift)))?;
         Ok((
             Doc {
                 path: path.to_string(),
@@ -277,9 +277,62 @@ fn shifted(span: Range<usize>, shift: usize) -> Range<usize> {
     span.start + shift..span.end + shift
 }
 
-fn convert_table(table: DeTable<'_>, span: Range<usize>, shift: usize, depth: usize) -> Result<Node, Range<usize>> {
+/// Why a parsed value has no place in a config: the span (shifted for
+/// the tree, unshifted for the JSON) and the reason.
+#[derive(Debug)]
+struct Bad {
+    span: Range<usize>,
+    why: Why,
+}
+
+#[derive(Debug)]
+enum Why {
+    /// Nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// An integer outside the 64-bit range, which TOML requires to be an error.
+    IntegerRange,
+    /// `nan` or an infinity (also a float too large, such as `1e400`): JSON,
+    /// and so the schema, artifacts and EC2, have no such number.
+    NotFinite,
+}
+
+impl Bad {
+    fn finding(self, path: &str, shift: usize) -> Finding {
+        let span = shifted(self.span, shift);
+        match self.why {
+            Why::TooDeep => depth_finding(path, span),
+            Why::IntegerRange => Finding::new(Code::TomlSyntax, "invalid TOML: integer out of the 64-bit range")
+                .at(path, span)
+                .label("out of range")
+                .help("TOML integers are 64-bit: -9223372036854775808 to 9223372036854775807"),
+            Why::NotFinite => Finding::new(Code::InvalidValue, "`nan` and infinite numbers have no place in a config")
+                .at(path, span)
+                .label("not a finite number")
+                .help("JSON, the artifacts and EC2 have no such number; write a finite one"),
+        }
+    }
+}
+
+fn integer(i: &toml::de::DeInteger<'_>, span: &Range<usize>) -> Result<i64, Bad> {
+    i64::from_str_radix(i.as_str(), i.radix()).map_err(|_| Bad {
+        span: span.clone(),
+        why: Why::IntegerRange,
+    })
+}
+
+fn float(f: &toml::de::DeFloat<'_>, span: &Range<usize>) -> Result<f64, Bad> {
+    match f.as_str().replace('_', "").parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        _ => Err(Bad {
+            span: span.clone(),
+            why: Why::NotFinite,
+        }),
+    }
+}
+
+fn convert_table(table: DeTable<'_>, span: Range<usize>, shift: usize, depth: usize) -> Result<Node, Bad> {
     if depth > MAX_DEPTH {
-        return Err(shifted(span, shift));
+        return Err(Bad { span, why: Why::TooDeep });
     }
     let mut entries = Vec::with_capacity(table.len());
     for (k, v) in table {
@@ -295,18 +348,15 @@ fn convert_table(table: DeTable<'_>, span: Range<usize>, shift: usize, depth: us
     })
 }
 
-fn convert(v: Spanned<DeValue<'_>>, shift: usize, depth: usize) -> Result<Node, Range<usize>> {
+fn convert(v: Spanned<DeValue<'_>>, shift: usize, depth: usize) -> Result<Node, Bad> {
     let span = v.span();
     if depth > MAX_DEPTH {
-        return Err(shifted(span, shift));
+        return Err(Bad { span, why: Why::TooDeep });
     }
     let value = match v.into_inner() {
         DeValue::String(s) => Value::String(s.into_owned()),
-        DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
-            Ok(n) => Value::Integer(n),
-            Err(_) => Value::Float(i.as_str().parse().unwrap_or(f64::MAX)),
-        },
-        DeValue::Float(f) => Value::Float(f.as_str().replace('_', "").parse().unwrap_or(f64::NAN)),
+        DeValue::Integer(i) => Value::Integer(integer(&i, &span)?),
+        DeValue::Float(f) => Value::Float(float(&f, &span)?),
         DeValue::Boolean(b) => Value::Bool(b),
         DeValue::Datetime(d) => Value::Datetime(d.to_string()),
         DeValue::Array(items) => {
@@ -325,9 +375,8 @@ fn convert(v: Spanned<DeValue<'_>>, shift: usize, depth: usize) -> Result<Node, 
 }
 
 /// The JSON form of a toml table, as [`Node::to_json`] gives it for the
-/// [`Node`] that [`convert_table`] makes of it; the error is the span
-/// (unshifted) of the first value nested deeper than [`MAX_DEPTH`].
-fn table_json(table: DeTable<'_>, depth: usize) -> Result<Json, Range<usize>> {
+/// [`Node`] that [`convert_table`] makes of it, refusing what it refuses.
+fn table_json(table: DeTable<'_>, depth: usize) -> Result<Json, Bad> {
     let mut map = Map::new();
     for (k, v) in table {
         let key = k.into_inner().into_owned();
@@ -336,17 +385,15 @@ fn table_json(table: DeTable<'_>, depth: usize) -> Result<Json, Range<usize>> {
     Ok(Json::Object(map))
 }
 
-fn value_json(v: Spanned<DeValue<'_>>, depth: usize) -> Result<Json, Range<usize>> {
+fn value_json(v: Spanned<DeValue<'_>>, depth: usize) -> Result<Json, Bad> {
+    let span = v.span();
     if depth > MAX_DEPTH {
-        return Err(v.span());
+        return Err(Bad { span, why: Why::TooDeep });
     }
     Ok(match v.into_inner() {
         DeValue::String(s) => Json::String(s.into_owned()),
-        DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
-            Ok(n) => Json::Number(n.into()),
-            Err(_) => float_json(i.as_str().parse().unwrap_or(f64::MAX)),
-        },
-        DeValue::Float(f) => float_json(f.as_str().replace('_', "").parse().unwrap_or(f64::NAN)),
+        DeValue::Integer(i) => Json::Number(integer(&i, &span)?.into()),
+        DeValue::Float(f) => float_json(float(&f, &span)?),
         DeValue::Boolean(b) => Json::Bool(b),
         DeValue::Datetime(d) => Json::String(d.to_string()),
         DeValue::Array(items) => {
@@ -408,7 +455,7 @@ mod tests {
     fn json_without_the_tree_equals_the_json_of_the_tree() {
         let texts = [
             "a = 1\nb = 0x7f\nb2 = -17\nc = 1_000\nd = 9_223_372_036_854_775_807\n",
-            "f = 1.5\ng = 1e400\nh = nan\ni = -inf\nj = 3_000.25\n",
+            "f = 1.5\nj = 3_000.25\nk = -0.0\nl = 1e300\n",
             "t = 1979-05-27T07:32:00Z\nu = 07:32:00\nv = 1979-05-27\n",
             "s = \"caf\u{e9} \\u00e9\"\nl = '''\nraw\\n'''\n[x.y]\nz = [1, [2, {w = true}]]\n",
             "\u{feff}[[regions]]\nregion = \"us-east-1\"\nzones = [{ zone = \"us-east-1a\", launchSpec = { SubnetId = \"s\" } }]\n",
@@ -432,6 +479,27 @@ mod tests {
             assert_eq!(eager.code, Code::NestingTooDeep);
             assert_eq!((lazy.code, lazy.span), (eager.code, eager.span), "{text}");
         }
+    }
+
+    /// TOML requires an integer outside 64 bits to be an error, and JSON
+    /// has no `nan` or infinity: both are refused at the value, never
+    /// rounded or turned into `null`, eagerly and lazily alike.
+    #[test]
+    fn out_of_range_integers_and_non_finite_floats_are_refused_at_the_value() {
+        for (text, code, value) in [
+            ("a = 1\nb = 99999999999999999999\n", Code::TomlSyntax, "99999999999999999999"),
+            ("b = [-9_223_372_036_854_775_809]\n", Code::TomlSyntax, "-9_223_372_036_854_775_809"),
+            ("[x]\nv = { VolumeSize = nan }\n", Code::InvalidValue, "nan"),
+            ("\u{feff}c = -inf\n", Code::InvalidValue, "-inf"),
+            ("d = 1e400\n", Code::InvalidValue, "1e400"),
+        ] {
+            let eager = parse(text).unwrap_err();
+            let lazy = Doc::parse_json("x.toml", Arc::from(text)).unwrap_err();
+            assert_eq!(eager.code, code, "{text}");
+            assert_eq!(&text[eager.span.clone().unwrap()], value, "{text}");
+            assert_eq!((lazy.code, lazy.span), (eager.code, eager.span), "{text}");
+        }
+        assert!(parse("max = 9_223_372_036_854_775_807\nmin = -9223372036854775808\n").is_ok());
     }
 
     #[test]
