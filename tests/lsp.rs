@@ -725,3 +725,30 @@ fn completion_offers_the_zones_of_the_enclosing_region() {
     assert_eq!(edit["range"], json!({"start": pos(6, 12), "end": pos(6, 15)}));
     assert_eq!(c.shutdown(), 0);
 }
+
+/// A worker type file that is a link (or a directory) is refused on disk;
+/// opening it in the editor with valid text does not make it a config file:
+/// the editor says what `check` says.
+#[test]
+fn opening_a_link_or_a_directory_keeps_its_file_error() {
+    let dir = repo();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("target.toml"), FIXED).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("target.toml"), dir.path().join("worker-types/linked.toml")).unwrap();
+    fs::create_dir(dir.path().join("worker-types/dir.toml")).unwrap();
+    let (linked, folder) = (
+        uri(&dir.path().join("worker-types/linked.toml")),
+        uri(&dir.path().join("worker-types/dir.toml")),
+    );
+    let mut c = server();
+    let p = c.published(|c| {
+        c.open(&linked, FIXED);
+        c.open(&folder, FIXED);
+    });
+    assert_eq!(codes(&p[&linked]), ["file::symlink"], "{p:?}");
+    assert_eq!(codes(&p[&folder]), ["file::not-a-file"], "{p:?}");
+    // An edit changes nothing about it: nothing new is published for it.
+    let p = c.published(|c| c.change(&linked, 2, &format!("{FIXED}\n")));
+    assert!(p.get(&linked).is_none_or(|d| codes(d) == ["file::symlink"]), "{p:?}");
+    assert_eq!(c.shutdown(), 0);
+}

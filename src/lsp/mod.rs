@@ -411,7 +411,7 @@ impl Server {
                         self.load(&root)?;
                         return Some(root);
                     }
-                    let content = self.buffer_content(&text);
+                    let content = self.buffer_content(&root, &rel, &text);
                     let ws = self.workspaces.get_mut(&root)?;
                     ws.analysis.update(&rel, Some(content));
                     Some(root)
@@ -481,8 +481,16 @@ impl Server {
         self.reload(&root, &rel).then_some(root)
     }
 
-    /// What a buffer is to the loader: its bytes, or over the size limit.
-    fn buffer_content(&self, text: &str) -> Content {
+    /// What a buffer of `root`/`rel` is to the loader: its bytes, or over
+    /// the size limit. A path that is on disk but not a regular file (a
+    /// link, a directory) stays what the disk says: `check` reads the disk,
+    /// and no buffer makes a link a config file.
+    fn buffer_content(&self, root: &Path, rel: &str, text: &str) -> Content {
+        if std::fs::symlink_metadata(root.join(rel)).is_ok_and(|m| !m.is_file())
+            && let Ok(Some(disk)) = config::load::read_file(root, rel, &self.limits)
+        {
+            return disk;
+        }
         if text.len() as u64 > self.limits.max_file_size {
             Content::TooLarge(text.len() as u64)
         } else {
@@ -502,7 +510,7 @@ impl Server {
         );
         let (root, rel) = place?;
         if self.workspaces.contains_key(&root) {
-            let content = self.buffer_content(&text);
+            let content = self.buffer_content(&root, &rel, &text);
             if let Some(ws) = self.workspaces.get_mut(&root) {
                 ws.analysis.update(&rel, Some(content));
             }
@@ -526,7 +534,7 @@ impl Server {
             if let Some((r, rel)) = &open.place
                 && r == root
             {
-                inputs.set(rel, Some(self.buffer_content(&open.text)));
+                inputs.set(rel, Some(self.buffer_content(root, rel, &open.text)));
             }
         }
         let analysis = Analysis::new(inputs, self.limits.clone());
