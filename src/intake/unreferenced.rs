@@ -4,9 +4,11 @@
 //! listed that none of them names.
 //!
 //! References are found by scanning the raw text of every config file for
-//! AMI ids, not by parsing: a file that does not parse, a revoked id in
-//! `amiset.toml` or an id in a comment still counts as referenced, so an
-//! image that anything mentions is never listed.
+//! AMI ids, so a file that does not parse, a revoked id in `amiset.toml` or
+//! an id in a comment still counts as referenced; and, for a file that
+//! parses, in every string value as TOML decodes it, so an id written with
+//! escapes (`"ami-\u0037..."`) or across a line continuation counts too.
+//! An image that anything mentions is never listed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -42,7 +44,32 @@ pub fn ids_in_inputs(inputs: &Inputs, out: &mut BTreeSet<String>) {
     for f in &inputs.files {
         if let Content::Bytes(b) = &f.content {
             ami_ids_in(b, out);
+            ids_in_decoded(&f.path, b, out);
         }
+    }
+}
+
+/// The AMI ids in the string values (and keys) of a TOML file as they
+/// decode, where the raw text may spell them with escapes.
+fn ids_in_decoded(path: &str, bytes: &[u8], out: &mut BTreeSet<String>) {
+    fn walk(value: &serde_json::Value, out: &mut BTreeSet<String>) {
+        match value {
+            serde_json::Value::String(s) => ami_ids_in(s.as_bytes(), out),
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            serde_json::Value::Object(map) => map.iter().for_each(|(k, v)| {
+                ami_ids_in(k.as_bytes(), out);
+                walk(v, out);
+            }),
+            _ => {}
+        }
+    }
+    if !path.ends_with(".toml") || !bytes.contains(&b'\\') {
+        return; // Without a backslash, TOML decodes no string differently from its text.
+    }
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && let Ok((_, json)) = crate::config::doc::Doc::parse_json(path, std::sync::Arc::from(text))
+    {
+        walk(&json, out);
     }
 }
 
@@ -238,6 +265,32 @@ mod tests {
             &mut out,
         );
         let want: BTreeSet<String> = ["ami-0123456789abcdef0", "ami-0a1b2c3d"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(out, want);
+    }
+
+    /// An id that TOML decodes from escapes or a line continuation is a
+    /// reference, as `check` and `resolve` read it.
+    #[test]
+    fn ids_spelled_with_escapes_or_continuations_are_references() {
+        let text = "[[amis]]\nregion = \"us-east-1\"\nhvm = \"ami-\\u0037000000000000000a\"\n\n[[amis]]\nregion = \"us-west-2\"\nhvm = \"\"\"ami-7000000\\\n   000000000b\"\"\"\n";
+        let (_, json) = crate::config::doc::Doc::parse_json("ami-sets/s.toml", std::sync::Arc::from(text)).unwrap();
+        assert_eq!(
+            json["amis"][0]["hvm"], "ami-7000000000000000a",
+            "the escape decodes as check reads it"
+        );
+        assert_eq!(json["amis"][1]["hvm"], "ami-7000000000000000b");
+        let inputs = Inputs {
+            files: vec![crate::config::InputFile {
+                path: "ami-sets/s.toml".into(),
+                content: Content::Bytes(text.as_bytes().to_vec()),
+            }],
+        };
+        let mut out = BTreeSet::new();
+        ids_in_inputs(&inputs, &mut out);
+        let want: BTreeSet<String> = ["ami-7000000000000000a", "ami-7000000000000000b"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(out, want);
     }
 
