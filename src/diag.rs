@@ -167,6 +167,8 @@ codes! {
     SourceMissingPattern = "source::missing-pattern", Error;
     /// `[source]` has no `owners` and `amiset.toml` no `amiOwners`: anyone's image of that name could be taken.
     SourceNoOwners = "source::no-owners", Error;
+    /// A `[source]` `owners` account that `amiOwners` of `amiset.toml` does not list: `update` would take images `check --ec2` refuses.
+    SourceOwnerNotAllowed = "source::owner-not-allowed", Error;
     /// `amiset update` left a set on its build because a newer build is missing in some (region, arch, hvm/pv) of the set.
     IncompleteBuild = "update::incomplete-build", Warning;
     /// `amiset update` or `amiset unreferenced` could not read a region from EC2; sets covering it are left unchanged.

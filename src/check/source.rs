@@ -68,5 +68,22 @@ pub fn check(policy: &Policy, id: &str, set: &AmiSet, doc: Option<&Doc>) -> Vec<
         .help("add `owners = [\"<account id>\"]` here or `amiOwners` to `amiset.toml`: anyone can publish an image with any name");
         out.push(place(f, "/source", true));
     }
+    // `amiOwners` is the allowed list (DESIGN §5): a set's own `owners` may
+    // narrow it, never widen it.
+    if let (Some(own), Some(allowed)) = (&source.owners, &policy.ami_owners) {
+        for (i, owner) in own.iter().enumerate() {
+            if !allowed.contains(owner) {
+                let f = Finding::new(
+                    Code::SourceOwnerNotAllowed,
+                    format!("`[source]` of AMI set `{id}` takes images of `{owner}`, which `amiOwners` does not allow"),
+                )
+                .label("not in `amiOwners`")
+                .help(format!(
+                    "add `{owner}` to `amiOwners` in `amiset.toml` (a change that needs the admin scope), or take it out of `owners`"
+                ));
+                out.push(place(f, &format!("/source/owners/{i}"), false));
+            }
+        }
+    }
     out
 }
