@@ -409,6 +409,14 @@ mod live {
         assert_eq!(common::codes(&doc), vec!["ec2::unverified"], "{doc:#}");
         assert!(doc["findings"][0]["message"].as_str().unwrap().contains("us-west-2"), "{doc:#}");
 
+        // A region that answers, with nothing: a broken answer, not a region without offerings.
+        proxy.fault("us-west-2", super::proxy::Fault::Empty);
+        let run = ec2_amiset(dir, &["ec2", "offerings", ".", "--format", "json", "--ec2-endpoint", &proxy.url]);
+        let doc = common::doc(&run);
+        assert_eq!(run.status.code(), Some(1), "{doc:#}");
+        assert_eq!(std::fs::read_to_string(dir.join("offerings.json")).unwrap(), "previous\n");
+        assert_eq!(common::codes(&doc), vec!["ec2::unverified"], "{doc:#}");
+
         proxy.clear_faults("us-west-2");
         proxy.reset_counts();
         let run = ec2_amiset(dir, &["ec2", "offerings", ".", "--ec2-endpoint", &proxy.url]);

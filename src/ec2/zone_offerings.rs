@@ -42,6 +42,11 @@ impl Ec2 {
                             }
                         }
                     }
+                    // Every region has zones that offer something: an empty
+                    // answer is a broken one, never "nothing is offered".
+                    if zones.is_empty() {
+                        return Err("EC2 listed no instance type offerings for any zone of the region".to_string());
+                    }
                     Ok::<_, String>(zones)
                 })
                 .await

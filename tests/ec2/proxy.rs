@@ -27,6 +27,8 @@ pub enum Fault {
     ThrottleFirst(usize),
     /// HTTP 401 `AuthFailure` (bad or expired credentials), on every attempt.
     AuthFailure,
+    /// HTTP 200 with a well-formed answer that lists nothing.
+    Empty,
 }
 
 /// Recorded answers by (region, request body).
@@ -318,6 +320,14 @@ fn serve(conn: TcpStream, upstream: &str, state: &State) {
             return;
         }
         Some(Fault::Malformed) => response("200 OK", "text/xml", b"<DescribeImagesResponse><imagesSet><item><imageId>ami-"),
+        Some(Fault::Empty) => response(
+            "200 OK",
+            "text/xml",
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>proxy</requestId></{action}Response>"
+            )
+            .as_bytes(),
+        ),
         Some(Fault::Slow(d)) => {
             std::thread::sleep(d);
             upstream_answer(upstream, &req, &region, state)
