@@ -419,8 +419,13 @@ mod live {
 
         proxy.clear_faults("us-west-2");
         proxy.reset_counts();
+        std::fs::remove_file(dir.join("offerings.json")).unwrap();
         let run = ec2_amiset(dir, &["ec2", "offerings", ".", "--ec2-endpoint", &proxy.url]);
         assert_eq!(run.status.code(), Some(0), "{}{}", stdout(&run), stderr(&run));
+        // A file to commit: readable by all, as an editor would create it.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("offerings.json")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644);
         let text = std::fs::read_to_string(dir.join("offerings.json")).unwrap();
         let written: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(written, json!({ "zones": expected }));

@@ -312,6 +312,12 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
     };
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     tmp.write_all(text.as_bytes()).map_err(err)?;
+    // The file's own permissions, or an editor's `rw-r--r--` for a new one
+    // (not the temporary file's `rw-------`).
+    let kept = std::fs::metadata(path).ok().map(|m| m.permissions());
+    if let Some(permissions) = kept.or_else(crate::migrate::write::default_permissions) {
+        std::fs::set_permissions(tmp.path(), permissions).map_err(err)?;
+    }
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
 }

@@ -11,7 +11,7 @@
 //! alone. [`write`] then puts the prepared texts on disk, each file atomically.
 
 mod derive;
-mod write;
+pub(crate) mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
 

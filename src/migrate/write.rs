@@ -92,12 +92,12 @@ pub fn write(dir: &Path, plan: &Plan, written: &mut dyn FnMut(&FileChange)) -> R
 
 /// Permissions of a new file: `rw-r--r--`, like a file an editor creates.
 #[cfg(unix)]
-fn default_permissions() -> Option<fs::Permissions> {
+pub(crate) fn default_permissions() -> Option<fs::Permissions> {
     use std::os::unix::fs::PermissionsExt;
     Some(fs::Permissions::from_mode(0o644))
 }
 
 #[cfg(not(unix))]
-fn default_permissions() -> Option<fs::Permissions> {
+pub(crate) fn default_permissions() -> Option<fs::Permissions> {
     None
 }
