@@ -103,7 +103,9 @@ pub struct Decision {
 /// What a build has for each key.
 #[derive(Default)]
 struct Build<'a> {
-    /// Newest creation time among its acceptable images.
+    /// When the build first appeared: the oldest creation time among its
+    /// acceptable images (a copy made later, of an old build, does not make
+    /// the build new).
     date: i64,
     /// Per key: the newest acceptable image, and whether it is old enough.
     per_key: BTreeMap<&'a Key, (&'a NamedImage, i64, bool)>,
@@ -190,8 +192,11 @@ pub fn decide(set: &AmiSet, source: &Source, policy: &Policy, found: &Index<'_>,
                 continue;
             }
             let mature = created <= now.saturating_sub(min_age);
-            let b = builds.entry(build).or_default();
-            b.date = b.date.max(created);
+            let b = builds.entry(build).or_insert_with(|| Build {
+                date: created,
+                per_key: BTreeMap::new(),
+            });
+            b.date = b.date.min(created);
             let better = match b.per_key.get(key) {
                 None => true,
                 // Prefer an image old enough, then the newest, then the smallest id.
@@ -210,10 +215,10 @@ pub fn decide(set: &AmiSet, source: &Source, policy: &Policy, found: &Index<'_>,
     let current_build = {
         let names: BTreeSet<&str> = current.values().map(|(b, _)| *b).collect();
         match (names.len(), current.len() == keys.len()) {
-            (1, true) => names
-                .into_iter()
-                .next()
-                .map(|b| (b, current.values().map(|(_, d)| *d).max().unwrap_or(0))),
+            (1, true) => names.into_iter().next().map(|b| {
+                let own = current.values().map(|(_, d)| *d).min().unwrap_or(0);
+                (b, builds.get(b).map_or(own, |info| info.date.min(own)))
+            }),
             _ => None,
         }
     };
@@ -387,6 +392,36 @@ mod tests {
             }
         );
         assert!(d.incomplete.is_empty(), "the set's own build is not reported as newer: {d:?}");
+    }
+
+    /// Build 1 copied again into us-east-1 after build 2 was made: it is
+    /// still the older build, and the set on build 2 stays there.
+    #[test]
+    fn a_late_copy_of_an_old_build_does_not_make_it_newer() {
+        let f = found(&[
+            (
+                "us-east-1",
+                vec![
+                    img("ami-00000001", "u-1", "2026-11-01T00:00:00Z"),
+                    img("ami-00000002", "u-2", "2026-11-02T00:00:00Z"),
+                    img("ami-00000021", "u-1", "2026-11-10T00:00:00Z"),
+                ],
+            ),
+            (
+                "us-west-2",
+                vec![
+                    img("ami-00000011", "u-1", "2026-11-01T00:00:00Z"),
+                    img("ami-00000012", "u-2", "2026-11-02T00:00:00Z"),
+                ],
+            ),
+        ]);
+        let on_2 = set(&[("us-east-1", "ami-00000002"), ("us-west-2", "ami-00000012")]);
+        let d = decide(&on_2, on_2.source.as_ref().unwrap(), &Policy::default(), &Index::new(&f), NOW);
+        assert_eq!(d.outcome, Outcome::Current { build: "2".into() }, "{d:?}");
+        // A set still on build 1 moves to build 2, the newest.
+        let on_1 = set(&[("us-east-1", "ami-00000001"), ("us-west-2", "ami-00000011")]);
+        let d = decide(&on_1, on_1.source.as_ref().unwrap(), &Policy::default(), &Index::new(&f), NOW);
+        assert!(matches!(&d.outcome, Outcome::Update { to, .. } if to == "2"), "{d:?}");
     }
 
     #[test]
