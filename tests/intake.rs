@@ -447,6 +447,19 @@ fn promote_copies_every_key_or_writes_nothing() {
 
     let out = amiset(dir, &["promote", "canary", "nope"]);
     assert_eq!(out.status.code(), Some(2));
+
+    // A revoked AMI in canary is never promoted: refused at canary's entry, nothing written.
+    write(dir, "ami-sets/prod.toml", PROD);
+    write(
+        dir,
+        "amiset.toml",
+        "[[revoked]]\nami = \"ami-50000003\"\nreason = \"CVE-2026-0001\"\n",
+    );
+    let out = amiset(dir, &["promote", "canary", "prod", "--format", "json"]);
+    let doc = common::doc(&out);
+    assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    assert_eq!(at(&doc, "ref::revoked-ami"), vec![("ami-sets/canary.toml".to_string(), 8, 7)]);
+    assert_eq!(read(dir, "ami-sets/prod.toml"), PROD);
 }
 
 #[test]

@@ -74,6 +74,22 @@ pub fn plan(inputs: &Inputs, limits: &Limits, from: &str, to: &str) -> Result<Pl
                 virt,
             };
             match source.get(&key) {
+                // A revoked AMI is never promoted (check would refuse the result).
+                Some(new) if new != old && config.policy.revoked_reason(new).is_some() => {
+                    let reason = config.policy.revoked_reason(new).unwrap_or_default();
+                    let from_path = format!("ami-sets/{from}.toml");
+                    let f = Finding::new(
+                        Code::RevokedAmi,
+                        format!("`{new}` of AMI set `{from}` ({key}) is revoked: {reason}; nothing was promoted"),
+                    )
+                    .label("revoked AMI")
+                    .help(format!("replace it in `{from}` with a patched AMI first"));
+                    let at = src.amis.iter().position(|e| e.ami(virt) == Some(new.as_str()));
+                    missing.push(match (config.set_doc(from), at) {
+                        (Some(d), Some(j)) => f.at(&from_path, d.span_of_value(&format!("/amis/{j}/{}", virt.as_str()))),
+                        _ => f.in_file(&from_path),
+                    });
+                }
                 Some(new) if new != old => moves.push((key, old.to_string(), new.clone())),
                 Some(_) => {}
                 None => {
