@@ -505,4 +505,41 @@ mod live {
         assert!(codes_of(&failed).contains(&"ec2::unverified".to_string()), "{}", stdout(&failed));
         assert_eq!(failed.status.code(), Some(1));
     }
+
+    /// `--ec2-timeout` bounds the whole of `check --ec2`, not each of its
+    /// rounds of calls (images and instance types, then what each zone
+    /// offers): a region that never answers fails within one timeout.
+    #[test]
+    fn the_overall_timeout_bounds_every_round_of_calls_together() {
+        let templates = [
+            super::moto::Template::new("ami-0123456789abcdef0", "hvm", "x86_64"),
+            super::moto::Template::new("ami-0123456789abcdef1", "hvm", "x86_64"),
+        ];
+        let moto = super::moto::Moto::start(&templates);
+        let proxy = super::proxy::Proxy::start(&moto.url);
+        let tmp = zoned_repo();
+        let dir = tmp.path();
+        std::fs::remove_file(dir.join("offerings.json")).unwrap();
+        proxy.fault("us-west-2", super::proxy::Fault::Slow(std::time::Duration::from_secs(60)));
+        let args = [
+            "check",
+            ".",
+            "--format",
+            "json",
+            "--ec2",
+            "--ec2-timeout",
+            "4",
+            "--ec2-call-timeout",
+            "120",
+            "--ec2-endpoint",
+            &proxy.url,
+        ];
+        let started = std::time::Instant::now();
+        let run = ec2_amiset(dir, &args);
+        let took = started.elapsed();
+        assert_eq!(run.status.code(), Some(1), "{}", stdout(&run));
+        assert!(common::codes(&common::doc(&run)).contains(&"ec2::unverified".to_string()));
+        // Two rounds of 4 s each would take 8 s; one bound takes 4 s and the start-up.
+        assert!(took < std::time::Duration::from_secs(7), "{took:?}");
+    }
 }

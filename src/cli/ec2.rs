@@ -61,6 +61,10 @@ fn seconds(flag: &str, secs: f64) -> Result<Duration> {
         .ok_or_else(|| Error::Usage(format!("`{flag}` must be a positive number of seconds, not {secs}")))
 }
 
+/// When this command first reached for EC2: `--ec2-timeout` counts from here.
+#[cfg(feature = "ec2")]
+static EC2_STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 impl Ec2Connection {
     #[cfg(feature = "ec2")]
     fn options(&self) -> Result<ec2::client::Options> {
@@ -70,6 +74,9 @@ impl Ec2Connection {
             call_timeout: seconds("--ec2-call-timeout", self.ec2_call_timeout)?,
             timeout: seconds("--ec2-timeout", self.ec2_timeout)?,
             max_attempts: self.ec2_attempts,
+            // One bound for the whole command, however many clients it makes
+            // (`check --ec2` asks about images, then about zones).
+            since: Some(*EC2_STARTED.get_or_init(std::time::Instant::now)),
             ..ec2::client::Options::default()
         })
     }

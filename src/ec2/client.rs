@@ -39,6 +39,9 @@ pub struct Options {
     pub max_attempts: u32,
     /// First retry delay; it grows exponentially with jitter.
     pub initial_backoff: Duration,
+    /// When `timeout` starts counting: the start of the command, so that
+    /// every client it makes shares one bound (default: when the client is made).
+    pub since: Option<std::time::Instant>,
 }
 
 impl Default for Options {
@@ -50,6 +53,7 @@ impl Default for Options {
             timeout: Duration::from_secs(120),
             max_attempts: 4,
             initial_backoff: Duration::from_millis(200),
+            since: None,
         }
     }
 }
@@ -59,6 +63,9 @@ impl Default for Options {
 pub struct Ec2 {
     shared: aws_config::SdkConfig,
     options: Options,
+    /// When `--ec2-timeout` started counting ([`Options::since`]): it bounds
+    /// everything from then on, over all the rounds of calls a command makes.
+    started: Instant,
 }
 
 /// The region the shared configuration names; every call uses a client for its own region.
@@ -101,10 +108,18 @@ impl Ec2 {
                 .await;
             loader = loader.credentials_provider(chain);
         }
+        let started = options.since.map_or_else(Instant::now, Instant::from_std);
         Ec2 {
             shared: loader.load().await,
             options,
+            started,
         }
+    }
+
+    /// When the whole of this client's work must be done (`--ec2-timeout`
+    /// after it was made); what is left then fails as not verified.
+    pub fn deadline(&self) -> Instant {
+        self.started + self.options.timeout
     }
 
     /// How this client reaches EC2 and how patient it is.
@@ -125,7 +140,7 @@ impl Ec2 {
     /// asked is recorded as failures. `progress(done, total)` (regions) is
     /// called as regions finish and every 250 ms.
     pub async fn fetch(&self, wanted: &Wanted, progress: &(dyn Fn(usize, usize) + Send + Sync)) -> Inventory {
-        let deadline = Instant::now() + self.options.timeout;
+        let deadline = self.deadline();
         let permits = Arc::new(Semaphore::new(self.options.concurrency.max(1)));
         let mut tasks = JoinSet::new();
         let mut covers: BTreeMap<tokio::task::Id, (String, Call, Vec<String>)> = BTreeMap::new();

@@ -53,7 +53,6 @@ mod fetch {
     use aws_sdk_ec2::types::Filter;
     use tokio::sync::Semaphore;
     use tokio::task::JoinSet;
-    use tokio::time::Instant;
 
     use super::super::client::Ec2;
     use super::*;
@@ -62,7 +61,7 @@ mod fetch {
         /// Asks every region of `queries` at once. Never fails as a whole:
         /// a region whose any call fails (after retries) is an `Err`.
         pub async fn images_by_name(&self, queries: &BTreeMap<String, Query>) -> Found {
-            let deadline = Instant::now() + self.options().timeout;
+            let deadline = self.deadline();
             let permits = Arc::new(Semaphore::new(self.options().concurrency.max(1)));
             let mut tasks = JoinSet::new();
             for (region, query) in queries {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use aws_sdk_ec2::types::Filter;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 
 use super::client::{Ec2, error};
 use crate::deliver::drift::Instance;
@@ -16,7 +15,7 @@ use crate::deliver::launch_templates::WORKER_TYPE_TAG;
 impl Ec2 {
     /// The tagged instances of `regions`, and the regions that could not be read (with the error).
     pub async fn tagged_instances(&self, regions: &[String]) -> (Vec<Instance>, Vec<(String, String)>) {
-        let deadline = Instant::now() + self.options().timeout;
+        let deadline = self.deadline();
         let permits = Arc::new(Semaphore::new(self.options().concurrency.max(1)));
         let mut tasks = JoinSet::new();
         // A task that panics reports only its task id: map it back to its region.

@@ -26,7 +26,6 @@ use aws_sdk_ec2::types::{
 use serde_json::{Map, Value as Json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 
 use super::client::{Ec2, error};
 use crate::deliver::launch_templates::{
@@ -62,7 +61,7 @@ pub struct ApplyOptions {
 impl Ec2 {
     /// Plans, and unless `dry_run` applies, the templates of `wanted` in `regions`.
     pub async fn apply_launch_templates(&self, wanted: &Wanted, regions: &[String], options: &ApplyOptions) -> Outcome {
-        let deadline = Instant::now() + self.options().timeout;
+        let deadline = self.deadline();
         let permits = Arc::new(Semaphore::new(self.options().concurrency.max(1)));
         let wanted_by_region: BTreeMap<&str, Vec<Desired>> = regions
             .iter()

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use aws_sdk_ec2::types::LocationType;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 
 use super::client::{Ec2, error};
 
@@ -21,7 +20,7 @@ pub use super::ZoneOfferings;
 impl Ec2 {
     /// Asks every region in `regions` at once which instance types each of its zones offers.
     pub async fn zone_offerings(&self, regions: &[String]) -> ZoneOfferings {
-        let deadline = Instant::now() + self.options().timeout;
+        let deadline = self.deadline();
         let permits = Arc::new(Semaphore::new(self.options().concurrency.max(1)));
         let mut tasks = JoinSet::new();
         for region in regions {
