@@ -723,6 +723,17 @@ fn completion_offers_the_zones_of_the_enclosing_region() {
     // The edit replaces what was typed after the opening quote (column 11).
     let edit = &done["result"][0]["textEdit"];
     assert_eq!(edit["range"], json!({"start": pos(6, 12), "end": pos(6, 15)}));
+
+    // The key is the one just before the value, after a launchSpec on the
+    // same line; the entry's `region` may follow its zones, unspaced.
+    let typing = "[[regions]]\nregion = \"us-east-1\"\n\n[[regions]]\nzones = [\n  { launchSpec = { SubnetId = \"s\" }, zone = \"\n]\nregion=\"us-west-2\"\n";
+    c.change(&wt, 2, typing);
+    let line = "  { launchSpec = { SubnetId = \"s\" }, zone = \"";
+    let done = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": wt}, "position": pos(5, line.len() as u32)}),
+    );
+    assert_eq!(labels(&done), ["us-west-2a"]);
     assert_eq!(c.shutdown(), 0);
 }
 

@@ -285,9 +285,10 @@ impl View<'_> {
         let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
         let prefix = &self.text[line_start..offset];
         let trimmed = prefix.trim_start();
-        if let Some((key, value)) = trimmed.split_once('=') {
-            // The key is the last word before `=`: `zone` in `{ zone = "us-`.
-            let key = key.trim().rsplit(['{', ',', ' ']).next().unwrap_or_default();
+        if let Some((key, value)) = trimmed.rsplit_once('=') {
+            // The key is the last word before the last `=`: `zone` in
+            // `{ launchSpec = { SubnetId = "s" }, zone = "us-`.
+            let key = key.trim().rsplit(['{', ',', ' ', '\t']).next().unwrap_or_default();
             return self.value_completion(key.trim_matches('"'), value, offset, pos);
         }
         if !trimmed.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
@@ -335,10 +336,7 @@ impl View<'_> {
             // The zones of the enclosing `[[regions]]` entry: those offerings.json
             // knows, or without the file the region's usual lettered zones.
             "zone" => {
-                let region = self.text[..offset]
-                    .rmatch_indices("region = \"")
-                    .next()
-                    .and_then(|(i, m)| self.text[i + m.len()..].split('"').next());
+                let region = enclosing_region(&self.text, offset);
                 let zones: Vec<String> = match (&config.offerings, region) {
                     (Some(o), Some(r)) => o.zones.keys().filter(|z| crate::offerings::is_zone_of(z, r)).cloned().collect(),
                     (None, Some(r)) if config.policy.allows_region(r) => ('a'..='f').map(|c| format!("{r}{c}")).collect(),
@@ -556,6 +554,31 @@ fn instance_types(typed: &str) -> Vec<(String, Option<String>)> {
             .filter_map(|f| instance_types::family_members(f).next().map(|t| (format!("{f}."), describe(t))))
             .collect(),
     }
+}
+
+/// The `region` of the `[[regions]]` entry around `offset`: the entry runs
+/// from its header to the next table header, and `region = "..."` may come
+/// before or after the cursor, spaced or not.
+fn enclosing_region(text: &str, offset: usize) -> Option<&str> {
+    let start = text[..offset].rfind("[[regions]]")?;
+    let end = text[offset..].match_indices("\n[").next().map_or(text.len(), |(i, _)| offset + i);
+    let block = &text[start..end];
+    let mut at = 0;
+    while let Some(i) = block[at..].find("region") {
+        let here = at + i;
+        at = here + "region".len();
+        let before = block[..here].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '"') {
+            continue;
+        }
+        let rest = block[at..].trim_start_matches([' ', '\t']);
+        let Some(rest) = rest.strip_prefix('=') else { continue };
+        let Some(value) = rest.trim_start_matches([' ', '\t']).strip_prefix('"') else {
+            continue;
+        };
+        return value.split('"').next();
+    }
+    None
 }
 
 #[cfg(test)]
