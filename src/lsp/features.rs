@@ -336,7 +336,7 @@ impl View<'_> {
             // The zones of the enclosing `[[regions]]` entry: those offerings.json
             // knows, or without the file the region's usual lettered zones.
             "zone" => {
-                let region = enclosing_region(&self.text, offset);
+                let region = enclosing_region(self.text, offset);
                 let zones: Vec<String> = match (&config.offerings, region) {
                     (Some(o), Some(r)) => o.zones.keys().filter(|z| crate::offerings::is_zone_of(z, r)).cloned().collect(),
                     (None, Some(r)) if config.policy.allows_region(r) => ('a'..='f').map(|c| format!("{r}{c}")).collect(),
