@@ -265,7 +265,13 @@ fn code_actions_apply_did_you_mean_and_move_raw_image_ids_into_a_set() {
     let dir = repo();
     write(dir.path(), &[("worker-types/old.toml", LEGACY)]);
     let wt = uri(&dir.path().join("worker-types/linux.toml"));
-    let mut c = server();
+    // A client that applies edits which create files, as VS Code and Neovim do.
+    let capabilities =
+        json!({"workspace": {"workspaceEdit": {"documentChanges": true, "resourceOperations": ["create", "rename", "delete"]}}});
+    let (mut c, _) = Client::start_with(
+        Path::new(env!("CARGO_BIN_EXE_amiset")),
+        json!({"processId": null, "rootUri": null, "capabilities": capabilities}),
+    );
     c.open(&wt, BROKEN);
     let range = range_of(BROKEN, "\"us-esat-1\"");
     let actions = c.request(
@@ -296,6 +302,22 @@ fn code_actions_apply_did_you_mean_and_move_raw_image_ids_into_a_set() {
     assert_eq!(ops[1]["textDocument"]["uri"], new_set.as_str());
     assert!(ops[1]["edits"][0]["newText"].as_str().unwrap().contains("region = \"us-east-1\""));
 
+    // A set's id in another case is no set to create: the file would collide with it.
+    let cased = FIXED.replace("\"ubuntu-2204\"", "\"UBUNTU-2204\"");
+    c.change(&wt, 3, &cased);
+    let range = range_of(&cased, "\"UBUNTU-2204\"");
+    let actions = c.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": wt}, "range": range, "context": {"diagnostics": []}}),
+    );
+    let titles: Vec<&str> = actions["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert!(!titles.iter().any(|t| t.starts_with("Create AMI set")), "{titles:?}");
+
     let old = uri(&dir.path().join("worker-types/old.toml"));
     c.open(&old, LEGACY);
     let range = range_of(LEGACY, "ImageId");
@@ -323,6 +345,26 @@ fn code_actions_apply_did_you_mean_and_move_raw_image_ids_into_a_set() {
         .expect("the worker type is rewritten");
     let new_text = worker_edit["edits"][0]["newText"].as_str().unwrap();
     assert!(new_text.contains("amiSetId") && !new_text.contains("ImageId"), "{new_text}");
+    assert_eq!(c.shutdown(), 0);
+
+    // A client that cannot create files is offered no action that would.
+    let mut c = server();
+    c.open(&wt, &far);
+    c.open(&old, LEGACY);
+    for (doc, text, needle) in [(&wt, far.as_str(), "\"centos-7\""), (&old, LEGACY, "ImageId")] {
+        let actions = c.request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": doc}, "range": range_of(text, needle), "context": {"diagnostics": []}}),
+        );
+        assert!(
+            actions["result"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a["edit"]["documentChanges"].is_null()),
+            "{actions}"
+        );
+    }
     assert_eq!(c.shutdown(), 0);
 }
 

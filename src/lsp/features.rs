@@ -380,7 +380,9 @@ impl View<'_> {
     // `WorkspaceEdit::changes` is lsp-types' `HashMap<Uri, _>`; a `Uri`'s
     // interior cache never changes its hash.
     #[allow(clippy::mutable_key_type)]
-    pub fn code_actions(&self, range: Range, limits: &Limits) -> Vec<CodeAction> {
+    /// The quick fixes of the findings in `range`; those that create a file
+    /// only when the client can (`creates_files`).
+    pub fn code_actions(&self, range: Range, limits: &Limits, creates_files: bool) -> Vec<CodeAction> {
         let report = self.analysis.report();
         let Some(source) = report.sources.get(&self.rel) else {
             return Vec::new();
@@ -409,10 +411,16 @@ impl View<'_> {
                     ..CodeAction::default()
                 });
             }
-            // The set to create is the value the finding points at: the unknown `amiSetId`.
-            if f.code == Code::UnknownAmiSet
+            // The set to create is the value the finding points at: the unknown
+            // `amiSetId`, when it is no typo of a set (then the fix above is
+            // the action) and no set's id in another case (the two files
+            // would collide on a case-insensitive checkout).
+            if creates_files
+                && f.code == Code::UnknownAmiSet
+                && f.fix.is_none()
                 && let Some(id) = source.get(span.clone()).map(|v| v.trim_matches(['"', '\'']))
                 && crate::config::is_valid_id(id)
+                && !self.config().set_ids.iter().any(|s| crate::config::same_ignoring_case(s, id))
             {
                 out.push(CodeAction {
                     title: format!("Create AMI set `{id}`"),
@@ -422,7 +430,8 @@ impl View<'_> {
                     ..CodeAction::default()
                 });
             }
-            if f.code == Code::LegacyImageId
+            if creates_files
+                && f.code == Code::LegacyImageId
                 && let Some(edit) = self.migrate_edit(limits)
             {
                 out.push(CodeAction {

@@ -119,6 +119,9 @@ pub(crate) struct Server {
     /// The client sent `initialized`: requests to it may be sent.
     ready: bool,
     watching: Option<Watching>,
+    /// The client applies workspace edits that create files
+    /// (`workspaceEdit.documentChanges` and the `create` resource operation).
+    creates_files: bool,
     /// The workspace folders the client named in `initialize`.
     folders: Vec<PathBuf>,
     /// Config repositories whose files are watched.
@@ -147,6 +150,7 @@ impl Server {
             shut_down: false,
             ready: false,
             watching: None,
+            creates_files: false,
             folders: Vec::new(),
             watched: BTreeSet::new(),
             sent: BTreeMap::new(),
@@ -298,9 +302,11 @@ impl Server {
             }
             request::CodeActionRequest::METHOD => {
                 let p: lsp_types::CodeActionParams = serde_json::from_value(params).map_err(invalid_params)?;
-                Ok(json!(
-                    self.view(&p.text_document.uri).map(|v| v.code_actions(p.range, &self.limits))
-                ))
+                Ok(json!(self.view(&p.text_document.uri).map(|v| v.code_actions(
+                    p.range,
+                    &self.limits,
+                    self.creates_files
+                ))))
             }
             _ => Err((ErrorCode::MethodNotFound as i32, format!("unknown method `{method}`"))),
         }
@@ -318,6 +324,12 @@ impl Server {
             (true, true) => Some(Watching::Relative),
             (true, false) => Some(Watching::Absolute),
         };
+        let edit = params.pointer("/capabilities/workspace/workspaceEdit");
+        self.creates_files = edit.and_then(|e| e.get("documentChanges")).and_then(Value::as_bool) == Some(true)
+            && edit
+                .and_then(|e| e.get("resourceOperations"))
+                .and_then(Value::as_array)
+                .is_some_and(|ops| ops.iter().any(|o| o == "create"));
         let uris: Vec<&str> = match params.get("workspaceFolders").and_then(Value::as_array) {
             Some(folders) => folders.iter().filter_map(|f| f.get("uri").and_then(Value::as_str)).collect(),
             None => params.get("rootUri").and_then(Value::as_str).into_iter().collect(),
