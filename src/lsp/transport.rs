@@ -2,7 +2,8 @@
 //! headers, then a JSON body). Unlike `lsp_server`'s reader, which ends the
 //! session on the first malformed message, a body that is not JSON or not a
 //! JSON-RPC message is handed back as an error so the server can answer it
-//! and go on; only the end of the stream or a broken header ends a session.
+//! and go on; a broken header is skipped to the next message, and only the
+//! end of the stream ends a session.
 
 use std::io::{self, BufRead, Read, Write};
 
@@ -29,17 +30,61 @@ pub const PARSE_ERROR: i32 = -32700;
 /// JSON-RPC: the JSON is not a request, response or notification.
 pub const INVALID_REQUEST: i32 = -32600;
 
-/// Reads the next message; `Ok(None)` at the end of the stream.
+/// Longest header line kept; a longer one is read through and dropped.
+const MAX_HEADER_LINE: u64 = 8 * 1024;
+
+/// Reads one header line into `line`, holding at most [`MAX_HEADER_LINE`]
+/// bytes of it; `Ok(false)` at the end of the stream. A longer line is read
+/// through to its newline and flagged with `too_long`.
+fn header_line(r: &mut impl BufRead, line: &mut Vec<u8>, too_long: &mut bool) -> io::Result<bool> {
+    line.clear();
+    *too_long = false;
+    let n = r.by_ref().take(MAX_HEADER_LINE).read_until(b'\n', line)?;
+    if n == 0 {
+        return Ok(false);
+    }
+    if !line.ends_with(b"\n") && n as u64 == MAX_HEADER_LINE {
+        *too_long = true;
+        // Read the rest of the line through, a piece at a time.
+        let mut rest = Vec::new();
+        loop {
+            rest.clear();
+            let m = r.by_ref().take(MAX_HEADER_LINE).read_until(b'\n', &mut rest)?;
+            if m == 0 || rest.ends_with(b"\n") {
+                break;
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Reads the next message; `Ok(None)` at the end of the stream. A header
+/// that breaks the framing (a line without `:`, a `Content-Length` that is
+/// not a number, a line over [`MAX_HEADER_LINE`]) cannot be answered (no id
+/// is known): it is reported on stderr, and what follows is skipped up to
+/// the next line that starts a `Content-Length` header.
 pub fn read(r: &mut impl BufRead) -> io::Result<Option<Incoming>> {
     let mut length: Option<usize> = None;
     let mut line = Vec::new();
+    let mut too_long = false;
+    let mut skipping = false;
     loop {
-        line.clear();
-        if r.read_until(b'\n', &mut line)? == 0 {
+        if !header_line(r, &mut line, &mut too_long)? {
             return Ok(None);
         }
         let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\r', '\n']);
+        let mut text = text.trim_end_matches(['\r', '\n']);
+        if skipping {
+            // Resume at a Content-Length header, even one glued to the end of a lost body.
+            let lower = text.to_ascii_lowercase();
+            match lower.find("content-length:") {
+                Some(i) if !too_long => {
+                    text = &text[i..];
+                    skipping = false;
+                }
+                _ => continue,
+            }
+        }
         if text.is_empty() {
             if length.is_some() {
                 break;
@@ -47,19 +92,24 @@ pub fn read(r: &mut impl BufRead) -> io::Result<Option<Incoming>> {
             // Blank lines between messages are tolerated.
             continue;
         }
-        let Some((name, value)) = text.split_once(':') else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("malformed header line `{text}`"),
-            ));
+        let header = if too_long { None } else { text.split_once(':') };
+        let parsed = match header {
+            Some((name, value)) if name.trim().eq_ignore_ascii_case("content-length") => match value.trim().parse() {
+                Ok(n) => Ok(Some(n)),
+                Err(_) => Err(format!("bad Content-Length `{}`", value.trim().escape_debug())),
+            },
+            Some(_) => Ok(None),
+            None if too_long => Err(format!("header line over {MAX_HEADER_LINE} bytes")),
+            None => Err(format!("malformed header line `{}`", text.escape_debug())),
         };
-        if name.trim().eq_ignore_ascii_case("content-length") {
-            length = Some(
-                value
-                    .trim()
-                    .parse()
-                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("bad Content-Length `{}`", value.trim())))?,
-            );
+        match parsed {
+            Ok(Some(n)) => length = Some(n),
+            Ok(None) => {}
+            Err(why) => {
+                eprintln!("amiset lsp: {why}; skipping to the next message");
+                length = None;
+                skipping = true;
+            }
         }
     }
     let length = length.unwrap_or(0);
@@ -88,6 +138,17 @@ pub fn read(r: &mut impl BufRead) -> io::Result<Option<Incoming>> {
         .cloned()
         .filter(|id| id.is_string() || id.is_number())
         .unwrap_or(Value::Null);
+    // An id of another type would make the request read as a notification, unanswered.
+    if value
+        .get("id")
+        .is_some_and(|id| !(id.is_string() || id.is_number() || id.is_null()))
+    {
+        return Ok(Some(Incoming::Invalid {
+            id: Value::Null,
+            code: INVALID_REQUEST,
+            message: "a request id must be a string or a number".into(),
+        }));
+    }
     match serde_json::from_value::<Message>(value) {
         Ok(m) => Ok(Some(Incoming::Message(m))),
         Err(e) => Ok(Some(Incoming::Invalid {
@@ -139,6 +200,35 @@ mod tests {
             [(PARSE_ERROR, Value::Null), (INVALID_REQUEST, json!(7)), (PARSE_ERROR, Value::Null)]
         );
         assert!(matches!(read(&mut r).unwrap(), Some(Incoming::Message(Message::Notification(n))) if n.method == "exit"));
+        assert!(read(&mut r).unwrap().is_none());
+    }
+
+    /// Broken framing is skipped to the next message, which is read whole;
+    /// an id that is neither a string nor a number is answered, not dropped.
+    #[test]
+    fn broken_headers_are_skipped_to_the_next_message() {
+        let exit = b"{\"jsonrpc\":\"2.0\",\"method\":\"exit\"}";
+        let mut input = Vec::new();
+        input.extend(b"Content-Length: -5\r\n\r\n{\"jsonrpc\":\"2.0\",\"method\":\"x\"}");
+        input.extend(frame(exit)); // glued to the end of the lost body
+        input.extend(b"no colon here\r\n\r\n");
+        input.extend(frame(exit));
+        input.extend(vec![b'x'; 100_000]); // one header line far over the limit
+        input.extend(b"\r\n");
+        input.extend(frame(exit));
+        input.extend(frame(b"{\"jsonrpc\":\"2.0\",\"id\":{\"a\":1},\"method\":\"shutdown\"}"));
+        let mut r = io::Cursor::new(input);
+        for _ in 0..3 {
+            assert!(matches!(read(&mut r).unwrap(), Some(Incoming::Message(Message::Notification(n))) if n.method == "exit"));
+        }
+        assert!(matches!(
+            read(&mut r).unwrap(),
+            Some(Incoming::Invalid {
+                code: INVALID_REQUEST,
+                id: Value::Null,
+                ..
+            })
+        ));
         assert!(read(&mut r).unwrap().is_none());
     }
 }
