@@ -408,6 +408,7 @@ mod live {
         assert_eq!(std::fs::read_to_string(dir.join("offerings.json")).unwrap(), "previous\n");
         assert_eq!(common::codes(&doc), vec!["ec2::unverified"], "{doc:#}");
         assert!(doc["findings"][0]["message"].as_str().unwrap().contains("us-west-2"), "{doc:#}");
+        assert_eq!(doc["findings"][0]["file"], "offerings.json", "the file not written: {doc:#}");
 
         // A region that answers, with nothing: a broken answer, not a region without offerings.
         proxy.fault("us-west-2", super::proxy::Fault::Empty);
@@ -504,6 +505,16 @@ mod live {
         );
         assert!(codes_of(&failed).contains(&"ec2::unverified".to_string()), "{}", stdout(&failed));
         assert_eq!(failed.status.code(), Some(1));
+        // Every finding has a file: the zones whose offerings went unread.
+        let doc = common::doc(&failed);
+        let zones_unread = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["message"].as_str().unwrap().starts_with("what the zones of us-east-1 offer"))
+            .expect("the zones finding");
+        assert_eq!(zones_unread["file"], "worker-types/web.toml", "{zones_unread}");
+        assert!(zones_unread["line"].as_u64().unwrap() > 1, "{zones_unread}");
     }
 
     /// `--ec2-timeout` bounds the whole of `check --ec2`, not each of its

@@ -227,13 +227,25 @@ impl Ec2Args {
         for (region, answer) in fetch_zone_offerings(&self.connection, &regions)? {
             match answer {
                 Ok(found) => zones.extend(found),
-                Err(e) => findings.push(
-                    Finding::new(
+                Err(e) => {
+                    let f = Finding::new(
                         Code::Unverified,
                         format!("what the zones of {region} offer could not be read from EC2: {e}"),
                     )
-                    .help("nothing is filtered by live offerings; run again when EC2 answers"),
-                ),
+                    .help("nothing is filtered by live offerings; run again when EC2 answers");
+                    // At the first worker type with zones in the region (their offerings went unread).
+                    let place = config.worker_types.iter().find_map(|(name, wt)| {
+                        let ri = wt.regions.iter().position(|r| r.region == region && !r.zones.is_empty())?;
+                        let file = format!("worker-types/{name}.toml");
+                        let span = config.worker_doc(name).map(|d| d.span_of_key(&format!("/regions/{ri}/zones")));
+                        Some((file, span))
+                    });
+                    findings.push(match place {
+                        Some((file, Some(span))) => f.at(file, span),
+                        Some((file, None)) => f.in_file(file),
+                        None => f.in_file("amiset.toml"),
+                    });
+                }
             }
         }
         let live = findings.is_empty().then_some(crate::offerings::Offerings { zones });
@@ -388,6 +400,7 @@ fn offerings(args: OfferingsArgs) -> Result<i32> {
             Ok(zones) => file.zones.extend(zones),
             Err(e) => report.findings.push(
                 Finding::new(Code::Unverified, format!("DescribeInstanceTypeOfferings in {region} failed: {e}"))
+                    .in_file(crate::offerings::FILE)
                     .help(format!("`{}` was not written; run the command again", crate::offerings::FILE)),
             ),
         }
