@@ -301,3 +301,23 @@ fn a_worker_type_that_does_not_load_is_not_compared_not_removed() {
     assert_eq!(doc["amiSets"]["removed"], json!([]), "{doc:#}");
     assert_eq!(doc["unresolved"], json!(["gecko-t-win2022"]), "{doc:#}");
 }
+
+/// A zone's `workerManager` is compared too, named by region and zone.
+#[test]
+fn zone_settings_are_compared_by_region_and_zone() {
+    let repo = Repo::new();
+    repo.edit(
+        "worker-types/gecko-t-linux-zoned.toml",
+        "{ zone = \"us-east-1a\", launchSpec = { SubnetId = \"subnet-0aaa1111\" } }",
+        "{ zone = \"us-east-1a\", launchSpec = { SubnetId = \"subnet-0aaa1111\" }, workerManager = { initialWeight = 0.5 } }",
+    )
+    .commit();
+    let (code, json) = diff(&repo, "json", &["--exit-code"]);
+    assert_eq!(code, 1, "{json}");
+    let doc: Json = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        doc["workerTypes"]["changed"][0]["fields"],
+        json!([{"key": "regions[us-east-1].zones[us-east-1a].workerManager.initialWeight", "old": null, "new": 0.5}]),
+        "{doc:#}"
+    );
+}

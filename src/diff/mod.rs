@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
 use crate::artifacts::{ami_set_json, worker_type_json};
-use crate::config::Config;
+use crate::config::{Config, WorkerManagerSettings};
 use crate::resolve::TypeCatalog;
 
 pub use render::{markdown, summary, text};
@@ -176,67 +176,46 @@ fn set_entries(set: &Json) -> BTreeMap<String, Json> {
 /// other settings (`capacity`, `utility`, `workerManager`) are compared
 /// per name: `instanceTypes[m5.large].capacity`.
 fn fields_of(wt: &Map<String, Json>, model: &crate::config::WorkerType) -> Map<String, Json> {
-    let mut out = wt.clone();
-    // What only the worker pool carries (the artifact has no place for it):
-    // the worker type's `[taskcluster]` and the `workerManager` of its
-    // instance types and zones.
-    let mut wt = wt.clone();
     fn value(v: &impl Serialize) -> Json {
         serde_json::to_value(v).unwrap_or(Json::Null)
     }
-    if let Some(tc) = &model.taskcluster {
-        out.insert("taskcluster".into(), value(tc));
-    }
-    for (entry, spec) in wt
-        .get_mut("instanceTypes")
-        .and_then(Json::as_array_mut)
-        .into_iter()
-        .flatten()
-        .zip(&model.instance_types)
-    {
-        if let (Json::Object(e), Some(wm)) = (entry, &spec.worker_manager) {
-            e.insert("workerManager".into(), value(wm));
-        }
-    }
-    let zones = model
-        .regions
-        .iter()
-        .flat_map(|r| r.zones.iter().map(move |z| (r.region.as_str(), z)));
-    for r in wt.get_mut("regions").and_then(Json::as_array_mut).into_iter().flatten() {
-        let region = r.get("region").and_then(Json::as_str).unwrap_or_default().to_string();
-        for z in r.get_mut("zones").and_then(Json::as_array_mut).into_iter().flatten() {
-            let zone = z.get("zone").and_then(Json::as_str).unwrap_or_default().to_string();
-            let wm = zones
-                .clone()
-                .find(|(r, s)| *r == region && s.zone == zone)
-                .and_then(|(_, s)| s.worker_manager.as_ref());
-            if let (Json::Object(e), Some(wm)) = (z, wm) {
-                e.insert("workerManager".into(), value(wm));
-            }
-        }
-    }
+    let mut out = wt.clone();
     for key in ["launchSpecs", "zoneLaunchSpecs", "launchSpec", "regions", "instanceTypes"] {
         out.remove(key);
     }
-    let mut keyed = |name: String, entry: &Json, drop: &[&str]| {
+    // What only the worker pool carries comes from the model (the artifact
+    // has no place for it): `[taskcluster]` and the `workerManager` of
+    // instance types and zones.
+    if let Some(tc) = &model.taskcluster {
+        out.insert("taskcluster".into(), value(tc));
+    }
+    let mut keyed = |name: String, entry: &Json, drop: &[&str], manager: Option<&WorkerManagerSettings>| {
         let mut rest = object(Some(entry));
         for key in drop {
             rest.remove(*key);
+        }
+        if let Some(manager) = manager {
+            rest.insert("workerManager".into(), value(manager));
         }
         if !rest.is_empty() {
             out.insert(name, Json::Object(rest));
         }
     };
+    let name_of = |entry: &Json, key: &str| entry.get(key).and_then(Json::as_str).unwrap_or_default().to_string();
     for t in wt.get("instanceTypes").and_then(Json::as_array).into_iter().flatten() {
-        let name = t.get("instanceType").and_then(Json::as_str).unwrap_or_default();
-        keyed(format!("instanceTypes[{name}]"), t, &["instanceType", "launchSpec"]);
+        let name = name_of(t, "instanceType");
+        let spec = model.instance_types.iter().find(|s| s.instance_type == name);
+        let manager = spec.and_then(|s| s.worker_manager.as_ref());
+        keyed(format!("instanceTypes[{name}]"), t, &["instanceType", "launchSpec"], manager);
     }
     for r in wt.get("regions").and_then(Json::as_array).into_iter().flatten() {
-        let region = r.get("region").and_then(Json::as_str).unwrap_or_default();
-        keyed(format!("regions[{region}]"), r, &["region", "launchSpec", "zones"]);
+        let region = name_of(r, "region");
+        keyed(format!("regions[{region}]"), r, &["region", "launchSpec", "zones"], None);
+        let zones = model.regions.iter().filter(|m| m.region == region).flat_map(|m| &m.zones);
         for z in r.get("zones").and_then(Json::as_array).into_iter().flatten() {
-            let zone = z.get("zone").and_then(Json::as_str).unwrap_or_default();
-            keyed(format!("regions[{region}].zones[{zone}]"), z, &["zone", "launchSpec"]);
+            let zone = name_of(z, "zone");
+            let manager = zones.clone().find(|s| s.zone == zone).and_then(|s| s.worker_manager.as_ref());
+            keyed(format!("regions[{region}].zones[{zone}]"), z, &["zone", "launchSpec"], manager);
         }
     }
     out
@@ -328,15 +307,12 @@ pub fn diff(old: &Config, new: &Config, catalog: &dyn TypeCatalog) -> Diff {
         if shared_same && before == wt && set_of(old, name) == set_of(new, name) {
             continue;
         }
-        let (Some(prev), Some(wt)) = (resolve(old, name), resolve(new, name)) else {
+        let (Some(prev_json), Some(wt_json)) = (resolve(old, name), resolve(new, name)) else {
             out.unresolved.push(name.clone());
             continue;
         };
-        let fields = key_changes(
-            &fields_of(&prev, before),
-            &fields_of(&wt, new.worker_types.get(name).unwrap_or(before)),
-        );
-        let (prev, wt) = (&prev, &wt);
+        let fields = key_changes(&fields_of(&prev_json, before), &fields_of(&wt_json, wt));
+        let (prev, wt) = (&prev_json, &wt_json);
         let (old_specs, new_specs) = (by_place(prev), by_place(wt));
         let places: BTreeSet<&Place> = old_specs.keys().chain(new_specs.keys()).collect();
         let mut launch_specs = Vec::new();
