@@ -111,7 +111,7 @@ fn skipped(file: &str, item: &Json) -> Option<Finding> {
 /// Whether an object is the `manifest.json` that `export taskcluster` (or
 /// `compile`) writes beside the pools.
 fn is_manifest(map: &Map<String, Json>) -> bool {
-    map.get("files").is_some_and(Json::is_object) && map.contains_key("formatVersion")
+    serde_json::from_value::<crate::artifacts::Manifest>(Json::Object(map.clone())).is_ok()
 }
 
 /// Whether a pool's launch configs are EC2 ones (worker-manager's AWS provider).

@@ -231,24 +231,12 @@ pub(crate) fn replace_dir<T>(out: &Path, fill: impl FnOnce(&Path) -> Result<T, C
 /// a manifest that is not amiset's) and `out` is left alone.
 fn written_by_amiset(out: &Path) -> bool {
     const LARGEST_MANIFEST: u64 = 256 * 1024 * 1024;
-    let listed = (|| {
-        let file = File::open(out.join(MANIFEST)).ok()?;
-        if file.metadata().ok()?.len() > LARGEST_MANIFEST {
-            return None;
-        }
-        let manifest: Json = serde_json::from_reader(std::io::BufReader::new(file)).ok()?;
-        manifest.get("formatVersion")?;
-        Some(
-            manifest
-                .get("files")?
-                .as_object()?
-                .keys()
-                .cloned()
-                .collect::<std::collections::BTreeSet<String>>(),
-        )
-    })();
-    let Some(listed) = listed else { return false };
-    fn all_listed(dir: &Path, prefix: &str, listed: &std::collections::BTreeSet<String>) -> bool {
+    let manifest = File::open(out.join(MANIFEST))
+        .ok()
+        .filter(|file| file.metadata().is_ok_and(|m| m.len() <= LARGEST_MANIFEST))
+        .and_then(|file| serde_json::from_reader::<_, Manifest>(std::io::BufReader::new(file)).ok());
+    let Some(manifest) = manifest else { return false };
+    fn all_listed(dir: &Path, prefix: &str, listed: &BTreeMap<String, String>) -> bool {
         let Ok(entries) = fs::read_dir(dir) else { return false };
         entries.into_iter().all(|entry| {
             let Ok(entry) = entry else { return false };
@@ -258,11 +246,11 @@ fn written_by_amiset(out: &Path) -> bool {
             if kind.is_dir() {
                 all_listed(&entry.path(), &format!("{rel}/"), listed)
             } else {
-                kind.is_file() && (listed.contains(&rel) || (prefix.is_empty() && [MANIFEST, SIGNATURE].contains(&name.as_str())))
+                kind.is_file() && (listed.contains_key(&rel) || (prefix.is_empty() && [MANIFEST, SIGNATURE].contains(&name.as_str())))
             }
         })
     }
-    all_listed(out, "", &listed)
+    all_listed(out, "", &manifest.files)
 }
 
 /// Writes `files` (path relative to `root`, bytes) and a manifest of their

@@ -119,7 +119,7 @@ pub fn check_global(config: &Config, over_limit: Option<Finding>) -> Vec<Finding
     }
     findings.extend(unused_sets(config));
     findings.extend(zones::unfiltered(config));
-    findings.extend(pools::duplicate_pools(config));
+    findings.extend(pools::duplicate_pools(config, &pools::by_pool(config)));
     findings
 }
 

@@ -20,10 +20,10 @@ pub fn by_pool(config: &Config) -> BTreeMap<String, Vec<&WorkerType>> {
 }
 
 /// `taskcluster::duplicate-worker-pool` in each file of every worker type
-/// that shares its workerPoolId with another.
-pub fn duplicate_pools(config: &Config) -> Vec<Finding> {
+/// that shares its workerPoolId with another (`by_pool` is [`by_pool`]'s).
+pub fn duplicate_pools(config: &Config, by_pool: &BTreeMap<String, Vec<&WorkerType>>) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for (pool_id, wts) in by_pool(config).iter().filter(|(_, wts)| wts.len() > 1) {
+    for (pool_id, wts) in by_pool.iter().filter(|(_, wts)| wts.len() > 1) {
         findings.extend(wts.iter().map(|wt| duplicate_pool(config, pool_id, wts, wt)));
     }
     findings

@@ -251,10 +251,16 @@ pub fn same_ignoring_case(a: &str, b: &str) -> bool {
 /// reads such a path as config, so it is refused (`config::case-variant`).
 pub fn case_variant_of(path: &str) -> Option<&'static str> {
     let first = path.split('/').next().unwrap_or_default();
+    config_name_like(first).filter(|real| first != *real)
+}
+
+/// The top-level config name (`amiset.toml`, `SCOPES`, `offerings.json`,
+/// `ami-sets`, `worker-types`) that `name` equals, ignoring case.
+fn config_name_like(name: &str) -> Option<&'static str> {
     TOP_LEVEL_FILES
         .iter()
         .chain(CONFIG_DIRS.iter())
-        .find(|real| same_ignoring_case(first, real) && first != **real)
+        .find(|real| same_ignoring_case(name, real))
         .copied()
 }
 
@@ -267,12 +273,9 @@ pub fn case_variant_in(dir: &str, path: &str) -> Option<String> {
     if parts.len() <= dir.len() || !dir.iter().zip(&parts).all(|(d, p)| same_ignoring_case(d, p)) {
         return None;
     }
-    let rest = &parts[dir.len()..];
-    let real = TOP_LEVEL_FILES
-        .iter()
-        .chain(CONFIG_DIRS.iter())
-        .find(|real| same_ignoring_case(rest[0], real))?;
-    let exact = dir.iter().zip(&parts).all(|(d, p)| d == p) && rest[0] == *real;
+    let first = parts[dir.len()];
+    let real = config_name_like(first)?;
+    let exact = dir.iter().zip(&parts).all(|(d, p)| d == p) && first == real;
     (!exact).then(|| {
         let mut out: Vec<&str> = dir.clone();
         out.push(real);

@@ -162,7 +162,7 @@ pub fn worker_pools(config: &Config, catalog: &dyn TypeCatalog) -> (Vec<(String,
     let tc = &config.policy.taskcluster;
     let mut pools = Vec::new();
     let by_pool = pools::by_pool(config);
-    findings.extend(pools::duplicate_pools(config));
+    findings.extend(pools::duplicate_pools(config, &by_pool));
     for (name, wt) in &config.worker_types {
         let before = findings.len();
         findings.extend(worker_type_findings(config, wt));

@@ -75,8 +75,10 @@ pub fn plan(inputs: &Inputs, limits: &Limits, from: &str, to: &str) -> Result<Pl
             };
             match source.get(&key) {
                 // A revoked AMI is never promoted (check would refuse the result).
-                Some(new) if new != old && config.policy.revoked_reason(new).is_some() => {
-                    let reason = config.policy.revoked_reason(new).unwrap_or_default();
+                Some(new)
+                    if new != old
+                        && let Some(reason) = config.policy.revoked_reason(new) =>
+                {
                     let from_path = format!("ami-sets/{from}.toml");
                     let f = Finding::new(
                         Code::RevokedAmi,

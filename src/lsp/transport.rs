@@ -34,17 +34,16 @@ pub const INVALID_REQUEST: i32 = -32600;
 const MAX_HEADER_LINE: u64 = 8 * 1024;
 
 /// Reads one header line into `line`, holding at most [`MAX_HEADER_LINE`]
-/// bytes of it; `Ok(false)` at the end of the stream. A longer line is read
-/// through to its newline and flagged with `too_long`.
-fn header_line(r: &mut impl BufRead, line: &mut Vec<u8>, too_long: &mut bool) -> io::Result<bool> {
+/// bytes of it: `None` at the end of the stream, else whether the line was
+/// longer (it is then read through to its newline, and `line` holds its start).
+fn header_line(r: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<Option<bool>> {
     line.clear();
-    *too_long = false;
     let n = r.by_ref().take(MAX_HEADER_LINE).read_until(b'\n', line)?;
     if n == 0 {
-        return Ok(false);
+        return Ok(None);
     }
-    if !line.ends_with(b"\n") && n as u64 == MAX_HEADER_LINE {
-        *too_long = true;
+    let too_long = !line.ends_with(b"\n") && n as u64 == MAX_HEADER_LINE;
+    if too_long {
         // Read the rest of the line through, a piece at a time.
         let mut rest = Vec::new();
         loop {
@@ -55,7 +54,7 @@ fn header_line(r: &mut impl BufRead, line: &mut Vec<u8>, too_long: &mut bool) ->
             }
         }
     }
-    Ok(true)
+    Ok(Some(too_long))
 }
 
 /// Reads the next message; `Ok(None)` at the end of the stream. A header
@@ -66,12 +65,11 @@ fn header_line(r: &mut impl BufRead, line: &mut Vec<u8>, too_long: &mut bool) ->
 pub fn read(r: &mut impl BufRead) -> io::Result<Option<Incoming>> {
     let mut length: Option<usize> = None;
     let mut line = Vec::new();
-    let mut too_long = false;
     let mut skipping = false;
     loop {
-        if !header_line(r, &mut line, &mut too_long)? {
+        let Some(too_long) = header_line(r, &mut line)? else {
             return Ok(None);
-        }
+        };
         let text = String::from_utf8_lossy(&line);
         let mut text = text.trim_end_matches(['\r', '\n']);
         if skipping {
