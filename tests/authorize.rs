@@ -649,6 +649,18 @@ fn toolchain_files_submodules_and_attributes_anywhere_need_the_admin_in_any_case
     }
 }
 
+/// Adding `path`, a case variant of the config path `real`, needs the admin
+/// and nothing else, and says why.
+fn only_the_admin_for_a_case_variant(repo: &Repo, path: &str, real: &str, extra: &[&str]) {
+    let (code, doc) = authorize(repo, "@bob", extra);
+    assert_eq!(code, 1, "{path}: {doc:#}");
+    assert_eq!(required(&doc), [req("admin", false)], "{path}");
+    assert_eq!(
+        doc["required"][0]["because"],
+        format!("{path} added (differs from the config path `{real}` only by case)")
+    );
+}
+
 #[test]
 fn config_paths_in_another_case_need_the_admin_and_fail_check() {
     let set = std::fs::read_to_string(manifest_dir().join("config-example").join(SET)).unwrap();
@@ -662,13 +674,7 @@ fn config_paths_in_another_case_need_the_admin_and_fail_check() {
     ] {
         let repo = Repo::new();
         repo.write(path, &set).commit();
-        let (code, doc) = authorize(&repo, "@bob", &[]);
-        assert_eq!(code, 1, "{path}: {doc:#}");
-        assert_eq!(required(&doc), [req("admin", false)], "{path}");
-        assert_eq!(
-            doc["required"][0]["because"],
-            format!("{path} added (differs from the config path `{real}` only by case)")
-        );
+        only_the_admin_for_a_case_variant(&repo, path, real, &[]);
         // The same tree fails check, from Git objects and from the work tree.
         for args in [&["check", "--rev", "pr"][..], &["check"][..]] {
             let (code, doc) = json(&repo.root, args);
@@ -694,13 +700,7 @@ fn case_variants_of_a_config_subdirectory_and_unicode_folds_need_the_admin() {
     ] {
         let repo = Repo::with_dir("fleet");
         repo.write(path, &set).commit();
-        let (code, doc) = authorize(&repo, "@bob", &["--dir", "fleet"]);
-        assert_eq!(code, 1, "{path}: {doc:#}");
-        assert_eq!(required(&doc), [req("admin", false)], "{path}");
-        assert_eq!(
-            doc["required"][0]["because"],
-            format!("{path} added (differs from the config path `{real}` only by case)")
-        );
+        only_the_admin_for_a_case_variant(&repo, path, real, &["--dir", "fleet"]);
     }
     // Another directory whose name only starts like the config's is not config.
     let repo = Repo::with_dir("fleet");

@@ -665,18 +665,7 @@ fn a_timeout_during_the_writes_is_not_reported_as_nothing_changed() {
     let repo = fleet();
     // Reads answer at once; us-west-2's first create outlasts the timeout.
     proxy.fault_action("us-west-2", "CreateLaunchTemplate", Fault::Slow(std::time::Duration::from_secs(6)));
-    let args = [
-        "apply",
-        "launch-templates",
-        ".",
-        "--ec2-endpoint",
-        &proxy.url,
-        "--format",
-        "json",
-        "--ec2-timeout",
-        "3",
-    ];
-    let (code, doc) = common::code_and_doc(&common::amiset_emulated(repo.path(), &args, &[]));
+    let (code, doc) = apply(&repo, &proxy.url, &["--ec2-timeout", "3"]);
     assert_eq!(code, 1, "{doc:#}");
     let west: Vec<(&str, &str)> = doc["findings"]
         .as_array()

@@ -459,8 +459,9 @@ mod live {
         assert_eq!(exit, 0, "{doc:#}");
     }
 
-    #[test]
-    fn check_with_ec2_filters_by_what_each_zone_offers_live() {
+    /// The zoned repository without offerings.json, and the emulator (behind
+    /// the proxy) holding its set's AMIs: everything `check --ec2` asks about.
+    fn live_fleet() -> (super::moto::Moto, super::proxy::Proxy, tempfile::TempDir) {
         let templates = [
             super::moto::Template::new("ami-0123456789abcdef0", "hvm", "x86_64"),
             super::moto::Template::new("ami-0123456789abcdef1", "hvm", "x86_64"),
@@ -468,8 +469,14 @@ mod live {
         let moto = super::moto::Moto::start(&templates);
         let proxy = super::proxy::Proxy::start(&moto.url);
         let tmp = zoned_repo();
+        std::fs::remove_file(tmp.path().join("offerings.json")).unwrap();
+        (moto, proxy, tmp)
+    }
+
+    #[test]
+    fn check_with_ec2_filters_by_what_each_zone_offers_live() {
+        let (_moto, proxy, tmp) = live_fleet();
         let dir = tmp.path();
-        std::fs::remove_file(dir.join("offerings.json")).unwrap();
         // A zone EC2 does not have: only live offerings can say so.
         let text = std::fs::read_to_string(dir.join("worker-types/web.toml")).unwrap();
         write(dir, "worker-types/web.toml", &text.replace("us-east-1b", "us-east-1z"));
@@ -522,15 +529,8 @@ mod live {
     /// offers): a region that never answers fails within one timeout.
     #[test]
     fn the_overall_timeout_bounds_every_round_of_calls_together() {
-        let templates = [
-            super::moto::Template::new("ami-0123456789abcdef0", "hvm", "x86_64"),
-            super::moto::Template::new("ami-0123456789abcdef1", "hvm", "x86_64"),
-        ];
-        let moto = super::moto::Moto::start(&templates);
-        let proxy = super::proxy::Proxy::start(&moto.url);
-        let tmp = zoned_repo();
+        let (_moto, proxy, tmp) = live_fleet();
         let dir = tmp.path();
-        std::fs::remove_file(dir.join("offerings.json")).unwrap();
         proxy.fault("us-west-2", super::proxy::Fault::Slow(std::time::Duration::from_secs(60)));
         let args = [
             "check",
